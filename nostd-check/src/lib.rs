@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Link proof that the hugevm library crates are `no_std`.
+//!
+//! This static library names every library crate with `extern crate`, so each one is
+//! linked, and supplies its own `#[panic_handler]`. If any crate (or a dependency of one)
+//! pulls in `std`, the build fails with a duplicate `panic_impl` lang item naming it.
+//! `scripts/nostd.sh` builds it alone, as a staticlib with `panic=abort` and the
+//! `link-proof` feature; it is never tested or run.
+#![no_std]
+
+extern crate frame_table;
+extern crate ioreq;
+extern crate nvdimm_label;
+extern crate pt_virt;
+extern crate x2apic_virt;
+
+/// Halts on panic: the artifact is only linked, never run.
+#[cfg(feature = "link-proof")]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the peers, then unit, integration, peer (libxen, libipt,
+# Linux+ndctl, /dev/kvm) and doc tests, then the loom model tests of every crate that has
+# `tests/loom.rs`. This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+
+echo "=== cargo test --workspace"
+cargo test --workspace
+
+for loom_test in crates/*/tests/loom.rs; do
+  [ -e "$loom_test" ] || continue
+  crate_dir=$(dirname "$(dirname "$loom_test")")
+  package=$(sed -n 's/^name = "\(.*\)"/\1/p' "$crate_dir/Cargo.toml" | head -n 1)
+  echo "=== loom model test: $package"
+  RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
+    CARGO_TARGET_DIR=target/loom cargo test -p "$package" --profile loom --test loom
+done
