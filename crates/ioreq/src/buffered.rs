@@ -107,6 +107,19 @@ fn split(value: u64) -> [u32; 2] {
     ]
 }
 
+/// Whether an entry at `pointer` would overwrite a pending one. Slots are `pointer % 511`,
+/// and 2^32 is not a multiple of 511, so once a legacy ring's pointers run across 2^32
+/// (`pointer < read`) a new entry can land on a slot still pending before the wrap:
+/// exactly when some pointer in `read .. 2^32` has the same residue.
+fn lands_on_live_entry(read: u32, pointer: u32) -> bool {
+    if pointer >= read {
+        return false;
+    }
+    let n = IOREQ_BUFFER_SLOT_NUM;
+    let distance = (pointer % n + n - read % n) % n;
+    u64::from(read) + u64::from(distance) <= u64::from(u32::MAX)
+}
+
 fn join(read: u32, write: u32) -> u64 {
     u64::from(read) | u64::from(write) << 32
 }
@@ -209,7 +222,9 @@ impl<'a> BufferedRing<'a> {
         // Acquire (inside `pointers`) pairs with the consumer's Release in `advance_read`:
         // entries it freed are no longer being read.
         let (read, write) = self.pointers()?;
-        if write.wrapping_sub(read) > IOREQ_BUFFER_SLOT_NUM - entries {
+        if write.wrapping_sub(read) > IOREQ_BUFFER_SLOT_NUM - entries
+            || (0..entries).any(|k| lands_on_live_entry(read, write.wrapping_add(k)))
+        {
             return Err(Error::RingFull);
         }
         for (offset, entry) in (0u32..).zip([Some(first), second].into_iter().flatten()) {
@@ -222,7 +237,12 @@ impl<'a> BufferedRing<'a> {
         for _ in 0..HEADER_ATTEMPTS {
             let [read_now, write_now] = split(current);
             let (mut read_next, mut write_next) = (read_now, write_now.wrapping_add(entries));
-            if canonicalise == Canonicalise::Yes && read_next >= IOREQ_BUFFER_SLOT_NUM {
+            // Only an unwrapped pair can be canonicalised: subtracting a multiple of 511
+            // keeps each pointer's slot only if neither crosses 2^32.
+            if canonicalise == Canonicalise::Yes
+                && read_next >= IOREQ_BUFFER_SLOT_NUM
+                && write_next >= read_next
+            {
                 let excess = read_next - read_next % IOREQ_BUFFER_SLOT_NUM;
                 read_next -= excess;
                 write_next = write_next.wrapping_sub(excess);
@@ -362,6 +382,36 @@ mod tests {
         assert_eq!(ring.pop(), Ok(Some(r)));
         assert_eq!(ring.pop(), Ok(Some(r)));
         assert_eq!(ring.pop(), Ok(None));
+    }
+
+    #[test]
+    fn legacy_wrap_never_overwrites_a_pending_entry() {
+        let page = Box::<BufferedPage>::default();
+        page.pointers
+            .store(join(u32::MAX, u32::MAX), Ordering::Relaxed);
+        let ring = BufferedRing::new(&page);
+        let mut pushed = 0u64;
+        while ring
+            .push(
+                &BufRequest {
+                    kind: 1,
+                    dir: Direction::Write,
+                    size_log2: 2,
+                    addr: 0,
+                    data: pushed,
+                },
+                Canonicalise::No,
+            )
+            .is_ok()
+        {
+            pushed += 1;
+        }
+        // u32::MAX is slot 31 and 2^32 = 32 (mod 511): after the wrap, pointer 31 would
+        // land on slot 31 again, so only 32 entries fit until the reader moves on.
+        assert_eq!(pushed, 32);
+        for expect in 0..pushed {
+            assert_eq!(ring.pop().map(|r| r.map(|r| r.data)), Ok(Some(expect)));
+        }
     }
 
     fn any_request() -> impl Strategy<Value = BufRequest> {

@@ -6,11 +6,11 @@
 //! Counts: a million round trips in release builds; fewer in debug, to keep
 //! `cargo test` quick.
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use ioreq::{
     BufRequest, BufferedPage, BufferedRing, Canonicalise, Direction, IoreqPage, PageLayout,
     Request, RequestType, State, SyncPages,
 };
-use core::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 const ROUND_TRIPS: u64 = if cfg!(debug_assertions) {
