@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Report printing shared by the examples: the loud skip line and rates.
+
+use std::time::Duration;
+
+/// Prints the line CI greps for when `/dev/kvm` is absent (to stderr, loud on purpose).
+pub fn skipped_no_kvm(example: &str) {
+    eprintln!("SKIPPED: no /dev/kvm ({example} needs KVM; nothing was run)");
+}
+
+/// Events per second over `elapsed`, or 0 when no time passed.
+pub fn per_second(events: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        // Precision loss past 2^53 events is irrelevant for a rate.
+        #[allow(clippy::cast_precision_loss)]
+        let events = events as f64;
+        events / secs
+    } else {
+        0.0
+    }
+}
+
+/// Milliseconds with three decimals, for timing lines.
+pub fn ms(elapsed: Duration) -> String {
+    format!("{:.3} ms", elapsed.as_secs_f64() * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_is_events_over_seconds() {
+        assert!((per_second(500, Duration::from_millis(250)) - 2000.0).abs() < 1e-9);
+        assert_eq!(per_second(5, Duration::ZERO), 0.0);
+        assert_eq!(ms(Duration::from_micros(1500)), "1.500 ms");
+    }
+}
