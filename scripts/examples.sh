@@ -12,3 +12,4 @@ run() {
 }
 
 run many_vcpus -- --vcpus 288 --rounds 20
+run pmem_guest -- --size 4

@@ -9,6 +9,9 @@
 /// Operand-size override prefix (SDM vol. 2A §2.1.1): 32-bit operands in 16-bit code.
 const OPSIZE: u8 = 0x66;
 
+/// Address-size override prefix (SDM vol. 2A §2.1.1): 32-bit addressing in 16-bit code.
+const ADDRSIZE: u8 = 0x67;
+
 /// The general-purpose registers the builder names, by their ModRM/opcode register number
 /// (SDM vol. 2A, Table 2-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +121,27 @@ impl Program {
         self
     }
 
+    /// `mov [ds:esi], eax` (`66 67 89 /r`, ModRM 0x06: `[esi]` with 32-bit addressing).
+    pub fn store_eax_at_esi(&mut self) -> &mut Self {
+        self.bytes
+            .extend_from_slice(&[OPSIZE, ADDRSIZE, 0x89, 0x06]);
+        self
+    }
+
+    /// `add r32, imm8` (`66 83 /0 ib`, sign-extended).
+    pub fn add_imm8(&mut self, reg: Reg, imm: i8) -> &mut Self {
+        self.bytes
+            .extend_from_slice(&[OPSIZE, 0x83, 0xC0 | reg as u8, imm.to_le_bytes()[0]]);
+        self
+    }
+
+    /// `xor eax, imm32` (`66 35 id`).
+    pub fn xor_eax_imm32(&mut self, imm: u32) -> &mut Self {
+        self.bytes.extend_from_slice(&[OPSIZE, 0x35]);
+        self.bytes.extend_from_slice(&imm.to_le_bytes());
+        self
+    }
+
     /// `dec r32` (`66 48+r`; the one-byte form is valid outside 64-bit mode).
     pub fn dec(&mut self, reg: Reg) -> &mut Self {
         self.bytes.extend_from_slice(&[OPSIZE, 0x48 + reg as u8]);
@@ -159,6 +183,10 @@ mod tests {
             .store_eax(4)
             .load_eax(8)
             .dec(Reg::Esi)
+            .store_eax_at_esi()
+            .add_imm8(Reg::Esi, 4)
+            .xor_eax_imm32(0x1234_5678)
+            .mov(Reg::Eax, Reg::Esi)
             .hlt();
         assert_eq!(
             p.bytes(),
@@ -172,6 +200,10 @@ mod tests {
                 0x66, 0xA3, 0x04, 0x00, // mov [4], eax
                 0x66, 0xA1, 0x08, 0x00, // mov eax, [8]
                 0x66, 0x4E, // dec esi
+                0x66, 0x67, 0x89, 0x06, // mov [esi], eax
+                0x66, 0x83, 0xC6, 0x04, // add esi, 4
+                0x66, 0x35, 0x78, 0x56, 0x34, 0x12, // xor eax, 0x12345678
+                0x66, 0x89, 0xF0, // mov eax, esi
                 0xF4, // hlt
             ]
         );

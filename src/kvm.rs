@@ -62,6 +62,9 @@ pub enum Error {
         /// `KVM_CAP_MAX_VCPUS`.
         max: usize,
     },
+    /// More memory slots than a `u32` can number.
+    #[error("too many memory slots")]
+    TooManySlots,
     /// The one-entry MSR list could not be built.
     #[error("building the KVM_SET_MSRS list")]
     MsrList,
@@ -102,10 +105,12 @@ pub fn open() -> Result<Option<Kvm>> {
 /// A VM with guest memory at GPA 0 and the in-kernel irqchip.
 #[derive(Debug)]
 pub struct Vm {
-    /// The VM file descriptor.
+    /// The VM file descriptor (declared first: dropped, closing the VM, before the maps).
     pub fd: VmFd,
     /// Guest memory, mapped at GPA 0 (kept alive as long as the VM).
     pub memory: MmapMut,
+    /// Further slots (e.g. a pmem file), kept alive as long as the VM.
+    extra: Vec<MmapMut>,
 }
 
 impl Vm {
@@ -147,7 +152,40 @@ impl Vm {
         };
         fd.enable_cap(&cap)
             .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)"))?;
-        Ok(Self { fd, memory })
+        Ok(Self {
+            fd,
+            memory,
+            extra: Vec::new(),
+        })
+    }
+
+    /// Maps `map` (anonymous or a shared file map, such as an emulated pmem file) into the
+    /// guest at `gpa` as the next memory slot, and keeps it alive as long as the VM.
+    pub fn add_slot(&mut self, gpa: u64, map: MmapMut) -> Result<()> {
+        let slot = u32::try_from(self.extra.len() + 1).map_err(|_| Error::TooManySlots)?;
+        let region = kvm_userspace_memory_region {
+            slot,
+            guest_phys_addr: gpa,
+            memory_size: map.len() as u64,
+            userspace_addr: map.as_ptr() as u64,
+            flags: 0,
+        };
+        // SAFETY:
+        // - `userspace_addr..+memory_size` is the live map `map`, valid and writable;
+        // - the map is moved into `self.extra` below and only released by `teardown`
+        //   or drop, both after `self.fd` (the VM) is closed;
+        // - `slot` is fresh: slot 0 is `memory`, extras take 1, 2, ... in order.
+        unsafe { self.fd.set_user_memory_region(region) }
+            .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
+        self.extra.push(map);
+        Ok(())
+    }
+
+    /// Closes the VM and hands back the extra slots' maps, so the caller can flush a
+    /// file-backed one and check what the guest left in it.
+    pub fn teardown(self) -> Vec<MmapMut> {
+        drop(self.fd);
+        self.extra
     }
 
     /// Copies `program` into guest memory at `addr`.
@@ -174,11 +212,14 @@ impl Vm {
 }
 
 /// Where a real-mode vCPU starts and where its data segment points.
+///
+/// DS gets a 4 GiB limit ("unreal mode"), so accesses with the address-size prefix reach
+/// the whole 32-bit space above `ds_base`, not only its first 64 KiB.
 #[derive(Debug, Clone, Copy)]
 pub struct RealModeEntry {
     /// Physical address of the first instruction (CS base 0, so it must be below 64 KiB).
     pub ip: u16,
-    /// Physical base of DS (a multiple of 16 below 1 MiB): `moffs16` accesses land here.
+    /// Physical base of DS: `moffs16` and `[esi]` accesses land here.
     pub ds_base: u32,
 }
 
@@ -223,7 +264,10 @@ pub fn create_x2apic_vcpu(kvm: &Kvm, vm: &VmFd, id: u32, entry: RealModeEntry) -
     sregs.cs.base = 0;
     sregs.cs.selector = 0;
     sregs.ds.base = u64::from(entry.ds_base);
-    sregs.ds.selector = u16::try_from(entry.ds_base >> 4).unwrap_or(u16::MAX);
+    // The selector matters only if the guest reloads DS, which our programs never do.
+    sregs.ds.selector = u16::try_from(entry.ds_base >> 4).unwrap_or(0);
+    sregs.ds.limit = u32::MAX;
+    sregs.ds.g = 1;
     vcpu.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
     let mut regs = vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
     regs.rip = u64::from(entry.ip);
