@@ -30,8 +30,15 @@ pub enum Reg {
 }
 
 /// A position in the program that a later jump can go back to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Label(usize);
+
+impl Label {
+    /// The byte offset from the start of the program.
+    pub fn offset(self) -> usize {
+        self.0
+    }
+}
 
 /// Errors from building a program.
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]

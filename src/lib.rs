@@ -9,8 +9,11 @@
 //!   in-kernel irqchip and `KVM_CAP_X2APIC_API`, back guest memory with an anonymous
 //!   map, and prepare real-mode vCPUs that the VMM has switched to x2APIC mode.
 //! - [`asm`]: a tiny builder for the 16-bit real-mode guest programs the examples run.
+//! - [`step`]: single-stepping a vCPU with `KVM_GUESTDBG_SINGLESTEP`, recording the
+//!   address of every instruction it executes.
 //! - [`report`]: the `SKIPPED` line and human-readable figures.
 
 pub mod asm;
 pub mod kvm;
 pub mod report;
+pub mod step;
