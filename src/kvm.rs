@@ -89,7 +89,7 @@ pub enum Error {
 /// Result type of this module.
 pub type Result<T> = core::result::Result<T, Error>;
 
-fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Error {
+pub(crate) fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Error {
     move |source| Error::Kvm { what, source }
 }
 

@@ -1,7 +1,39 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Report printing shared by the examples: the loud skip line and rates.
 
+use std::process::ExitCode;
 use std::time::Duration;
+
+/// The `main` every example shares: `parse` the arguments (`Ok(None)` means `--help`),
+/// then `run` them; `run` returns whether every check passed. Exit codes: 0 on success
+/// (and for `--help`, and when `run` skipped for lack of KVM), 1 on a failed check or an
+/// error, 2 on bad arguments.
+pub fn main<A>(
+    name: &str,
+    usage: &str,
+    parse: impl FnOnce() -> Result<Option<A>, String>,
+    run: impl FnOnce(&A) -> Result<bool, String>,
+) -> ExitCode {
+    let args = match parse() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{usage}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}\n\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Prints the line CI greps for when `/dev/kvm` is absent (to stderr, loud on purpose).
 pub fn skipped_no_kvm(example: &str) {

@@ -9,17 +9,14 @@
 use kvm_bindings::{KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, kvm_guest_debug};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
+use crate::kvm::kvm_err;
+
 /// Errors while stepping.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A KVM ioctl failed.
-    #[error("{what}: {source}")]
-    Kvm {
-        /// The operation that failed.
-        what: &'static str,
-        /// The errno KVM returned.
-        source: kvm_ioctls::Error,
-    },
+    #[error(transparent)]
+    Kvm(#[from] crate::kvm::Error),
     /// The guest ran more instructions than allowed without reaching the stop port.
     #[error("no write to port {port:#x} within {budget} instructions")]
     Budget {
@@ -51,32 +48,19 @@ pub fn trace(
         control: KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP,
         ..Default::default()
     };
-    vcpu.set_guest_debug(&debug).map_err(|source| Error::Kvm {
-        what: "KVM_SET_GUEST_DEBUG",
-        source,
-    })?;
-    let regs = vcpu.get_regs().map_err(|source| Error::Kvm {
-        what: "KVM_GET_REGS",
-        source,
-    })?;
-    let sregs = vcpu.get_sregs().map_err(|source| Error::Kvm {
-        what: "KVM_GET_SREGS",
-        source,
-    })?;
+    vcpu.set_guest_debug(&debug)
+        .map_err(kvm_err("KVM_SET_GUEST_DEBUG"))?;
+    let regs = vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
+    let sregs = vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
     let mut ips = vec![sregs.cs.base.wrapping_add(regs.rip)];
     while ips.len() <= budget {
-        let mut exit = vcpu.run().map_err(|source| Error::Kvm {
-            what: "KVM_RUN",
-            source,
-        })?;
+        let mut exit = vcpu.run().map_err(kvm_err("KVM_RUN"))?;
         match exit {
             VcpuExit::Debug(arch) => ips.push(arch.pc),
             VcpuExit::IoOut(port, _) if port == stop_port => {
                 let off = kvm_guest_debug::default();
-                vcpu.set_guest_debug(&off).map_err(|source| Error::Kvm {
-                    what: "KVM_SET_GUEST_DEBUG",
-                    source,
-                })?;
+                vcpu.set_guest_debug(&off)
+                    .map_err(kvm_err("KVM_SET_GUEST_DEBUG"))?;
                 return Ok(ips);
             }
             _ => {
