@@ -11,5 +11,6 @@ run() {
   echo "=== $1: $((SECONDS - start)) s"
 }
 
+run ioreq_pages -- --vcpus 288 --rounds 50
 run many_vcpus -- --vcpus 288 --rounds 20
 run pmem_guest -- --size 4

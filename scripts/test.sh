@@ -17,3 +17,6 @@ for loom_test in crates/*/tests/loom.rs; do
   RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
     CARGO_TARGET_DIR=target/loom cargo test -p "$package" --profile loom --test loom
 done
+
+echo "=== examples on /dev/kvm and emulated pmem"
+bash scripts/examples.sh
