@@ -245,7 +245,7 @@ fn run(args: &Args) -> Result<bool, String> {
         report::ms(elapsed)
     );
     println!(
-        "  {:.0} round trips/s (thread wake-ups through channels dominate)",
+        "  {:.0} round trips/s",
         report::per_second(completed, elapsed)
     );
     let ok = completed == expected && served == expected && buffered_seen == u64::from(args.rounds);
