@@ -23,14 +23,15 @@ const BLOCK_WORDS: usize = 64;
 /// Partial sums of a run of words: `lo = Σ w`, `weighted = Σ i·w` (both mod 2^32),
 /// with `i` counted from the start of the run.
 #[derive(Clone, Copy, Default)]
-struct Sums {
+pub(crate) struct Sums {
     lo: u32,
     weighted: u32,
     words: u32,
 }
 
 impl Sums {
-    fn add_words(&mut self, bytes: &[u8]) {
+    /// Adds whole words of `bytes` (a trailing partial word is ignored).
+    pub(crate) fn add_words(&mut self, bytes: &[u8]) {
         let mut lo = 0u32;
         let mut weighted = 0u32;
         let mut index = 0u32;
@@ -49,7 +50,8 @@ impl Sums {
         self.words = self.words.wrapping_add(index);
     }
 
-    fn finish(&self) -> u64 {
+    /// The Fletcher64 of everything added.
+    pub(crate) fn finish(&self) -> u64 {
         // hi = Σ (n − i)·w = n·lo − Σ i·w
         let hi = self.words.wrapping_mul(self.lo).wrapping_sub(self.weighted);
         (u64::from(hi) << 32) | u64::from(self.lo)

@@ -40,6 +40,7 @@ extern crate alloc;
 extern crate std;
 
 mod checksum;
+pub mod cookie;
 mod error;
 pub mod index;
 mod infoblock;
@@ -48,6 +49,8 @@ pub mod layout;
 mod lsa;
 mod storage;
 mod uuid;
+#[cfg(feature = "alloc")]
+mod writer;
 
 pub use checksum::{fletcher64, fletcher64_skipping};
 pub use error::Error;
@@ -64,6 +67,8 @@ pub use lsa::{Diagnostic, Extent, Lsa, Namespace};
 pub use storage::FileStorage;
 pub use storage::{MaxTransfer, Storage, StorageError, read_all, write_all};
 pub use uuid::{Guid, Uuid};
+#[cfg(feature = "alloc")]
+pub use writer::{InitStyle, NamespaceSpec, Region, Writer, init};
 
 /// The crate's error type under a prefixed name.
 pub type NvdimmLabelError = Error;

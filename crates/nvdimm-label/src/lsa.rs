@@ -336,6 +336,12 @@ mod owned {
             self.diagnostics.iter().any(Diagnostic::is_damage)
         }
 
+        /// The current index's free bitmap (`ceil(nslot / 8)` bytes, bit set = free).
+        #[must_use]
+        pub fn free_bitmap(&self) -> &[u8] {
+            &self.free
+        }
+
         /// Whether `slot` is free in the current index.
         #[must_use]
         pub fn is_free(&self, slot: u32) -> bool {
