@@ -11,3 +11,9 @@
 
 #[cfg(feature = "std")]
 extern crate std;
+
+pub mod cpuid;
+pub mod mode;
+pub mod msr;
+pub mod output;
+pub mod policy;
