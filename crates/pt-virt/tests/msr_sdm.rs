@@ -34,7 +34,7 @@ fn ctl_gate(bit: u32) -> Gate {
         8 => Gate::Output(OutputSchemes::TOPA),   // ToPA
         9 | 14..=17 => Gate::Feature(Features::MTC), // MTCEn, MTCFreq
         31 => Gate::Feature(Features::EVENT_TRACE), // EventEn
-        32..=47 => Gate::Range(((bit - 32) / 4) as u8), // ADDRn_CFG
+        32..=47 => Gate::Range(u8::try_from((bit - 32) / 4).expect("0..4")), // ADDRn_CFG
         55 => Gate::Feature(Features::TNT_DISABLE), // DisTNT
         56 => Gate::Feature(Features::PSB_PMI_PRESERVE), // InjectPsbPmiOnEnable
         _ => Gate::Reserved,                      // 18, 23, 28-30, 48-54, 57-63
@@ -119,7 +119,8 @@ fn ctl_every_bit() {
 fn ctl_encodings_follow_the_bitmaps() {
     // (field shift, bitmap setter, reason)
     type Set = fn(&mut Caps, u16);
-    let fields: [(u32, Set, fn(u8) -> GpReason); 3] = [
+    type Field = (u32, Set, fn(u8) -> GpReason);
+    let fields: [Field; 3] = [
         (
             ctl::MTC_FREQ_SHIFT,
             |c, b| c.mtc_periods = b,
@@ -182,7 +183,7 @@ fn ctl_addr_cfg_values() {
                     msr: IA32_RTIT_CTL,
                     reason: GpReason::AddrCfg {
                         range: n,
-                        value: cfg as u8,
+                        value: u8::try_from(cfg).expect("0..16"),
                     },
                 })
             };
@@ -520,7 +521,7 @@ fn addr_msrs_existence_and_canonical() {
             ..ALL_CAPS
         }));
         for msr in IA32_RTIT_ADDR0_A..=IA32_RTIT_ADDR3_B {
-            let n = ((msr - IA32_RTIT_ADDR0_A) / 2) as u8;
+            let n = u8::try_from((msr - IA32_RTIT_ADDR0_A) / 2).expect("0..4");
             let want = if n < ranges {
                 Ok(())
             } else {
