@@ -140,6 +140,9 @@ pub enum Error {
         /// The offending bits of the address.
         reserved: u64,
     },
+    /// A delivery mode that does not fit in three bits.
+    #[error("delivery mode {0} does not fit in 3 bits")]
+    BadDeliveryMode(u8),
     /// An MSI destination that the chosen encoding cannot carry.
     #[error("destination {dest:#x} does not fit in {bits} bits")]
     DestinationTooWide {

@@ -7,11 +7,18 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod base;
 mod error;
 pub mod icr;
 pub mod lapic;
+pub mod madt;
+pub mod msi;
 pub mod page;
+#[cfg(feature = "alloc")]
+pub mod policy;
 pub mod regs;
 
 pub use base::{ApicBase, BaseRules, Initiator, Mode, Transition};
