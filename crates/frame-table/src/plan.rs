@@ -466,7 +466,7 @@ pub fn pfn_geometry(
 }
 
 /// Header bytes of the management superblock before its range entries (see
-/// [`crate::superblock`]).
+/// the `superblock` module).
 pub const SUPERBLOCK_HEADER: u64 = 128;
 /// Bytes of one range entry in the management superblock.
 pub const SUPERBLOCK_ENTRY: u64 = 32;

@@ -9,7 +9,7 @@
 //! and lists every reason it cannot run there.
 //!
 //! The comparison rule: every feature and output bit the guest sees must exist on the
-//! destination; the LIP bit (CPUID.14H.0:ECX[31]) must be *equal*, because it changes the
+//! destination; the LIP bit (CPUID.14H.0:ECX\[31\]) must be *equal*, because it changes the
 //! meaning of every IP payload (QEMU's `x86_cpu_filter_features()` requires equality
 //! too); the destination needs at least as many address ranges and every MTC, CycThresh
 //! and PSBFreq encoding the guest may have written; MAXPHYADDR and the linear-address
@@ -27,9 +27,9 @@ pub struct HostPt {
     pub caps: Caps,
     /// The VMX facilities for PT.
     pub vmx: VmxPtSupport,
-    /// CPUID.80000008H:EAX[7:0], the physical-address width.
+    /// CPUID.80000008H:EAX\[7:0\], the physical-address width.
     pub maxphyaddr: u8,
-    /// CPUID.80000008H:EAX[15:8], the linear-address width (48, or 57 with LA57).
+    /// CPUID.80000008H:EAX\[15:8\], the linear-address width (48, or 57 with LA57).
     pub linear_address_bits: u8,
 }
 
@@ -48,11 +48,11 @@ pub enum Incompatibility {
     },
     /// Features (CPUID.14H.0:EBX) the guest sees and the host lacks.
     Features(Features),
-    /// Output schemes (CPUID.14H.0:ECX[3:0]) the guest sees and the host lacks.
+    /// Output schemes (CPUID.14H.0:ECX\[3:0\]) the guest sees and the host lacks.
     OutputSchemes(OutputSchemes),
     /// The LIP bit differs.
     Lip {
-        /// The guest's CPUID.14H.0:ECX[31].
+        /// The guest's CPUID.14H.0:ECX\[31\].
         guest: bool,
         /// The host's.
         host: bool,
@@ -232,7 +232,7 @@ pub const BASELINE: Caps = Caps {
 };
 
 impl Policy {
-    /// PT hidden: CPUID.(7,0):EBX[25] = 0 and every RTIT MSR access #GPs (system mode).
+    /// PT hidden: CPUID.(7,0):EBX\[25\] = 0 and every RTIT MSR access #GPs (system mode).
     pub const fn hidden() -> Self {
         Self {
             caps: Caps {
@@ -322,7 +322,7 @@ impl Policy {
     pub const fn caps(&self) -> &Caps {
         &self.caps
     }
-    /// Whether PT is exposed at all (CPUID.(7,0):EBX[25]).
+    /// Whether PT is exposed at all (CPUID.(7,0):EBX\[25\]).
     pub const fn is_exposed(&self) -> bool {
         self.exposed
     }
