@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(parse_label(&buf, version, label.slot()).as_ref(), Ok(label));
     }
     for ns in lsa.namespaces() {
-        for extent in &ns.extents {
+        for extent in ns.extents.iter() {
             assert!(lsa.labels().iter().any(|l| matches!(
                 l,
                 Label::Namespace(n) if n.uuid == ns.uuid && n.slot == extent.slot

@@ -197,7 +197,15 @@ fn check(lsa: &Lsa, model: &Model, version: LabelVersion) -> Result<(), TestCase
     let got: Vec<_> = lsa
         .namespaces()
         .iter()
-        .map(|ns| (ns.uuid, ns.name, ns.extents[0].dpa, ns.size(), ns.claim))
+        .map(|ns| {
+            (
+                ns.uuid,
+                ns.name,
+                ns.extents.first().dpa,
+                ns.size(),
+                ns.claim,
+            )
+        })
         .collect();
     prop_assert_eq!(got, expected);
     prop_assert!(!lsa.is_damaged(), "{:?}", lsa.diagnostics());
