@@ -138,31 +138,13 @@ cmd_run() {
 
 # The fixture recipe: nmem0 gets v1.1 labels, nmem1 v1.2, both the same namespaces.
 fixture_guest() {
+  cat "$here/nvdimm-linux/guest-lib.sh"
   cat <<'EOF'
 set -e
-region_of() {
-  for r in /sys/bus/nd/devices/region*; do
-    case "$(cat "$r/mapping0")" in "$1",*) basename "$r" ;; esac
-  done
-}
-ndctl disable-region all
-ndctl init-labels -f -V 1.1 nmem0
-ndctl init-labels -f -V 1.2 nmem1
-ndctl enable-region all
-for d in 0 1; do
-  v=$([ $d = 0 ] && echo 11 || echo 12)
-  r=$(region_of nmem$d)
-  ndctl create-namespace -r $r -m fsdax -M mem -s 64M -n "fsdax-v$v" >/dev/null
-  ndctl create-namespace -r $r -m devdax -a 2M -s 32M -n "devdax-v$v" >/dev/null
-  ndctl create-namespace -r $r -m raw -s 16M -n "raw-v$v" >/dev/null
-  ndctl create-namespace -r $r -m sector -l 4096 -s 32M -n "sector-v$v" >/dev/null
-  # A namespace created and destroyed again: its labels stay behind in freed slots.
-  gone=$(ndctl create-namespace -r $r -m raw -s 16M -n "gone-v$v" | sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p')
-  ndctl destroy-namespace -f "$gone"
-  ndctl read-labels -j nmem$d >/out/v$v.read-labels.json
-  ndctl list -N -v -r $r >/out/v$v.list-N.json
-  ndctl list -R -v -r $r >/out/v$v.list-R.json
-done
+ndctl_recipe nmem0 1.1 v11
+ndctl_recipe nmem1 1.2 v12
+dump nmem0 v11
+dump nmem1 v12
 ndctl list -D >/out/list-D.json
 EOF
 }
