@@ -116,6 +116,17 @@ impl Boot {
         fs::read_to_string(self.dir.join("out").join(name)).unwrap_or_default()
     }
 
+    /// The backend bytes of DIMM `n` at `[offset, offset + len)`.
+    pub(crate) fn backend(&self, n: usize, offset: u64, len: usize) -> Vec<u8> {
+        let mut f =
+            fs::File::open(self.dir.join(format!("dimm{n}.img"))).expect("open a backend file");
+        f.seek(SeekFrom::Start(offset))
+            .expect("seek in a backend file");
+        let mut bytes = vec![0; len];
+        f.read_exact(&mut bytes).expect("read a backend file");
+        bytes
+    }
+
     /// The label storage area of DIMM `n` as the guest left it.
     pub(crate) fn lsa(&self, n: usize) -> Vec<u8> {
         let mut f =
