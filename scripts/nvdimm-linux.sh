@@ -27,6 +27,8 @@
 # Exit status 77 means "cannot run here" (no qemu, no kernel, no ndctl); the reason is on
 # stderr prefixed with SKIPPED.
 set -euo pipefail
+# depmod and modinfo live in /usr/sbin, which is not on a Debian user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)

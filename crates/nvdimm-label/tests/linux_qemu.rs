@@ -1,7 +1,7 @@
 //! nvdimm-label against Linux itself, live: one QEMU boot of the Debian kernel (TCG) with
 //! emulated NVDIMMs and ndctl in the initramfs (scripts/nvdimm-linux.sh). Skips with a
 //! loud `SKIPPED:` line when qemu, the kernel or ndctl is missing; set
-//! `NVDIMM_LINUX_REQUIRED=1` to make that a failure.
+//! `NVDIMM_LINUX_REQUIRED=1` (or `CI`, as `.ci/run` sets it) to make that a failure.
 //!
 //! DIMMs of the boot (nmemN = dimmN):
 //! - nmem0, nmem1: the checked-in fixture LSAs `v11.lsa` / `v12.lsa` with the namespaces'
