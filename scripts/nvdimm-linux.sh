@@ -14,10 +14,11 @@
 #
 #   scripts/nvdimm-linux.sh fixtures [DATADIR]
 #       Regenerates the checked-in fixtures (default crates/nvdimm-label/tests/data): one
-#       boot, two DIMMs, ndctl init-labels -V 1.1 on nmem0 and -V 1.2 on nmem1, then
-#       fsdax/devdax/raw/sector namespaces with names on both; saves each LSA, the
-#       `ndctl read-labels -j` and `ndctl list` JSON, and the 4 KiB info block of every
-#       namespace. See DATADIR/README.md.
+#       boot, three DIMMs: ndctl init-labels -V 1.1 on nmem0 and -V 1.2 on nmem1, then
+#       fsdax/devdax/raw/sector namespaces with names on both; nmem2 left to ndctl's
+#       autolabel path. Saves each LSA, the `ndctl read-labels -j` and `ndctl list` JSON,
+#       and the first 8 KiB (info blocks) of every namespace. Needs jq. See
+#       DATADIR/README.md.
 #
 # Environment: NVDIMM_LINUX_KERNEL (vmlinuz path; default the newest /boot/vmlinuz-* that
 # has /lib/modules/VERSION/kernel/drivers/nvdimm), NVDIMM_LINUX_ACCEL (default tcg: the
@@ -138,45 +139,52 @@ cmd_run() {
   fi
 }
 
-# The fixture recipe: nmem0 gets v1.1 labels, nmem1 v1.2, both the same namespaces.
+# The fixture recipe: nmem0 gets v1.1 labels, nmem1 v1.2, both the same namespaces;
+# nmem2 stays blank (label-less to Linux) until ndctl reconfigures its whole-region
+# namespace as fsdax, which makes ndctl initialize v1.2 labels on its own ("autolabel").
+FIXTURE_TAGS=(v11 v12 auto12)
 fixture_guest() {
   cat "$here/nvdimm-linux/guest-lib.sh"
   cat <<'EOF'
 set -e
 ndctl_recipe nmem0 1.1 v11
 ndctl_recipe nmem1 1.2 v12
+r=$(region_of nmem2)
+ndctl create-namespace -f -e "namespace${r#region}.0" -m fsdax >/dev/null
 dump nmem0 v11
 dump nmem1 v12
+dump nmem2 auto12
 ndctl list -D >/out/list-D.json
 EOF
 }
 
 cmd_fixtures() {
-  local data=${1:-$repo/crates/nvdimm-label/tests/data} work d v
+  local data=${1:-$repo/crates/nvdimm-label/tests/data} work d tag
   check_tools
   command -v jq >/dev/null || { echo "nvdimm-linux: fixtures needs jq" >&2; exit 2; }
   work=$(mktemp -d)
   fixture_work=$work
   trap 'rm -rf "$fixture_work"' EXIT
   fixture_guest >"$work/guest.sh"
-  for d in 0 1; do
+  for d in "${!FIXTURE_TAGS[@]}"; do
     truncate -s $((256 * 1024 * 1024 + LABEL_SIZE)) "$work/dimm$d.img"
   done
   cmd_run "$work"
   grep -q '^exit=0$' "$work/out/guest.log" || { cat "$work/out/guest.log" >&2; exit 1; }
   mkdir -p "$data"
-  for d in 0 1; do
-    v=$([ $d = 0 ] && echo 11 || echo 12)
-    tail -c "$LABEL_SIZE" "$work/dimm$d.img" >"$data/v$v.lsa"
+  for d in "${!FIXTURE_TAGS[@]}"; do
+    tag=${FIXTURE_TAGS[$d]}
+    tail -c "$LABEL_SIZE" "$work/dimm$d.img" >"$data/$tag.lsa"
     # Copied byte for byte: jq would round 64-bit integers such as isetcookie to doubles.
     for f in read-labels list-N list-R; do
-      cp "$work/out/v$v.$f.json" "$data/v$v.$f.json"
+      cp "$work/out/$tag.$f.json" "$data/$tag.$f.json"
     done
-    # The first 8 KiB of every live namespace: the pfn/dax info block sits at offset
-    # 4096, the BTT info block at 0 (BTT2, v1.2 labels) or 4096 (BTT1).
-    jq -r '.[0].label[] | "\(.name) \(.dpa)"' "$work/out/v$v.read-labels.json" | sort -u |
-      while read -r name dpa; do
-        case "$name" in gone-*) continue ;; esac
+    # The first 8 KiB of every live namespace (NAME.head, or TAG-unnamed.head): the
+    # pfn/dax info block sits at offset 4096, the BTT info block at 0 (BTT2, v1.2
+    # labels) or 4096 (BTT1).
+    jq -r '.[0].label[] | "\(.dpa) \(.name)"' "$work/out/$tag.read-labels.json" | sort -u |
+      while read -r dpa name; do
+        case "$name" in gone-*) continue ;; "") name=$tag-unnamed ;; esac
         dd if="$work/dimm$d.img" of="$data/$name.head" bs=4096 skip=$((dpa / 4096)) count=2 status=none
       done
   done

@@ -33,13 +33,18 @@ fn check_fixture(version: &str, qemu_slot: u32) -> Lsa {
     let read_labels = json(&format!("{version}.read-labels.json"));
     let list_n = json(&format!("{version}.list-N.json"));
     let list_r = json(&format!("{version}.list-R.json"));
-    // The saved namespace heads, found by the DPA ndctl printed for each name.
+    // The saved namespace heads (NAME.head, VERSION-unnamed.head for an empty name),
+    // found by the DPA ndctl printed for each name.
+    let head_file = |l: &Json| match l.str("name") {
+        "" => format!("{version}-unnamed.head"),
+        name => format!("{name}.head"),
+    };
     let heads: Vec<(u64, Vec<u8>)> = read_labels.items()[0]
         .at("label")
         .items()
         .iter()
-        .filter(|l| data(&format!("{}.head", l.str("name"))).exists())
-        .map(|l| (l.u64("dpa"), read(&format!("{}.head", l.str("name")))))
+        .filter(|l| data(&head_file(l)).exists())
+        .map(|l| (l.u64("dpa"), read(&head_file(l))))
         .collect();
     let head = |dpa: u64| -> Vec<u8> {
         let (_, bytes) = heads
@@ -70,12 +75,22 @@ fn v1_2_fixture_matches_ndctl() {
     assert_eq!(lsa.namespaces().len(), 4);
 }
 
+/// ndctl's autolabel path (`create-namespace -e namespace2.0 -m fsdax` on a label-less
+/// DIMM): v1.2 labels, one unnamed whole-DIMM fsdax namespace with its memmap in the
+/// namespace (`map: dev`).
+#[test]
+fn autolabel_fixture_matches_ndctl() {
+    let lsa = check_fixture("auto12", 2);
+    assert_eq!(lsa.namespaces().len(), 1);
+}
+
 /// ndctl's `init-labels` leaves the free bits past `nslot` set in both blocks (1020..1023
-/// for v1.1, 510..511 for v1.2: README "What these runs showed"); the parser must accept
+/// for v1.1, 510..511 for v1.2: README "What these runs showed"), also when ndctl
+/// initializes on its own (autolabel); the parser must accept
 /// that and say so.
 #[test]
 fn ndctl_bitmap_tail_is_reported_not_rejected() {
-    for (version, count) in [("v11", 4), ("v12", 2)] {
+    for (version, count) in [("v11", 4), ("v12", 2), ("auto12", 2)] {
         let lsa = Lsa::parse(&read(&format!("{version}.lsa"))).expect("parses");
         let tails: Vec<_> = lsa
             .diagnostics()

@@ -30,7 +30,7 @@ mod json;
 #[path = "linux_support/torn.rs"]
 mod torn;
 
-use compare::{NdctlView, check_lsa};
+use compare::{NdctlView, check_lsa, listed_name};
 use harness::{Boot, LABEL_SIZE, Outcome, PMEM_SIZE};
 use json::Json;
 use nvdimm_label::cookie::{cookie_v1_1, cookie_v1_2, qemu_dimm};
@@ -145,7 +145,7 @@ fn listed(list_n: &Json) -> Vec<Expected> {
                 .get("raw_uuid")
                 .map_or_else(|| n.str("uuid"), |_| n.str("raw_uuid"))
                 .to_owned(),
-            name: n.str("name").to_owned(),
+            name: listed_name(n).to_owned(),
             size: n.u64("size"),
         })
         .collect();
@@ -209,7 +209,7 @@ fn without(v: &Json, drop: &[&str]) -> Json {
 /// (ndctl lists them in device probe order, which varies).
 fn namespaces(list: &Json, drop: &[&str]) -> Vec<Json> {
     let mut v: Vec<Json> = list.items().iter().map(|n| without(n, drop)).collect();
-    v.sort_by(|a, b| a.str("name").cmp(b.str("name")));
+    v.sort_by(|a, b| listed_name(a).cmp(listed_name(b)));
     v
 }
 
