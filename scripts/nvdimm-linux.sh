@@ -80,7 +80,7 @@ copy_with_libs() {
   done
 }
 
-# Builds an uncompressed initramfs (the kernel unpacks it faster under TCG than gzip).
+# Builds an uncompressed initramfs: nothing for the guest to decompress.
 build_initramfs() {
   local root=$1 out=$2 guest=$3 m f
   mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,out,lib/modules/"$kver"}
@@ -123,9 +123,11 @@ cmd_run() {
     -nodefaults -display none -no-reboot -monitor none \
     -serial "file:$work/console.log" \
     -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-    -append "console=ttyS0 panic=-1 loglevel=4 nvdimm_linux.dimms=$n" \
+    -append "console=ttyS0 panic=-1 loglevel=1 nvdimm_linux.dimms=$n" \
     "${args[@]}" || true
   end=$(date +%s.%N)
+  # loglevel=1 keeps kernel messages (e.g. a failed BTT probe) from interleaving with
+  # the files printed between the markers; the guest's dmesg comes back as out/dmesg.log.
   tr -d '\r' <"$work/console.log" | awk -v dir="$work/out" '
     /^@@BEGIN / { f = dir "/" $2; printf "" > f; next }
     /^@@END /   { close(f); f = ""; next }
