@@ -18,6 +18,8 @@
 //! - [`layout`]: the on-media structures byte for byte, with their constants.
 //! - [`lifecycle`]: raw → initialised → active → mapped/unmapped per pmem range, with
 //!   activation refused while the management domain still maps the range.
+//! - [`builder`]: writes one descriptor per data page into a mapped range, with a
+//!   progress callback.
 //! - [`checksum`]: Linux's `nd_fletcher64`, used by every on-media block here.
 //!
 //! # Example
@@ -56,6 +58,7 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod builder;
 pub mod checksum;
 mod error;
 pub mod infoblock;
@@ -64,6 +67,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod superblock;
 
+pub use builder::{Build, Progress};
 pub use error::{Error, Error as FrameTableError, Result};
 pub use infoblock::{InitParams, NamespaceGeometry, Personality, PfnInfo, PfnMode};
 pub use layout::{MGMT_CLAIM_GUID, MGMT_CLAIM_GUID_BYTES};
