@@ -67,6 +67,11 @@ pub mod lifecycle;
 pub mod plan;
 pub mod superblock;
 
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use builder::{Build, Progress};
 pub use error::{Error, Error as FrameTableError, Result};
 pub use infoblock::{InitParams, NamespaceGeometry, Personality, PfnInfo, PfnMode};
