@@ -159,7 +159,9 @@ impl<S: Sink> Encoder<S> {
     }
 
     /// Writes `packet` as given (its IPBytes included) and updates the state; returns
-    /// the length. On error nothing is written and the state is unchanged.
+    /// the length. On error nothing is written and the state is unchanged. An update-form
+    /// IP with an unknown last IP is written as given and leaves the last IP unknown, as
+    /// a decoder would; [`Encoder::encode_ip`] never picks one.
     #[inline]
     pub fn encode(&mut self, packet: &Packet) -> Result<usize> {
         if let Packet::Bip { size, .. } = packet
@@ -170,26 +172,16 @@ impl<S: Sink> Encoder<S> {
                 block: self.block,
             });
         }
+        let mut scratch = [0u8; op::MAX_LEN];
+        let len = packet.image(&mut scratch)?;
         if let (Packet::Tnt8 { count, bits }, Some(_)) = (packet, self.block)
-            && ((1u8 << count) | bits) << 1 & op::BIP_MASK == op::BIP
+            && scratch[0] & op::BIP_MASK == op::BIP
         {
             return Err(Error::TntInBlock {
                 count: *count,
                 bits: *bits,
             });
         }
-        if let Some(ip) = packet.ip()
-            && ip.ipc.needs_last_ip()
-            && self.last_ip.get().is_none()
-        {
-            return Err(Error::IpNotRepresentable {
-                ip: ip.payload,
-                ipc: ip.ipc,
-                last: None,
-            });
-        }
-        let mut scratch = [0u8; op::MAX_LEN];
-        let len = packet.image(&mut scratch)?;
         self.sink
             .write_all(scratch.get(..len).unwrap_or_default())?;
         self.update(packet);
