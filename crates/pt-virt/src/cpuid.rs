@@ -37,27 +37,27 @@ pub const LEAF7_EBX_INTEL_PT: u32 = 1 << 25;
 pub struct Features(u32);
 
 impl Features {
-    /// EBX[0]: CR3 filtering (`IA32_RTIT_CTL.CR3Filter`, `IA32_RTIT_CR3_MATCH`).
+    /// EBX\[0\]: CR3 filtering (`IA32_RTIT_CTL.CR3Filter`, `IA32_RTIT_CR3_MATCH`).
     pub const CR3_FILTER: Self = Self(1 << 0);
-    /// EBX[1]: configurable PSB and cycle-accurate mode (`CYCEn`, `CycThresh`,
+    /// EBX\[1\]: configurable PSB and cycle-accurate mode (`CYCEn`, `CycThresh`,
     /// `PSBFreq`, a non-zero `IA32_RTIT_STATUS.PacketByteCnt`).
     pub const PSB_CYC: Self = Self(1 << 1);
-    /// EBX[2]: IP filtering, TraceStop, preservation of the PT MSRs across warm reset.
+    /// EBX\[2\]: IP filtering, TraceStop, preservation of the PT MSRs across warm reset.
     pub const IP_FILTER: Self = Self(1 << 2);
-    /// EBX[3]: MTC timing packets (`MTCEn`, `MTCFreq`) and suppression of COFI packets.
+    /// EBX\[3\]: MTC timing packets (`MTCEn`, `MTCFreq`) and suppression of COFI packets.
     pub const MTC: Self = Self(1 << 3);
-    /// EBX[4]: PTWRITE (`PTWEn`, `FUPonPTW`).
+    /// EBX\[4\]: PTWRITE (`PTWEn`, `FUPonPTW`).
     pub const PTWRITE: Self = Self(1 << 4);
-    /// EBX[5]: power event trace (`PwrEvtEn`).
+    /// EBX\[5\]: power event trace (`PwrEvtEn`).
     pub const POWER_EVENT: Self = Self(1 << 5);
-    /// EBX[6]: PSB and PMI preservation (`InjectPsbPmiOnEnable`, `STATUS.PendPSB`,
+    /// EBX\[6\]: PSB and PMI preservation (`InjectPsbPmiOnEnable`, `STATUS.PendPSB`,
     /// `STATUS.PendTopaPMI`).
     pub const PSB_PMI_PRESERVE: Self = Self(1 << 6);
-    /// EBX[7]: event trace (`EventEn`).
+    /// EBX\[7\]: event trace (`EventEn`).
     pub const EVENT_TRACE: Self = Self(1 << 7);
-    /// EBX[8]: TNT disable (`DisTNT`).
+    /// EBX\[8\]: TNT disable (`DisTNT`).
     pub const TNT_DISABLE: Self = Self(1 << 8);
-    /// Every bit the SDM defines; EBX[31:9] are reserved.
+    /// Every bit the SDM defines; EBX\[31:9\] are reserved.
     pub const ALL: Self = Self(0x1ff);
 
     /// No feature.
@@ -103,15 +103,15 @@ impl Features {
 pub struct OutputSchemes(u32);
 
 impl OutputSchemes {
-    /// ECX[0]: Table of Physical Addresses output (`IA32_RTIT_CTL.ToPA`).
+    /// ECX\[0\]: Table of Physical Addresses output (`IA32_RTIT_CTL.ToPA`).
     pub const TOPA: Self = Self(1 << 0);
-    /// ECX[1]: ToPA tables may hold more than one output entry.
+    /// ECX\[1\]: ToPA tables may hold more than one output entry.
     pub const TOPA_MULTI: Self = Self(1 << 1);
-    /// ECX[2]: single-range output.
+    /// ECX\[2\]: single-range output.
     pub const SINGLE_RANGE: Self = Self(1 << 2);
-    /// ECX[3]: output to the trace transport subsystem (`IA32_RTIT_CTL.FabricEn`).
+    /// ECX\[3\]: output to the trace transport subsystem (`IA32_RTIT_CTL.FabricEn`).
     pub const TRANSPORT: Self = Self(1 << 3);
-    /// Every scheme bit the SDM defines (ECX[31] is [`Caps::lip`], the rest reserved).
+    /// Every scheme bit the SDM defines (ECX\[31\] is [`Caps::lip`], the rest reserved).
     pub const ALL: Self = Self(0xf);
 
     /// No scheme.
@@ -317,7 +317,7 @@ impl Caps {
 
     /// Whether `IA32_RTIT_OUTPUT_BASE` and `IA32_RTIT_OUTPUT_MASK_PTRS` exist: ToPA or
     /// single-range output is enumerated (SDM vol. 3C, "IA32_RTIT_OUTPUT_BASE": "if
-    /// CPUID.(EAX=14H,ECX=0):ECX[0]=1 or ECX[2]=1").
+    /// CPUID.(EAX=14H,ECX=0):ECX\[0\]=1 or ECX\[2\]=1").
     pub const fn has_output_msrs(&self) -> bool {
         self.output.contains(OutputSchemes::TOPA)
             || self.output.contains(OutputSchemes::SINGLE_RANGE)

@@ -2,7 +2,7 @@
 //! How the hypervisor runs Intel PT, and what must be switched on VM entry and exit.
 //!
 //! - [`PtMode::System`]: the host traces everything, guests included; a guest sees no PT
-//!   (CPUID.(7,0):EBX[25] = 0, every `IA32_RTIT_*` access #GPs). Nothing is switched.
+//!   (CPUID.(7,0):EBX\[25\] = 0, every `IA32_RTIT_*` access #GPs). Nothing is switched.
 //!   This is Linux KVM's default `pt_mode=0` and the "SYSTEM" mode of the Xen 2018
 //!   design session.
 //! - [`PtMode::HostGuest`]: the guest owns PT while it runs, with its own output buffers
@@ -51,7 +51,7 @@ pub const VMCS_GUEST_IA32_RTIT_CTL: u32 = 0x2814;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct VmxPtSupport {
-    /// IA32_VMX_MISC[14]: PT may be used in VMX operation.
+    /// IA32_VMX_MISC\[14\]: PT may be used in VMX operation.
     pub pt_in_vmx: bool,
     /// Allowed-1 of secondary control "Intel PT uses guest-physical addresses".
     pub use_gpa: bool,
@@ -64,7 +64,7 @@ pub struct VmxPtSupport {
 }
 
 impl VmxPtSupport {
-    /// Everything host/guest mode needs (Linux `cpu_has_vmx_intel_pt()`: VMX_MISC[14],
+    /// Everything host/guest mode needs (Linux `cpu_has_vmx_intel_pt()`: VMX_MISC\[14\],
     /// PT_USE_GPA, load and clear of RTIT_CTL).
     pub const fn supports_host_guest(&self) -> bool {
         self.pt_in_vmx && self.use_gpa && self.load_rtit_ctl && self.clear_rtit_ctl

@@ -48,53 +48,53 @@ pub const IA32_RTIT_ADDR3_B: u32 = 0x587;
 pub mod ctl {
     /// Bit 0 TraceEn (always).
     pub const TRACE_EN: u64 = 1 << 0;
-    /// Bit 1 CYCEn (0:EBX[1]).
+    /// Bit 1 CYCEn (0:EBX\[1\]).
     pub const CYC_EN: u64 = 1 << 1;
     /// Bit 2 OS (always).
     pub const OS: u64 = 1 << 2;
     /// Bit 3 User (always).
     pub const USER: u64 = 1 << 3;
-    /// Bit 4 PwrEvtEn (0:EBX[5]).
+    /// Bit 4 PwrEvtEn (0:EBX\[5\]).
     pub const PWR_EVT_EN: u64 = 1 << 4;
-    /// Bit 5 FUPonPTW (0:EBX[4]).
+    /// Bit 5 FUPonPTW (0:EBX\[4\]).
     pub const FUP_ON_PTW: u64 = 1 << 5;
-    /// Bit 6 FabricEn (0:ECX[3]).
+    /// Bit 6 FabricEn (0:ECX\[3\]).
     pub const FABRIC_EN: u64 = 1 << 6;
-    /// Bit 7 CR3Filter (0:EBX[0]).
+    /// Bit 7 CR3Filter (0:EBX\[0\]).
     pub const CR3_FILTER: u64 = 1 << 7;
-    /// Bit 8 ToPA (0:ECX[0]).
+    /// Bit 8 ToPA (0:ECX\[0\]).
     pub const TOPA: u64 = 1 << 8;
-    /// Bit 9 MTCEn (0:EBX[3]).
+    /// Bit 9 MTCEn (0:EBX\[3\]).
     pub const MTC_EN: u64 = 1 << 9;
     /// Bit 10 TSCEn (always).
     pub const TSC_EN: u64 = 1 << 10;
     /// Bit 11 DisRETC (always).
     pub const DIS_RETC: u64 = 1 << 11;
-    /// Bit 12 PTWEn (0:EBX[4]).
+    /// Bit 12 PTWEn (0:EBX\[4\]).
     pub const PTW_EN: u64 = 1 << 12;
     /// Bit 13 BranchEn (always, as Linux KVM since 2021; Xen's 2018 patch and older KVM
-    /// gated it on 0:EBX[3]).
+    /// gated it on 0:EBX\[3\]).
     pub const BRANCH_EN: u64 = 1 << 13;
-    /// Bits 17:14 MTCFreq (0:EBX[3]; encoding n needs bit n of 1:EAX[31:16]).
+    /// Bits 17:14 MTCFreq (0:EBX\[3\]; encoding n needs bit n of 1:EAX\[31:16\]).
     pub const MTC_FREQ_SHIFT: u32 = 14;
     /// Mask of MTCFreq.
     pub const MTC_FREQ: u64 = 0xf << MTC_FREQ_SHIFT;
-    /// Bits 22:19 CycThresh (0:EBX[1]; encoding n needs bit n of 1:EBX[15:0]).
+    /// Bits 22:19 CycThresh (0:EBX\[1\]; encoding n needs bit n of 1:EBX\[15:0\]).
     pub const CYC_THRESH_SHIFT: u32 = 19;
     /// Mask of CycThresh.
     pub const CYC_THRESH: u64 = 0xf << CYC_THRESH_SHIFT;
-    /// Bits 27:24 PSBFreq (0:EBX[1]; encoding n needs bit n of 1:EBX[31:16]).
+    /// Bits 27:24 PSBFreq (0:EBX\[1\]; encoding n needs bit n of 1:EBX\[31:16\]).
     pub const PSB_FREQ_SHIFT: u32 = 24;
     /// Mask of PSBFreq.
     pub const PSB_FREQ: u64 = 0xf << PSB_FREQ_SHIFT;
-    /// Bit 31 EventEn (0:EBX[7]).
+    /// Bit 31 EventEn (0:EBX\[7\]).
     pub const EVENT_EN: u64 = 1 << 31;
-    /// Bits 35:32 ADDR0_CFG; ADDRn_CFG is at 32 + 4n (exists iff n < 1:EAX[2:0]; values
+    /// Bits 35:32 ADDR0_CFG; ADDRn_CFG is at 32 + 4n (exists iff n < 1:EAX\[2:0\]; values
     /// 0 off, 1 FilterEn, 2 TraceStop, others #GP).
     pub const ADDR_CFG_SHIFT: u32 = 32;
-    /// Bit 55 DisTNT (0:EBX[8]).
+    /// Bit 55 DisTNT (0:EBX\[8\]).
     pub const DIS_TNT: u64 = 1 << 55;
-    /// Bit 56 InjectPsbPmiOnEnable (0:EBX[6]).
+    /// Bit 56 InjectPsbPmiOnEnable (0:EBX\[6\]).
     pub const INJECT_PSB_PMI: u64 = 1 << 56;
     /// Bits always allowed whatever the enumeration.
     pub const ALWAYS: u64 = TRACE_EN | OS | USER | TSC_EN | DIS_RETC | BRANCH_EN;
@@ -112,11 +112,11 @@ pub mod status {
     pub const ERROR: u64 = 1 << 4;
     /// Bit 5 Stopped (a ToPA STOP entry or TraceStop range was hit).
     pub const STOPPED: u64 = 1 << 5;
-    /// Bit 6 PendPSB (0:EBX[6]).
+    /// Bit 6 PendPSB (0:EBX\[6\]).
     pub const PEND_PSB: u64 = 1 << 6;
-    /// Bit 7 PendTopaPMI (0:EBX[6]).
+    /// Bit 7 PendTopaPMI (0:EBX\[6\]).
     pub const PEND_TOPA_PMI: u64 = 1 << 7;
-    /// Bits 48:32 PacketByteCnt (non-zero values need 0:EBX[1]).
+    /// Bits 48:32 PacketByteCnt (non-zero values need 0:EBX\[1\]).
     pub const PACKET_BYTE_CNT: u64 = 0x1_ffff << 32;
     /// The bits only the processor sets.
     pub const PROCESSOR_OWNED: u64 = FILTER_EN | CONTEXT_EN | TRIGGER_EN;
@@ -315,7 +315,7 @@ pub fn output_config(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GpReason {
-    /// The policy hides Intel PT (CPUID.(7,0):EBX[25] = 0).
+    /// The policy hides Intel PT (CPUID.(7,0):EBX\[25\] = 0).
     #[error("Intel PT is not exposed to this guest")]
     PtNotExposed,
     /// Not one of the RTIT MSRs the SDM defines.
@@ -333,13 +333,13 @@ pub enum GpReason {
     /// with a different value).
     #[error("written while TraceEn=1")]
     WhileTracing,
-    /// MTCFreq encoding not in CPUID.14H.1:EAX[31:16].
+    /// MTCFreq encoding not in CPUID.14H.1:EAX\[31:16\].
     #[error("MTCFreq encoding {0} not supported")]
     MtcFreq(u8),
-    /// CycThresh encoding not in CPUID.14H.1:EBX[15:0].
+    /// CycThresh encoding not in CPUID.14H.1:EBX\[15:0\].
     #[error("CycThresh encoding {0} not supported")]
     CycThresh(u8),
-    /// PSBFreq encoding not in CPUID.14H.1:EBX[31:16].
+    /// PSBFreq encoding not in CPUID.14H.1:EBX\[31:16\].
     #[error("PSBFreq encoding {0} not supported")]
     PsbFreq(u8),
     /// An ADDRn_CFG value above 2.

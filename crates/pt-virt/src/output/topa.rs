@@ -140,13 +140,13 @@ pub enum TopaError {
         /// The entry index.
         entry: u32,
     },
-    /// The current entry (OUTPUT_BASE, MASK_PTRS[31:7]) is an END entry, not a region.
+    /// The current entry (OUTPUT_BASE, MASK_PTRS\[31:7\]) is an END entry, not a region.
     #[error("current ToPA entry at {gpa:#x} is an END entry")]
     StartsAtEnd {
         /// Where the entry is.
         gpa: Gpa,
     },
-    /// The current offset (MASK_PTRS[63:32]) is not inside the current region.
+    /// The current offset (MASK_PTRS\[63:32\]) is not inside the current region.
     #[error("output offset {offset:#x} is outside the current {size:#x}-byte region")]
     OffsetOutside {
         /// The offset.
@@ -154,7 +154,7 @@ pub enum TopaError {
         /// The region size.
         size: u64,
     },
-    /// Single-output-entry ToPA (CPUID.14H.0:ECX[1] = 0) needs entry 0 a region and
+    /// Single-output-entry ToPA (CPUID.14H.0:ECX\[1\] = 0) needs entry 0 a region and
     /// entry 1 an END back to the same table.
     #[error("ToPA entry at {gpa:#x} breaks the single-output-entry layout")]
     SingleEntryLayout {
