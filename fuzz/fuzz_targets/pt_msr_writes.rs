@@ -6,6 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use pt_virt::mode::VmxPtSupport;
 use pt_virt::msr::{Origin, PtVcpu, RtitState};
 use pt_virt::policy::{HostPt, Policy};
 
@@ -31,8 +32,13 @@ fn index(sel: u8) -> u32 {
 fuzz_target!(|input: Input| {
     let maxphyaddr = 32 + input.maxphyaddr % 21;
     let linear = if input.la57 { 57 } else { 48 };
-    let host = HostPt { maxphyaddr: 52, linear_address_bits: 57, ..input.host };
-    let policy = Policy::new(input.host.caps, &host, maxphyaddr, linear).unwrap_or(Policy::hidden());
+    // Mostly exposed policies: ranges within the four CTL fields, and a host with every
+    // VMX facility; `hidden` ones come from caps without ToPA or single range.
+    let mut caps = input.host.caps;
+    caps.address_ranges %= 5;
+    let vmx = VmxPtSupport { pt_in_vmx: true, use_gpa: true, conceal_vmx: true, load_rtit_ctl: true, clear_rtit_ctl: true };
+    let host = HostPt { caps, vmx, maxphyaddr: 52, linear_address_bits: 57 };
+    let policy = Policy::new(caps, &host, maxphyaddr, linear).unwrap_or(Policy::hidden());
     let mut vcpu = PtVcpu::new(policy);
     for op in input.ops {
         match op {

@@ -267,7 +267,7 @@ pub fn walk<M: GuestMemory + ?Sized>(
         let gpa = u64::from(index)
             .checked_mul(ENTRY_BYTES)
             .and_then(|off| table.checked_add(off))
-            .filter(|g| g.0 + ENTRY_BYTES <= limit)
+            .filter(|g| g.0.checked_add(ENTRY_BYTES).is_some_and(|e| e <= limit))
             .ok_or(TopaError::BeyondMaxPhyAddr {
                 table,
                 entry: index,
