@@ -28,8 +28,8 @@ pub struct CpuidRegs {
 /// CPUID leaf number of the Intel PT enumeration leaf (SDM vol. 2A, CPUID leaf 14H).
 pub const LEAF: u32 = 0x14;
 
-/// CPUID.(EAX=07H,ECX=0):EBX bit 25: Intel PT is supported (SDM vol. 2A, leaf 07H; the
-/// SDM's VMX chapter once said bit 26, a typo: Linux `X86_FEATURE_INTEL_PT` is 9*32+25).
+/// CPUID.(EAX=07H,ECX=0):EBX bit 25: Intel PT is supported (SDM vol. 2A, leaf 07H; Linux
+/// `X86_FEATURE_INTEL_PT` is 9*32+25).
 pub const LEAF7_EBX_INTEL_PT: u32 = 1 << 25;
 
 /// Features enumerated in CPUID.(EAX=14H,ECX=0):EBX.
