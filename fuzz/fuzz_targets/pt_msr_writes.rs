@@ -36,8 +36,19 @@ fuzz_target!(|input: Input| {
     // VMX facility; `hidden` ones come from caps without ToPA or single range.
     let mut caps = input.host.caps;
     caps.address_ranges %= 5;
-    let vmx = VmxPtSupport { pt_in_vmx: true, use_gpa: true, conceal_vmx: true, load_rtit_ctl: true, clear_rtit_ctl: true };
-    let host = HostPt { caps, vmx, maxphyaddr: 52, linear_address_bits: 57 };
+    let vmx = VmxPtSupport {
+        pt_in_vmx: true,
+        use_gpa: true,
+        conceal_vmx: true,
+        load_rtit_ctl: true,
+        clear_rtit_ctl: true,
+    };
+    let host = HostPt {
+        caps,
+        vmx,
+        maxphyaddr: 52,
+        linear_address_bits: 57,
+    };
     let policy = Policy::new(caps, &host, maxphyaddr, linear).unwrap_or(Policy::hidden());
     let mut vcpu = PtVcpu::new(policy);
     for op in input.ops {

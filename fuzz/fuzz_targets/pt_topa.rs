@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Arbitrary guest memory as ToPA tables: the output check never panics and never hangs
 //! (the walk is bounded), whatever the entries, page types and starting position.
+//!
+//! Input: 16 header bytes (MAXPHYADDR selector, bit 0 = single-output-entry ToPA, table
+//! page, entry index, 16-bit offset, bit 0 = STATUS.Stopped, unused, eight page types),
+//! then the contents of pages 0..8. The seeds in `seeds/pt_topa/` were written by hand
+//! in that format: a ring over two tables, a STOP region in a write-protected page, the
+//! single-output-entry layout, and an END loop that misses the starting table.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -39,13 +45,26 @@ impl GuestMemory for Memory<'_> {
             return MemType::Absent;
         }
         let (first, last) = ((gpa.0 / 4096) as usize, ((end - 1) / 4096) as usize);
-        self.kinds[first..=last].iter().copied().max().unwrap_or(MemType::Absent)
+        self.kinds[first..=last]
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(MemType::Absent)
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((head, bytes)) = data.split_first_chunk::<16>() else { return };
-    let kind = |b: u8| [MemType::Ram, MemType::WriteProtected, MemType::Mmio, MemType::Absent][usize::from(b % 4)];
+    let Some((head, bytes)) = data.split_first_chunk::<16>() else {
+        return;
+    };
+    let kind = |b: u8| {
+        [
+            MemType::Ram,
+            MemType::WriteProtected,
+            MemType::Mmio,
+            MemType::Absent,
+        ][usize::from(b % 4)]
+    };
     let mut kinds = [MemType::Ram; PAGES];
     for (k, b) in kinds.iter_mut().zip(&head[8..16]) {
         *k = kind(*b);
@@ -65,7 +84,9 @@ fuzz_target!(|data: &[u8]| {
     if head[1] & 1 != 0 {
         host.caps.output = host.caps.output.difference(OutputSchemes::TOPA_MULTI);
     }
-    let Ok(policy) = Policy::safe_default(&host) else { return };
+    let Ok(policy) = Policy::safe_default(&host) else {
+        return;
+    };
     let table = u64::from(head[2] % 8) * 4096;
     let entry = u64::from(head[3] % 64);
     let offset = u64::from(u16::from_le_bytes([head[4], head[5]]));
