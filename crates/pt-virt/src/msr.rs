@@ -233,7 +233,9 @@ pub enum OutputError {
     /// A non-zero entry index although ToPA tables hold a single output entry.
     #[error("ToPA entry index {0} without multi-entry ToPA support")]
     TopaEntryIndex(u32),
-    /// The single-range mask (bits 31:0) is not 2^n - 1.
+    /// The single-range mask (bits 31:0) is not 2^n - 1. The SDM only asks that the
+    /// mask's ones not overlap the base's; a mask with holes describes no contiguous
+    /// region, so this policy refuses it.
     #[error("single-range mask {0:#x} is not 2^n - 1")]
     MaskNotContiguous(u32),
     /// The single-range base is not aligned to the region size (hardware: operational
