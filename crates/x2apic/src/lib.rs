@@ -14,6 +14,8 @@ pub mod base;
 mod error;
 pub mod icr;
 pub mod lapic;
+#[cfg(feature = "alloc")]
+pub mod lookup;
 pub mod madt;
 pub mod msi;
 pub mod page;
