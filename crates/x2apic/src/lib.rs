@@ -103,3 +103,8 @@ pub use icr::Icr;
 pub use lapic::{Config, Effect, Lapic};
 pub use page::IdFormat;
 pub use regs::{Features, Register};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
