@@ -12,4 +12,5 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod fabricate;
 pub mod packet;
