@@ -13,6 +13,10 @@ pub enum Error {
     /// A CPL outside 0..=3.
     #[error("CPL {0} is not 0..=3")]
     BadCpl(u8),
+    /// A CBR core:bus ratio of 0: no clock runs at ratio 0, and libipt 2.0.5's query
+    /// decoder rejects the packet (`-pte_bad_packet`, observed in `peers/libipt-flow`).
+    #[error("a CBR ratio of 0 is not a frequency")]
+    ZeroCbr,
     /// A PSBFreq encoding outside 0..=15 (`IA32_RTIT_CTL` bits 27:24).
     #[error("PSBFreq {0} is not 0..=15")]
     BadPsbFreq(u8),

@@ -61,7 +61,8 @@ pub struct Config {
     pub non_root: bool,
     /// Pack up to 47 conditional branches into a long TNT instead of 6 into a short one.
     pub long_tnt: bool,
-    /// The core:bus ratio to report in a CBR packet inside every PSB+ (`None`: no CBR).
+    /// The core:bus ratio to report in a CBR packet inside every PSB+ (`None`: no CBR;
+    /// 0 is refused).
     pub cbr: Option<u8>,
     /// Whether the packets are spliced into a stream that hardware also writes. Then every
     /// IP is written uncompressed (IPBytes `011b` or `110b`), because the hardware's

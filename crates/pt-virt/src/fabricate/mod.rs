@@ -51,9 +51,10 @@
 //!   because the hardware's last IP is unknown to software; and [`Fabricator::end_splice`]
 //!   tells the caller to make hardware start its next output with a PSB+ (which resets
 //!   the last IP on both sides) by clearing `IA32_RTIT_STATUS.PacketByteCnt`. A stream the
-//!   fabricator owns whole uses the shortest compression against its own last IP. The FUP
-//!   after OVF is always uncompressed (libipt keeps its last IP across OVF; whether
-//!   hardware does is not documented).
+//!   fabricator owns whole uses the shortest compression against its own last IP. The
+//!   first IP after OVF is always uncompressed: whether hardware keeps its last IP across
+//!   OVF is not documented, and libipt 2.0.5's query decoder forgets it (a compressed
+//!   TIP.PGE after OVF decodes against 0; found by `peers/libipt-flow`).
 //! - **Enable** always writes a PSB+ first, as processors without
 //!   CPUID.(EAX=14H,ECX=0):EBX\[1\] do on every enable (case 2e with PacketByteCnt = 0),
 //!   so every enable is a synchronisation point. The SDM prints case 2e as `MODE.Exec,
@@ -151,13 +152,19 @@ pub struct Fabricator<S> {
     since_psb: usize,
     /// The IP of the next instruction, when an event named it.
     ip: Option<u64>,
+    /// The next IP packet must not depend on the last IP (after OVF).
+    uncompressed_next: bool,
 }
 
 impl<S: Sink> Fabricator<S> {
-    /// A fabricator with tracing disabled (TraceEn = 0) writing into `sink`.
+    /// A fabricator with tracing disabled (TraceEn = 0) writing into `sink`; an error
+    /// for a PSBFreq above 15, a CBR ratio of 0 or a CPL above 3.
     pub fn new(sink: S, config: Config, state: GuestState) -> Result<Self> {
         if config.psb_freq > 15 {
             return Err(Error::BadPsbFreq(config.psb_freq));
+        }
+        if config.cbr == Some(0) {
+            return Err(Error::ZeroCbr);
         }
         check_cpl(state.cpl)?;
         Ok(Self {
@@ -172,6 +179,7 @@ impl<S: Sink> Fabricator<S> {
             tnt_count: 0,
             since_psb: 0,
             ip: None,
+            uncompressed_next: false,
         })
     }
 
@@ -409,12 +417,10 @@ impl<S: Sink> Fabricator<S> {
         }
         self.flush()?;
         self.put(&Packet::Ovf)?;
+        self.uncompressed_next = true;
         self.ip = Some(resume);
         if self.packet_en() {
-            let payload = self
-                .enc
-                .encode_ip(IpKind::Fup, resume, Compression::Independent)?;
-            self.since_psb += 1 + payload.ipc.payload_len();
+            self.put_ip(IpKind::Fup, resume)?;
         }
         Ok(())
     }
@@ -479,13 +485,14 @@ impl<S: Sink> Fabricator<S> {
     }
 
     fn put_ip(&mut self, kind: IpKind, ip: u64) -> Result<()> {
-        let policy = if self.config.splice {
+        let policy = if self.config.splice || self.uncompressed_next {
             Compression::Independent
         } else {
             Compression::Shortest
         };
         let payload = self.enc.encode_ip(kind, ip, policy)?;
         self.since_psb += 1 + payload.ipc.payload_len();
+        self.uncompressed_next = false;
         Ok(())
     }
 

@@ -468,6 +468,40 @@ fn overflow_writes_ovf_then_an_uncompressed_fup() {
         ],
     );
     assert_eq!(got, [Packet::Psb, Packet::PsbEnd, Packet::Ovf]);
+    // ... and that TIP.PGE is uncompressed even in an owned stream (libipt forgets its
+    // last IP at OVF).
+    let owned_user = Config {
+        os: false,
+        splice: false,
+        ..Config::default()
+    };
+    let got = run(
+        owned_user,
+        kernel(),
+        &[
+            Event::Enable { next: 0x1000 },
+            Event::Overflow { resume: 0x1020 },
+            Event::FarBranch {
+                target: 0x1030,
+                change: Change {
+                    cpl: Some(3),
+                    ..Change::default()
+                },
+            },
+            Event::Indirect { target: 0x1040 },
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            Packet::Psb,
+            Packet::PsbEnd,
+            Packet::Ovf,
+            mode(K64),
+            Packet::TipPge(full(0x1030)),
+            Packet::Tip(upd16(0x1040))
+        ]
+    );
     // Overflow with TraceEn = 0: nothing.
     assert!(run(owned, kernel(), &[Event::Overflow { resume: 1 }]).is_empty());
 }
@@ -574,6 +608,14 @@ fn bad_inputs_are_errors() {
     assert_eq!(
         Fabricator::new(Vec::new(), bad_freq, kernel()).err(),
         Some(Error::BadPsbFreq(16))
+    );
+    let zero_cbr = Config {
+        cbr: Some(0),
+        ..Config::default()
+    };
+    assert_eq!(
+        Fabricator::new(Vec::new(), zero_cbr, kernel()).err(),
+        Some(Error::ZeroCbr)
     );
     let bad_cpl = GuestState { cpl: 4, ..kernel() };
     assert_eq!(

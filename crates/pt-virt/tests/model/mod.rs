@@ -22,7 +22,8 @@ pub enum Obs {
     Tnt(bool),
     /// TIP without FUP: an indirect or far branch target.
     Tip(u64),
-    /// FUP + TIP: an asynchronous branch.
+    /// FUP + TIP: an asynchronous branch, observed at the FUP (before the PIP and
+    /// MODE.Exec between the two).
     AsyncBranch { from: u64, to: u64 },
     /// PIP outside PSB+ (CR3 bits 51:5).
     Paging(u64),
@@ -90,6 +91,10 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Obs
                         None => Obs::Disabled,
                     }),
                     (_, true) => {
+                        // The FUP comes first, so an asynchronous branch is observed there.
+                        if let (true, Some(from)) = (pe, from) {
+                            out.push(Obs::AsyncBranch { from, to: target });
+                        }
                         if changed && config.os {
                             out.push(Obs::Paging(cr3 & CR3_MASK));
                         }
@@ -97,11 +102,11 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Obs
                             out.push(Obs::ExecMode(mode));
                             mode_sent = Some(mode);
                         }
-                        out.push(match (pe, from) {
-                            (false, _) => Obs::Enabled(target),
-                            (true, Some(from)) => Obs::AsyncBranch { from, to: target },
-                            (true, None) => Obs::Tip(target),
-                        });
+                        match (pe, from) {
+                            (false, _) => out.push(Obs::Enabled(target)),
+                            (true, Some(_)) => {}
+                            (true, None) => out.push(Obs::Tip(target)),
+                        }
                     }
                     (false, false) => {}
                 }
@@ -140,7 +145,8 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Obs
 pub fn observe(packets: &[Decoded]) -> Vec<Obs> {
     let mut out = Vec::new();
     let mut in_psb = false;
-    let mut fup: Option<u64> = None;
+    // The pending FUP: its IP and the index of its placeholder observation.
+    let mut fup: Option<(u64, usize)> = None;
     let mut ovf = false;
     let mut enabled = false;
     for d in packets {
@@ -160,7 +166,11 @@ pub fn observe(packets: &[Decoded]) -> Vec<Obs> {
                 out.push(Obs::Overflow(d.ip));
                 ovf = false;
             }
-            Packet::Fup(_) => fup = d.ip,
+            Packet::Fup(_) => {
+                let from = d.ip.expect("FUP has an IP");
+                fup = Some((from, out.len()));
+                out.push(Obs::AsyncBranch { from, to: 0 });
+            }
             Packet::Tnt8 { count, bits } => {
                 out.extend((0..count).rev().map(|i| Obs::Tnt(bits >> i & 1 == 1)));
             }
@@ -179,17 +189,17 @@ pub fn observe(packets: &[Decoded]) -> Vec<Obs> {
             }
             Packet::TipPgd(_) => {
                 enabled = false;
-                out.push(match fup.take() {
-                    Some(at) => Obs::AsyncDisabled(at),
-                    None => Obs::Disabled,
-                });
+                match fup.take() {
+                    Some((at, i)) => out[i] = Obs::AsyncDisabled(at),
+                    None => out.push(Obs::Disabled),
+                }
             }
             Packet::Tip(_) => {
                 let to = d.ip.expect("TIP has an IP");
-                out.push(match fup.take() {
-                    Some(from) => Obs::AsyncBranch { from, to },
-                    None => Obs::Tip(to),
-                });
+                match fup.take() {
+                    Some((from, i)) => out[i] = Obs::AsyncBranch { from, to },
+                    None => out.push(Obs::Tip(to)),
+                }
             }
             other => panic!("the fabricator wrote an unexpected {other:?}"),
         }
@@ -253,7 +263,7 @@ pub fn config() -> impl Strategy<Value = Config> {
         any::<(bool, bool, bool, bool, bool)>(),
         proptest::option::of(cr3()),
         0u8..3,
-        proptest::option::of(any::<u8>()),
+        proptest::option::of(1u8..),
     )
         .prop_map(
             |((os, user, non_root, long_tnt, splice), cr3_match, psb_freq, cbr)| Config {
