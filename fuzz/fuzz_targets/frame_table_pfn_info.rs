@@ -7,9 +7,12 @@ use frame_table::{NamespaceGeometry, PfnInfo};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(info) = PfnInfo::parse(data) else { return };
+    let Ok(info) = PfnInfo::parse(data) else {
+        return;
+    };
     let mut block = [0u8; 4096];
-    info.emit(&mut block).expect("an accepted block is emittable");
+    info.emit(&mut block)
+        .expect("an accepted block is emittable");
     assert_eq!(PfnInfo::parse(&block), Ok(info));
     let ns = NamespaceGeometry {
         start: info.npfns.rotate_left(21),

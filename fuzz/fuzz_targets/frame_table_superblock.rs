@@ -7,7 +7,9 @@ use frame_table::superblock::{self, Superblock};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(sb) = Superblock::parse(data) else { return };
+    let Ok(sb) = Superblock::parse(data) else {
+        return;
+    };
     let ranges: Vec<_> = sb.ranges().collect();
     let mut header = *sb.header();
     header.version_minor = 0;
