@@ -19,6 +19,34 @@
 //!
 //! Untrusted bytes never panic: every problem is an [`Error`] or a [`Diagnostic`].
 //!
+//! # Example
+//!
+//! ```
+//! use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
+//! use nvdimm_label::{ClaimClass, InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
+//!
+//! // A 128 KiB label area, as QEMU gives an emulated NVDIMM (`label-size=128K`).
+//! let mut area = vec![0u8; 128 << 10];
+//! init(&mut area, LabelVersion::V1_2, InitStyle::Kernel)?;
+//!
+//! // A 1 GiB DIMM; Linux only accepts labels carrying the region's cookie.
+//! let region = Region::pmem(1 << 30, cookie_v1_2(&mut [qemu_dimm(0)]));
+//! let mut writer = Writer::new(&mut area[..], region);
+//! let uuid = Uuid::parse_str("3f2b8a4e-1c6d-4e8f-9a0b-5c7d2e1f4a6b").expect("uuid");
+//! let spec = NamespaceSpec {
+//!     claim: ClaimClass::Hugevm,
+//!     ..NamespaceSpec::new(uuid, Name::new("frame-table").expect("name"), 256 << 20)
+//! };
+//! writer.create(&spec)?; // label into a free slot, then the other index block
+//!
+//! let lsa = Lsa::parse(&area)?;
+//! assert_eq!(lsa.index().nslot(), 510);
+//! let ns = &lsa.namespaces()[0];
+//! assert_eq!((ns.uuid, ns.size(), ns.claim), (uuid, 256 << 20, Some(ClaimClass::Hugevm)));
+//! assert!(lsa.diagnostics().is_empty());
+//! # Ok::<(), nvdimm_label::Error>(())
+//! ```
+//!
 //! # Cargo features
 //!
 //! - `std` (default): implies `alloc`; adds [`FileStorage`] and the `lsa` tool.
@@ -72,3 +100,8 @@ pub use writer::{InitStyle, NamespaceSpec, Region, Writer, init};
 
 /// The crate's error type under a prefixed name.
 pub type NvdimmLabelError = Error;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -306,3 +306,49 @@ fn file_mmap_and_capped_storage() {
     );
     assert_eq!(map[..].size(), MIB + SIZE as u64);
 }
+
+#[test]
+fn every_area_size_round_trips() {
+    // Sizes where the v1.1 and v1.2 index sizes differ (256 KiB: 512 vs 256 bytes).
+    for size in [
+        1usize << 10,
+        4 << 10,
+        64 << 10,
+        256 << 10,
+        512 << 10,
+        1 << 20,
+    ] {
+        for version in [LabelVersion::V1_1, LabelVersion::V1_2, LabelVersion::Cxl] {
+            let mut a = vec![0u8; size];
+            init(&mut a, version, InitStyle::Ndctl).expect("init");
+            let g = nvdimm_label::Geometry::new(size as u64, version.label_size() as u64)
+                .expect("fits");
+            let mut w = Writer::new(
+                a,
+                Region {
+                    align: 4096,
+                    ..Region::pmem(64 * MIB, 7)
+                },
+            );
+            w.create(&NamespaceSpec::new(Uuid([1; 16]), Name::EMPTY, 4096))
+                .expect("create");
+            let lsa = w.read().expect("valid");
+            assert_eq!(lsa.version(), version, "{size}");
+            assert_eq!(
+                (lsa.index().geometry.index_size, lsa.index().nslot()),
+                (g.index_size, g.nslot)
+            );
+            assert_eq!(lsa.index().header.labeloff.get(), 2 * g.index_size);
+            assert_eq!(lsa.namespaces().len(), 1, "{size} {version:?}");
+        }
+    }
+    // Too small for any index.
+    let mut tiny = vec![0u8; 1000];
+    assert!(matches!(
+        init(&mut tiny, LabelVersion::V1_2, InitStyle::Kernel),
+        Err(Error::AreaTooSmall {
+            config_size: 1000,
+            label_size: 256
+        })
+    ));
+}

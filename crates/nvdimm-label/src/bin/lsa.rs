@@ -366,7 +366,8 @@ fn json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// The JSON of `ndctl read-labels -j` for one DIMM: `dev`, `index` (the blocks at 0
+/// The JSON of `ndctl read-labels -j` for one DIMM (an array of one object, as ndctl
+/// prints it): `dev`, `index` (the blocks at 0
 /// and the index size, decoded as found) and `label`. By default `label` lists the
 /// active labels; with `--all-slots`, every slot whose `slot` field matches (ndctl's
 /// rule, ignoring the free bitmap and checksums). Integers are printed as ndctl's
@@ -380,7 +381,7 @@ fn json(bytes: &[u8], dev: &str, all_slots: bool) -> String {
     let index_size = lsa
         .as_ref()
         .map_or(NSINDEX_ALIGN, |l| l.index().geometry.index_size);
-    let mut out = String::from("{\n  \"dev\":");
+    let mut out = String::from("[\n{\n  \"dev\":");
     json_str(&mut out, dev);
     out.push_str(",\n  \"index\":[");
     let mut first = true;
@@ -433,7 +434,7 @@ fn json(bytes: &[u8], dev: &str, all_slots: bool) -> String {
         label_json(&mut out, label, version);
         out.push('}');
     }
-    out.push_str("\n  ]\n}\n");
+    out.push_str("\n  ]\n}\n]\n");
     out
 }
 
@@ -479,10 +480,11 @@ fn label_json(out: &mut String, label: &Label, version: LabelVersion) {
             json_str(out, &String::from_utf8_lossy(&name[..end]));
             let _ = write!(
                 out,
-                ",\"slot\":{},\"position\":{},\"nlabel\":{},\"isetcookie\":{},\"lbasize\":{},\"dpa\":{},\"rawsize\":{}",
+                ",\"slot\":{},\"position\":{},\"nlabel\":{},\"flags\":{},\"isetcookie\":{},\"lbasize\":{},\"dpa\":{},\"rawsize\":{}",
                 n.slot as i32,
                 n.position,
                 n.nlabel,
+                n.flags as i32,
                 n.isetcookie as i64,
                 n.lbasize as i64,
                 n.dpa as i64,
