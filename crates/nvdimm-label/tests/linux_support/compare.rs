@@ -201,7 +201,7 @@ pub(crate) fn check_lsa(
         assert_eq!(Some(listed_name(nd)), ns.name.as_str(), "{w}: name");
         assert_eq!(ns.isetcookie, iset_id, "{w}: isetcookie vs region iset_id");
         assert_eq!(ns.extents.len(), 1, "{w}: one extent on a one-DIMM region");
-        let dpa = ns.extents.iter().map(|e| e.dpa).min().expect("an extent");
+        let dpa = ns.extents.first().dpa;
         let start = head(dpa);
         assert_eq!(start.len(), CLASSIFY_BYTES);
         let content = classify(&start, ns.uuid, ns.claim, version != LabelVersion::V1_1);

@@ -14,9 +14,21 @@ use super::repr::{Ip, Kind, Packet, PayloadSize};
 pub trait Sink {
     /// Appends all of `bytes`, or nothing and an error ([`Error::BufferFull`]).
     fn write_all(&mut self, bytes: &[u8]) -> Result<()>;
+
+    /// Appends the first `len` bytes of a packet image (`len <= 16`). The default calls
+    /// [`Sink::write_all`]; a sink may store all 16 bytes when it has room past the
+    /// packet, as [`SliceSink`] does, because bytes past its end are not yet written.
+    #[inline]
+    fn write_packet(&mut self, image: &[u8; op::MAX_LEN], len: usize) -> Result<()> {
+        self.write_all(image.get(..len).unwrap_or_default())
+    }
 }
 
 /// A sink over a caller's buffer.
+///
+/// Bytes of `buf` past [`SliceSink::len`] are scratch: writing a packet may store up to
+/// 15 bytes beyond it (a fixed 16-byte copy is faster than a variable one), which later
+/// packets overwrite. Only [`SliceSink::written`] is the output.
 #[derive(Debug)]
 pub struct SliceSink<'a> {
     buf: &'a mut [u8],
@@ -52,6 +64,20 @@ impl<'a> SliceSink<'a> {
 
 impl Sink for SliceSink<'_> {
     #[inline]
+    fn write_packet(&mut self, image: &[u8; op::MAX_LEN], len: usize) -> Result<()> {
+        if let Some(dst) = self
+            .buf
+            .get_mut(self.len..self.len.saturating_add(op::MAX_LEN))
+        {
+            dst.copy_from_slice(image);
+            self.len += len;
+            Ok(())
+        } else {
+            self.write_all(image.get(..len).unwrap_or_default())
+        }
+    }
+
+    #[inline]
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         let available = self.buf.len().saturating_sub(self.len);
         let end = self.len.saturating_add(bytes.len());
@@ -80,6 +106,11 @@ impl Sink for std::vec::Vec<u8> {
 impl<S: Sink + ?Sized> Sink for &mut S {
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         (**self).write_all(bytes)
+    }
+
+    #[inline]
+    fn write_packet(&mut self, image: &[u8; op::MAX_LEN], len: usize) -> Result<()> {
+        (**self).write_packet(image, len)
     }
 }
 
@@ -159,7 +190,9 @@ impl<S: Sink> Encoder<S> {
     }
 
     /// Writes `packet` as given (its IPBytes included) and updates the state; returns
-    /// the length. On error nothing is written and the state is unchanged.
+    /// the length. On error nothing is written and the state is unchanged. An update-form
+    /// IP with an unknown last IP is written as given and leaves the last IP unknown, as
+    /// a decoder would; [`Encoder::encode_ip`] never picks one.
     #[inline]
     pub fn encode(&mut self, packet: &Packet) -> Result<usize> {
         if let Packet::Bip { size, .. } = packet
@@ -170,28 +203,15 @@ impl<S: Sink> Encoder<S> {
                 block: self.block,
             });
         }
-        if let (Packet::Tnt8 { count, bits }, Some(_)) = (packet, self.block)
-            && ((1u8 << count) | bits) << 1 & op::BIP_MASK == op::BIP
-        {
-            return Err(Error::TntInBlock {
-                count: *count,
-                bits: *bits,
-            });
-        }
-        if let Some(ip) = packet.ip()
-            && ip.ipc.needs_last_ip()
-            && self.last_ip.get().is_none()
-        {
-            return Err(Error::IpNotRepresentable {
-                ip: ip.payload,
-                ipc: ip.ipc,
-                last: None,
-            });
-        }
         let mut scratch = [0u8; op::MAX_LEN];
         let len = packet.image(&mut scratch)?;
-        self.sink
-            .write_all(scratch.get(..len).unwrap_or_default())?;
+        if let Packet::Tnt8 { count, bits } = *packet
+            && self.block.is_some()
+            && scratch[0] & op::BIP_MASK == op::BIP
+        {
+            return Err(Error::TntInBlock { count, bits });
+        }
+        self.sink.write_packet(&scratch, len)?;
         self.update(packet);
         Ok(len)
     }
@@ -224,15 +244,27 @@ impl<S: Sink> Encoder<S> {
         self.encode(&kind.packet(Ip::SUPPRESSED))
     }
 
-    /// The state change a decoder makes for `packet`.
+    /// The state change a decoder makes for `packet` (one match on the hot path).
+    #[inline(always)]
     fn update(&mut self, packet: &Packet) {
-        if let Some(ip) = packet.ip() {
-            self.last_ip.apply(ip.ipc, ip.payload);
+        match packet {
+            Packet::Tip(ip) | Packet::TipPge(ip) | Packet::TipPgd(ip) => {
+                self.last_ip.apply(ip.ipc, ip.payload);
+                self.block = None;
+            }
+            Packet::Fup(ip) => {
+                self.last_ip.apply(ip.ipc, ip.payload);
+            }
+            Packet::Psb => {
+                self.last_ip.reset();
+                self.block = None;
+            }
+            other => {
+                if self.block.is_some() || matches!(other, Packet::Bbp { .. }) {
+                    self.block = next_block(self.block, other);
+                }
+            }
         }
-        if *packet == Packet::Psb {
-            self.last_ip.reset();
-        }
-        self.block = next_block(self.block, packet);
     }
 }
 
