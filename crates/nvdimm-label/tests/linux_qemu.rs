@@ -16,7 +16,8 @@
 //! - nmem4, nmem5: an LSA written by our writer (v1.1, ndctl-style init; v1.2,
 //!   kernel-style init) with namespaces created, renamed and deleted. Direction (2):
 //!   Linux must list exactly our namespaces (uuid, name, size). Then ndctl adds one
-//!   namespace to each and our parser must agree with Linux again about the result.
+//!   namespace to each, Linux renames our own-claim-class namespace, and our parser
+//!   must agree with Linux again about the result.
 //! - nmem6 .. nmem11: our v1.2 area caught in the middle of updates (a write cut short,
 //!   a write torn) or damaged (current index checksum broken, a label marked
 //!   UPDATING): Linux must list exactly what our parser reads (tests/linux_support/torn.rs).
@@ -59,6 +60,14 @@ dump nmem2 v11
 dump nmem3 v12
 ndctl create-namespace -r \"$(region_of nmem4)\" -m raw -s 16M -n linux-on-ours11 >/dev/null
 ndctl create-namespace -r \"$(region_of nmem5)\" -m raw -s 16M -n linux-on-ours12 >/dev/null
+# Linux rewrites the label of our own-claim-class namespace (a rename).
+r=$(region_of nmem5)
+for ns in /sys/bus/nd/devices/namespace${r#region}.*; do
+  [ \"$(cat \"$ns/alt_name\" 2>/dev/null)\" = ours-claim-v12 ] && claimed=$(basename \"$ns\")
+done
+ndctl disable-namespace \"$claimed\"
+echo renamed-by-linux >\"/sys/bus/nd/devices/$claimed/alt_name\"
+ndctl enable-namespace \"$claimed\"
 dump nmem4 after11
 dump nmem5 after12
 ";
@@ -370,7 +379,7 @@ fn linux_round_trips() {
         "v1.2: Linux's view of our LSA"
     );
     check_parse(&boot, 4, "after11");
-    check_parse(&boot, 5, "after12");
+    let after12 = check_parse(&boot, 5, "after12");
     // Interrupted and damaged updates: Linux and our parser agree, on the set expected.
     for (i, (state, sets)) in torn.iter().enumerate() {
         let tag = format!("torn{}", 6 + i);
@@ -391,7 +400,16 @@ fn linux_round_trips() {
             ours.len()
         );
     }
-    for (tag, want) in [("after11", &want11), ("after12", &want12)] {
+    // After Linux's own updates: ours plus its namespace, and on v1.2 our own-claim
+    // namespace renamed by Linux.
+    let mut want12_after = want12;
+    for w in &mut want12_after {
+        if w.name == "ours-claim-v12" {
+            w.name = "renamed-by-linux".to_owned();
+        }
+    }
+    want12_after.sort();
+    for (tag, want) in [("after11", &want11), ("after12", &want12_after)] {
         let now = listed(&parse_out(&boot, &format!("{tag}.list-N.json")));
         assert_eq!(
             now.len(),
@@ -403,4 +421,19 @@ fn linux_round_trips() {
             "{tag}: ours survive Linux's update: {now:?}"
         );
     }
+    // What a Linux rename does to a claim class it does not know: 6.1 builds the new
+    // label zeroed and its `to_abstraction_guid` then "keeps" the zeroed GUID, so the
+    // namespace becomes raw (NVDIMM_CCLASS_NONE). A hypervisor cannot rely on a private
+    // abstraction GUID surviving dom0's label updates.
+    let renamed = after12
+        .namespaces()
+        .iter()
+        .find(|n| n.uuid == ns_uuid(5, 4))
+        .expect("our claim-class namespace is still there");
+    assert_eq!(renamed.name.as_str(), Some("renamed-by-linux"));
+    assert_eq!(
+        renamed.claim,
+        Some(ClaimClass::None),
+        "Linux 6.1 dropped our claim class on rename"
+    );
 }
