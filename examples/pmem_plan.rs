@@ -6,7 +6,9 @@
 //! management superblock, per-namespace) as a table, says which one the planner
 //! recommends and why, then carries the chosen one out on the file: writes the info
 //! blocks or the management superblock, builds the frame table (with progress), unmaps,
-//! maps the file again and reads everything back. Exits non-zero on any mismatch.
+//! maps the file again and reads everything back, then walks the range's lifecycle
+//! (activation refused while the management domain maps it). Exits non-zero on any
+//! mismatch.
 //!
 //! Run: `cargo run --release --example pmem_plan -- --help`
 
@@ -17,8 +19,9 @@ use std::time::Instant;
 use frame_table::plan::{self, COMPAT_ALIGN_X86, PAGE_SIZE, SIZE_2M};
 use frame_table::superblock::{self, Header, Range};
 use frame_table::{
-    Build, CostModel, Medium, Namespace, NamespaceGeometry, NamespaceLayout, PageSizes, PagingCost,
-    Personality, PfnInfo, PfnMode, Progress, Request, Role, Strategy, Superblock,
+    Build, CostModel, Event, Lifecycle, Medium, Namespace, NamespaceGeometry, NamespaceLayout,
+    PageSizes, PagingCost, Personality, PfnInfo, PfnMode, Progress, Request, Role, State, Strategy,
+    Superblock,
 };
 use hugevm::report;
 use memmap2::{Mmap, MmapMut};
@@ -417,6 +420,25 @@ fn read_back(map: &[u8], written: &[Written]) -> Result<bool, String> {
     Ok(ok)
 }
 
+/// The range's lifecycle around the build: the management domain mapped the file to
+/// write it, so activation must be refused until it unmaps.
+fn lifecycle() -> Result<bool, String> {
+    let mut range = Lifecycle::new();
+    let step = |range: &mut Lifecycle, e: Event| range.apply(e).map_err(|e| e.to_string());
+    step(&mut range, Event::Dom0Map)?;
+    step(&mut range, Event::Initialise)?;
+    let refused = range.apply(Event::Activate(1));
+    println!("  lifecycle: activate while the management domain maps the range: {refused:?}");
+    if refused != Err(frame_table::Error::ManagementDomainMapped) {
+        return Ok(false);
+    }
+    step(&mut range, Event::Dom0Unmap)?;
+    step(&mut range, Event::Activate(1))?;
+    let state = step(&mut range, Event::Map)?;
+    println!("  lifecycle: after unmap, activate and map: {state:?}");
+    Ok(state == State::Mapped { guest: 1 })
+}
+
 fn run(a: &Args) -> Result<bool, String> {
     let ns = namespaces(a)?;
     let req = Request {
@@ -465,7 +487,7 @@ fn run(a: &Args) -> Result<bool, String> {
     };
     println!("written and flushed in {}", report::ms(start.elapsed()));
     let map = map_ro(&file)?;
-    let ok = read_back(&map, &written)?;
+    let ok = read_back(&map, &written)? && lifecycle()?;
     println!(
         "{}",
         if ok {
