@@ -110,7 +110,9 @@ fn ndctl_one_tib_default() {
 /// byte for byte to what `init` + `emit` produce for the same parameters.
 #[test]
 fn committed_ndctl_fixtures() {
-    let cases: [(&[u8], u64, u32, Personality, PfnMode, u64, u64); 2] = [
+    /// Bytes, namespace size, align, personality, mode, expected dataoff and npfns.
+    type Fixture = (&'static [u8], u64, u32, Personality, PfnMode, u64, u64);
+    let cases: [Fixture; 2] = [
         (
             include_bytes!("data/ndctl-1T-16M-fsdax-dev.bin"),
             1 << 40,
