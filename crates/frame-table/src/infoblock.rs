@@ -385,7 +385,7 @@ impl PfnInfo {
 
     /// A new block as `nd_pfn_init` creates it: version 1.4, `page_size` 4096,
     /// `page_struct_size` 64, `dataoff`/`npfns`/`end_trunc` from
-    /// [`pfn_geometry`](crate::plan::pfn_geometry).
+    /// [`pfn_geometry`].
     pub fn init(p: &InitParams) -> Result<Self> {
         let ns = p.namespace;
         let g = pfn_geometry(

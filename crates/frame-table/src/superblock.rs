@@ -4,8 +4,8 @@
 //! each table is. It is what the Xen RFC v2–v4 management region lacked: without it, the
 //! administrator had to replay the setup after every boot.
 //!
-//! Layout ([`crate::layout`]): a 128-byte [`MgmtSbHeader`](crate::layout::MgmtSbHeader),
-//! `nr_ranges` 32-byte [`MgmtRange`](crate::layout::MgmtRange) entries from
+//! Layout ([`crate::layout`]): a 128-byte [`MgmtSbHeader`],
+//! `nr_ranges` 32-byte [`MgmtRange`] entries from
 //! `header_size`, zero fill to `sb_size` (a multiple of 4096), the checksum at offset 120
 //! covering all `sb_size` bytes (Linux's `nd_fletcher64`, with the field zeroed).
 //!
