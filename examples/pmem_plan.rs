@@ -30,6 +30,7 @@ const USAGE: &str = "\
 usage: pmem_plan [--size SIZE] [--mgmt SIZE] [--namespaces N] [--align SIZE]
                  [--descriptor BYTES] [--reverse-map BYTES] [--dram-budget SIZE]
                  [--strategy auto|dram|management|per-namespace] [--file PATH]
+                 [--plan-only]
 
 Emulated pmem of --size bytes (default 1G; a temporary file unless --file is given) is
 split into a management namespace of --mgmt bytes (default 64M) and --namespaces data
@@ -41,7 +42,9 @@ defaults to 1M, so the default run shows DRAM over budget.
 
 Prints every strategy's plan, the recommendation and its reason, then carries out
 --strategy (default auto: the recommendation) on the file and reads it back. Sizes take
-K, M, G or T suffixes. Exits non-zero on any mismatch.";
+K, M, G or T suffixes. --plan-only stops after the plans (for sizes no file here could
+hold, e.g. --size 6T --mgmt 128G --dram-budget 16G --plan-only). Exits non-zero on any
+mismatch.";
 
 struct Args {
     size: u64,
@@ -52,6 +55,7 @@ struct Args {
     dram_budget: u64,
     strategy: Option<Strategy>,
     file: Option<PathBuf>,
+    plan_only: bool,
 }
 
 fn parse_size(flag: &str, value: &str) -> Result<u64, String> {
@@ -79,11 +83,16 @@ fn parse_args() -> Result<Option<Args>, String> {
         dram_budget: 1 << 20,
         strategy: None,
         file: None,
+        plan_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Ok(None);
+        }
+        if flag == "--plan-only" {
+            a.plan_only = true;
+            continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -475,6 +484,9 @@ fn run(a: &Args) -> Result<bool, String> {
             a.strategy.ok_or("nothing fits and no --strategy given")?
         }
     };
+    if a.plan_only {
+        return Ok(true);
+    }
     println!("carrying out: {}", strategy.name());
     let file = open(a)?;
     let start = Instant::now();
