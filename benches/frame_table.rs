@@ -38,14 +38,19 @@ fn mapped(len: usize) -> (std::fs::File, MmapMut) {
     (file, map)
 }
 
+/// The build measured: `PAGES` descriptors of `size` bytes.
+fn table_of(size: u64) -> Build {
+    Build {
+        descriptor_size: size,
+        first_mfn: 1 << 30,
+        pages: PAGES,
+    }
+}
+
 fn build(c: &mut Criterion) {
     let (_file, mut map) = mapped((PAGES * 64) as usize);
     for size in [32u64, 64] {
-        let b = Build {
-            descriptor_size: size,
-            first_mfn: 1 << 30,
-            pages: PAGES,
-        };
+        let b = table_of(size);
         let len = b.table_len().unwrap();
         let mut group = c.benchmark_group(format!("build/{size}B"));
         group.throughput(Throughput::Bytes(len as u64));
@@ -103,11 +108,7 @@ fn time(f: &mut dyn FnMut()) -> Duration {
 fn print_ratio() {
     let (_file, mut map) = mapped((PAGES * 64) as usize);
     for size in [32u64, 64] {
-        let b = Build {
-            descriptor_size: size,
-            first_mfn: 1 << 30,
-            pages: PAGES,
-        };
+        let b = table_of(size);
         let len = b.table_len().unwrap();
         let mut zero = Vec::new();
         let mut other = Vec::new();

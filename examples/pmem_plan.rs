@@ -6,7 +6,9 @@
 //! management superblock, per-namespace) as a table, says which one the planner
 //! recommends and why, then carries the chosen one out on the file: writes the info
 //! blocks or the management superblock, builds the frame table (with progress), unmaps,
-//! maps the file again and reads everything back. Exits non-zero on any mismatch.
+//! maps the file again and reads everything back, then walks the range's lifecycle
+//! (activation refused while the management domain maps it). Exits non-zero on any
+//! mismatch.
 //!
 //! Run: `cargo run --release --example pmem_plan -- --help`
 
@@ -17,8 +19,9 @@ use std::time::Instant;
 use frame_table::plan::{self, COMPAT_ALIGN_X86, PAGE_SIZE, SIZE_2M};
 use frame_table::superblock::{self, Header, Range};
 use frame_table::{
-    Build, CostModel, Medium, Namespace, NamespaceGeometry, NamespaceLayout, PageSizes, PagingCost,
-    Personality, PfnInfo, PfnMode, Progress, Request, Role, Strategy, Superblock,
+    Build, CostModel, Event, Lifecycle, Medium, Namespace, NamespaceGeometry, NamespaceLayout,
+    PageSizes, PagingCost, Personality, PfnInfo, PfnMode, Progress, Request, Role, State, Strategy,
+    Superblock,
 };
 use hugevm::report;
 use memmap2::{Mmap, MmapMut};
@@ -27,6 +30,7 @@ const USAGE: &str = "\
 usage: pmem_plan [--size SIZE] [--mgmt SIZE] [--namespaces N] [--align SIZE]
                  [--descriptor BYTES] [--reverse-map BYTES] [--dram-budget SIZE]
                  [--strategy auto|dram|management|per-namespace] [--file PATH]
+                 [--plan-only]
 
 Emulated pmem of --size bytes (default 1G; a temporary file unless --file is given) is
 split into a management namespace of --mgmt bytes (default 64M) and --namespaces data
@@ -38,7 +42,9 @@ defaults to 1M, so the default run shows DRAM over budget.
 
 Prints every strategy's plan, the recommendation and its reason, then carries out
 --strategy (default auto: the recommendation) on the file and reads it back. Sizes take
-K, M, G or T suffixes. Exits non-zero on any mismatch.";
+K, M, G or T suffixes. --plan-only stops after the plans (for sizes no file here could
+hold, e.g. --size 6T --mgmt 128G --dram-budget 16G --plan-only). Exits non-zero on any
+mismatch.";
 
 struct Args {
     size: u64,
@@ -49,6 +55,7 @@ struct Args {
     dram_budget: u64,
     strategy: Option<Strategy>,
     file: Option<PathBuf>,
+    plan_only: bool,
 }
 
 fn parse_size(flag: &str, value: &str) -> Result<u64, String> {
@@ -76,11 +83,16 @@ fn parse_args() -> Result<Option<Args>, String> {
         dram_budget: 1 << 20,
         strategy: None,
         file: None,
+        plan_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Ok(None);
+        }
+        if flag == "--plan-only" {
+            a.plan_only = true;
+            continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -417,6 +429,25 @@ fn read_back(map: &[u8], written: &[Written]) -> Result<bool, String> {
     Ok(ok)
 }
 
+/// The range's lifecycle around the build: the management domain mapped the file to
+/// write it, so activation must be refused until it unmaps.
+fn lifecycle() -> Result<bool, String> {
+    let mut range = Lifecycle::new();
+    let step = |range: &mut Lifecycle, e: Event| range.apply(e).map_err(|e| e.to_string());
+    step(&mut range, Event::Dom0Map)?;
+    step(&mut range, Event::Initialise)?;
+    let refused = range.apply(Event::Activate(1));
+    println!("  lifecycle: activate while the management domain maps the range: {refused:?}");
+    if refused != Err(frame_table::Error::ManagementDomainMapped) {
+        return Ok(false);
+    }
+    step(&mut range, Event::Dom0Unmap)?;
+    step(&mut range, Event::Activate(1))?;
+    let state = step(&mut range, Event::Map)?;
+    println!("  lifecycle: after unmap, activate and map: {state:?}");
+    Ok(state == State::Mapped { guest: 1 })
+}
+
 fn run(a: &Args) -> Result<bool, String> {
     let ns = namespaces(a)?;
     let req = Request {
@@ -453,6 +484,9 @@ fn run(a: &Args) -> Result<bool, String> {
             a.strategy.ok_or("nothing fits and no --strategy given")?
         }
     };
+    if a.plan_only {
+        return Ok(true);
+    }
     println!("carrying out: {}", strategy.name());
     let file = open(a)?;
     let start = Instant::now();
@@ -465,7 +499,7 @@ fn run(a: &Args) -> Result<bool, String> {
     };
     println!("written and flushed in {}", report::ms(start.elapsed()));
     let map = map_ro(&file)?;
-    let ok = read_back(&map, &written)?;
+    let ok = read_back(&map, &written)? && lifecycle()?;
     println!(
         "{}",
         if ok {

@@ -16,6 +16,11 @@
 //! Under `cfg(fuzzing)` the checksum is not checked, so the fuzzer reaches the field
 //! checks; [`PfnInfo::emit`] always writes a correct checksum.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 use crate::checksum::fletcher64_skipping;
 use crate::error::{Error, Result};
 use crate::layout::{
@@ -174,7 +179,9 @@ impl PfnInfo {
                 return Err(Error::NonZeroReserved { offset: 48 });
             }
             if let Some(i) = sb.padding.iter().position(|b| *b != 0) {
-                return Err(Error::NonZeroReserved { offset: 94 + i });
+                return Err(Error::NonZeroReserved {
+                    offset: 94usize.saturating_add(i),
+                });
             }
         }
         Ok(Self {

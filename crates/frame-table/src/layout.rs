@@ -198,17 +198,18 @@ const _: () = {
 };
 
 /// The claim (abstraction) GUID for a namespace label whose namespace holds our
-/// management superblock, `16a10ad8-4b33-4562-910c-ed5f0841baa8` (random, version 4; ours,
-/// registered nowhere). Linux treats a label with an unknown abstraction GUID as a raw
-/// namespace and preserves it. The `nvdimm-label` crate documents the same value; the
-/// crates share no code.
-pub const MGMT_CLAIM_GUID: &str = "16a10ad8-4b33-4562-910c-ed5f0841baa8";
+/// management superblock: hugevm's own claim class,
+/// `e06a9a22-b168-4af0-add2-11f02c52b96c` (a random version-4 UUID, registered nowhere).
+/// Linux treats an unknown abstraction GUID as `NVDIMM_CCLASS_UNKNOWN`, keeps it on
+/// rewrite and exposes the namespace raw. Source: the `nvdimm-label` crate, which
+/// defines the same value as `HUGEVM_CLAIM_GUID` (the crates share no code).
+pub const MGMT_CLAIM_GUID: &str = "e06a9a22-b168-4af0-add2-11f02c52b96c";
 
 /// [`MGMT_CLAIM_GUID`] as the 16 bytes stored in a label's `abstraction_guid` field:
 /// EFI GUID byte order (the first three groups little-endian). Source for the order:
 /// UEFI 2.7 Appendix A (EFI_GUID), Linux `guid_t`.
 pub const MGMT_CLAIM_GUID_BYTES: [u8; 16] = [
-    0xd8, 0x0a, 0xa1, 0x16, 0x33, 0x4b, 0x62, 0x45, 0x91, 0x0c, 0xed, 0x5f, 0x08, 0x41, 0xba, 0xa8,
+    0x22, 0x9a, 0x6a, 0xe0, 0x68, 0xb1, 0xf0, 0x4a, 0xad, 0xd2, 0x11, 0xf0, 0x2c, 0x52, 0xb9, 0x6c,
 ];
 
 /// The head of a frame-table descriptor as this crate builds it; the rest of each
@@ -228,3 +229,25 @@ const _: () = assert!(core::mem::size_of::<PageDesc>() == 16);
 pub const PAGE_DESC_PMEM: u64 = 1 << 0;
 /// [`PageDesc::flags`]: the page has no owner.
 pub const PAGE_DESC_FREE: u64 = 1 << 1;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+mod tests {
+    use super::*;
+
+    /// The stored bytes are the canonical string in EFI byte order.
+    #[test]
+    fn claim_guid_bytes_match_the_string() {
+        let hex: std::vec::Vec<u8> = MGMT_CLAIM_GUID
+            .split('-')
+            .flat_map(|g| (0..g.len()).step_by(2).map(move |i| &g[i..i + 2]))
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect();
+        let mut efi = [0u8; 16];
+        efi[..4].copy_from_slice(&[hex[3], hex[2], hex[1], hex[0]]);
+        efi[4..6].copy_from_slice(&[hex[5], hex[4]]);
+        efi[6..8].copy_from_slice(&[hex[7], hex[6]]);
+        efi[8..].copy_from_slice(&hex[8..]);
+        assert_eq!(efi, MGMT_CLAIM_GUID_BYTES);
+    }
+}

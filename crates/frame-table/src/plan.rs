@@ -27,6 +27,11 @@
 //! series moved to an admin-chosen management region with no on-media record. See
 //! [`Reason`] for what [`recommend`] says, and the crate README for the history.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 use crate::error::{Error, Result};
 
 /// Base page size on x86-64: the unit of a frame-table descriptor. Source: Linux
@@ -445,21 +450,21 @@ pub fn pfn_geometry(
         / PAGE_SIZE;
     let align = align.max(compat_align);
     let end = add(start, size, "namespace end")?;
-    let end_trunc = end - align_down(end, align);
+    let end_trunc = sub(end, align_down(end, align), "end_trunc")?;
     let map = if in_namespace {
         mul(per_page, memmap_pages, "memmap size")?
     } else {
         0
     };
     let reserved = add(add(start, INFO_BLOCK_RESERVE, "reserve")?, map, "reserve")?;
-    let dataoff = align_up(reserved, align)? - start;
+    let dataoff = sub(align_up(reserved, align)?, start, "dataoff")?;
     let usable = size.checked_sub(end_trunc).ok_or(too_small(end_trunc))?;
     if dataoff >= usable {
         return Err(too_small(add(dataoff, end_trunc, "overhead")?));
     }
     Ok(PfnGeometry {
         dataoff,
-        npfns: (usable - dataoff) / PAGE_SIZE,
+        npfns: sub(usable, dataoff, "npfns")? / PAGE_SIZE,
         end_trunc,
         memmap_pages,
     })
@@ -522,7 +527,7 @@ impl<'a> Layouts<'a> {
                 if index >= count || count < 2 {
                     return Err(Error::BadManagementIndex { index, count });
                 }
-                first_table_offset(count as u64 - 1)?
+                first_table_offset((count as u64).saturating_sub(1))?
             }
             _ => 0,
         };
@@ -600,8 +605,8 @@ impl<'a> Layouts<'a> {
             });
         }
         // Dram and management: the namespace is all data, only aligned.
-        let data_offset = align_up(ns.base, ns.align)? - ns.base;
-        let end_trunc = end - align_down(end, ns.align);
+        let data_offset = sub(align_up(ns.base, ns.align)?, ns.base, "data offset")?;
+        let end_trunc = sub(end, align_down(end, ns.align), "end_trunc")?;
         let overhead = add(data_offset, end_trunc, "overhead")?;
         if overhead >= ns.size {
             return Err(Error::NamespaceTooSmall {
@@ -610,7 +615,7 @@ impl<'a> Layouts<'a> {
                 overhead,
             });
         }
-        let data_pages = (ns.size - overhead) / PAGE_SIZE;
+        let data_pages = sub(ns.size, overhead, "data pages")? / PAGE_SIZE;
         if data_pages == 0 {
             return Err(Error::NamespaceTooSmall {
                 index,
@@ -622,11 +627,13 @@ impl<'a> Layouts<'a> {
             // Whole population groups, each allocated 2 MiB-aligned in DRAM; a group
             // shared with the previous namespace is already populated.
             let group = cost.group_pages();
-            let first = (ns.base + data_offset) / PAGE_SIZE;
-            let first_group = (first / group).max(self.groups_done);
-            let last_group = (first + data_pages - 1) / group;
-            let groups = (last_group + 1).saturating_sub(first_group);
-            self.groups_done = self.groups_done.max(last_group + 1);
+            let div = |x: u64| x.checked_div(group).ok_or(Error::BadDescriptorSize(0));
+            let first = add(ns.base, data_offset, "data start")? / PAGE_SIZE;
+            let first_group = div(first)?.max(self.groups_done);
+            // data_pages >= 1 and the data area ends inside the namespace: no overflow.
+            let last_group = div(first.saturating_add(data_pages.saturating_sub(1)))?;
+            let groups = last_group.saturating_add(1).saturating_sub(first_group);
+            self.groups_done = self.groups_done.max(last_group.saturating_add(1));
             (
                 Medium::Dram,
                 self.cursor,
@@ -668,7 +675,7 @@ impl Iterator for Layouts<'_> {
         }
         let index = self.next;
         let ns = *self.req.namespaces.get(index)?;
-        self.next = index + 1;
+        self.next = index.saturating_add(1);
         let r = self.layout(index, &ns);
         self.failed = r.is_err();
         Some(r)
@@ -693,19 +700,23 @@ impl LevelCount {
     fn interval(&mut self, first: u64, last: u64) {
         let from = first.max(self.last);
         if last >= from {
-            self.pages += last - from + 1;
-            self.last = last + 1;
+            // Region indices are at most 2^64 / 2 MiB: these cannot saturate.
+            self.pages = self
+                .pages
+                .saturating_add(last.saturating_sub(from).saturating_add(1));
+            self.last = last.saturating_add(1);
         }
     }
 }
 
-/// Regions of `cover` bytes that the range touches but does not fully contain (at most
+/// Regions of `COVER` bytes that the range touches but does not fully contain (at most
 /// the first and the last), as an ascending pair; `None` entries for none.
-fn partial_regions(start: u64, end: u64, cover: u64) -> [Option<u64>; 2] {
-    let first = start / cover;
-    let last = (end - 1) / cover;
-    let head = !start.is_multiple_of(cover) || end < (first + 1).saturating_mul(cover);
-    let tail = !end.is_multiple_of(cover) && (last != first || !head);
+fn partial_regions<const COVER: u64>(start: u64, end: u64) -> [Option<u64>; 2] {
+    const { assert!(COVER != 0) };
+    let first = start.checked_div(COVER).unwrap_or(0);
+    let last = end.saturating_sub(1).checked_div(COVER).unwrap_or(0);
+    let head = !start.is_multiple_of(COVER) || end < first.saturating_add(1).saturating_mul(COVER);
+    let tail = !end.is_multiple_of(COVER) && (last != first || !head);
     [head.then_some(first), tail.then_some(last)]
 }
 
@@ -721,17 +732,23 @@ fn paging_bytes(ranges: &mut dyn Iterator<Item = (u64, u64)>, leaf: u64) -> Resu
         }
         let start = align_down(start, PAGE_SIZE);
         let end = align_up(add(start, len, "range end")?, PAGE_SIZE)?;
-        let last = end - 1;
+        let last = end.saturating_sub(1);
         pdpt.interval(start / COVER_PDPT, last / COVER_PDPT);
         if leaf >= SIZE_1G {
-            for r in partial_regions(start, end, COVER_PD).into_iter().flatten() {
+            for r in partial_regions::<COVER_PD>(start, end)
+                .into_iter()
+                .flatten()
+            {
                 pd.interval(r, r);
             }
         } else {
             pd.interval(start / COVER_PD, last / COVER_PD);
         }
         if leaf >= SIZE_2M {
-            for r in partial_regions(start, end, COVER_PT).into_iter().flatten() {
+            for r in partial_regions::<COVER_PT>(start, end)
+                .into_iter()
+                .flatten()
+            {
                 pt.interval(r, r);
             }
         } else {
@@ -838,7 +855,9 @@ pub fn plan(req: Request<'_>, strategy: Strategy) -> Result<Plan> {
             .management
             .and_then(|i| req.namespaces.get(i))
             .map_or(0, |n| n.size);
-        let needed = mgmt_used.max(first_table_offset(req.namespaces.len() as u64 - 1)?);
+        let needed = mgmt_used.max(first_table_offset(
+            (req.namespaces.len() as u64).saturating_sub(1),
+        )?);
         if needed > mgmt {
             return Err(Error::ManagementTooSmall {
                 needed,

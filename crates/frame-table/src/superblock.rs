@@ -25,6 +25,11 @@
 //!
 //! Under `cfg(fuzzing)` the checksum is not checked; [`emit`] always writes it.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 use crate::checksum::fletcher64_skipping;
 use crate::error::{Error, Result};
 use crate::layout::{
@@ -161,7 +166,9 @@ impl<'a> Superblock<'a> {
             .position(|b| *b != 0)
             .filter(|_| minor == 0)
         {
-            return Err(Error::NonZeroReserved { offset: 80 + i });
+            return Err(Error::NonZeroReserved {
+                offset: 80usize.saturating_add(i),
+            });
         }
         let nr = raw.nr_ranges.get() as usize;
         let entries_end = nr
@@ -178,7 +185,7 @@ impl<'a> Superblock<'a> {
             let fill = block.get(entries_end..).unwrap_or(&[]);
             if let Some(i) = fill.iter().position(|b| *b != 0) {
                 return Err(Error::NonZeroReserved {
-                    offset: entries_end + i,
+                    offset: entries_end.saturating_add(i),
                 });
             }
         }
@@ -199,7 +206,10 @@ impl<'a> Superblock<'a> {
             let flags = e.flags.get();
             if minor == 0 && (flags & !MGMT_RANGE_INITIALISED != 0 || e.reserved.get() != 0) {
                 return Err(Error::NonZeroReserved {
-                    offset: header_size + i * MGMT_RANGE_SIZE + 24,
+                    offset: i
+                        .saturating_mul(MGMT_RANGE_SIZE)
+                        .saturating_add(header_size)
+                        .saturating_add(24),
                 });
             }
             check_range(&header, &range_of(e), &mut prev)?;
@@ -263,6 +273,10 @@ pub fn emit(header: &Header, ranges: &[Range], buf: &mut [u8]) -> Result<usize> 
     let nr = as_u32("nr_ranges", ranges.len() as u64)?;
     let header_size = as_u32("header_size", MGMT_HEADER_SIZE as u64)?;
     let sb_size = as_u32("sb_size", len as u64)?;
+    let entries_len = ranges
+        .len()
+        .checked_mul(MGMT_RANGE_SIZE)
+        .ok_or(Error::Overflow("entries"))?;
     let buf_len = buf.len();
     let block = buf.get_mut(..len).ok_or(Error::Truncated {
         len: buf_len,
@@ -285,7 +299,7 @@ pub fn emit(header: &Header, ranges: &[Range], buf: &mut [u8]) -> Result<usize> 
     raw.namespace_size.set(header.namespace_size);
     raw.table_start.set(header.table_start);
     let entry_bytes = rest
-        .get_mut(..ranges.len() * MGMT_RANGE_SIZE)
+        .get_mut(..entries_len)
         .ok_or(Error::Overflow("entries"))?;
     let entries =
         <[MgmtRange]>::mut_from_bytes(entry_bytes).map_err(|_| Error::Overflow("entries"))?;
