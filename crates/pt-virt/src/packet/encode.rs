@@ -102,7 +102,7 @@ impl Sink for SliceSink<'_> {
     }
 }
 
-#[cfg(any(feature = "std", test))]
+#[cfg(feature = "std")]
 impl Sink for std::vec::Vec<u8> {
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         self.extend_from_slice(bytes);
