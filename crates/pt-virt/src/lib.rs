@@ -12,4 +12,9 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod cpuid;
+pub mod mode;
+pub mod msr;
+pub mod output;
 pub mod packet;
+pub mod policy;
