@@ -8,27 +8,36 @@
 use super::error::{Error, Result};
 use super::ip::{Compression, IpCompression, LastIp};
 use super::opcode as op;
-use super::repr::{Ip, Kind, Packet, PayloadSize};
+use super::repr::{Ip, Packet, PayloadSize, Track};
 
 /// Where encoded packets go.
 pub trait Sink {
     /// Appends all of `bytes`, or nothing and an error ([`Error::BufferFull`]).
     fn write_all(&mut self, bytes: &[u8]) -> Result<()>;
 
-    /// Appends the first `len` bytes of a packet image (`len <= 16`). The default calls
-    /// [`Sink::write_all`]; a sink may store all 16 bytes when it has room past the
-    /// packet, as [`SliceSink`] does, because bytes past its end are not yet written.
+    /// A 16-byte window at the end of the output that the encoder may build the next
+    /// packet in, or `None` (the default) to have packets passed to
+    /// [`Sink::write_all`]. Bytes written there are not output until
+    /// [`Sink::commit`].
     #[inline]
-    fn write_packet(&mut self, image: &[u8; op::MAX_LEN], len: usize) -> Result<()> {
-        self.write_all(image.get(..len).unwrap_or_default())
+    fn window(&mut self) -> Option<&mut [u8; op::MAX_LEN]> {
+        None
+    }
+
+    /// Appends the first `len` bytes (`len <= 16`) of the window the last
+    /// [`Sink::window`] call returned. Never called when that returned `None`.
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        let _ = len;
     }
 }
 
 /// A sink over a caller's buffer.
 ///
-/// Bytes of `buf` past [`SliceSink::len`] are scratch: writing a packet may store up to
-/// 15 bytes beyond it (a fixed 16-byte copy is faster than a variable one), which later
-/// packets overwrite. Only [`SliceSink::written`] is the output.
+/// Bytes of `buf` past [`SliceSink::len`] are scratch: the encoder builds each packet in
+/// place in the 16 bytes after it (when they exist), so up to 15 bytes past the output,
+/// or a refused packet's partial image, may be stored there. Only
+/// [`SliceSink::written`] is the output.
 #[derive(Debug)]
 pub struct SliceSink<'a> {
     buf: &'a mut [u8],
@@ -64,17 +73,15 @@ impl<'a> SliceSink<'a> {
 
 impl Sink for SliceSink<'_> {
     #[inline]
-    fn write_packet(&mut self, image: &[u8; op::MAX_LEN], len: usize) -> Result<()> {
-        if let Some(dst) = self
-            .buf
+    fn window(&mut self) -> Option<&mut [u8; op::MAX_LEN]> {
+        self.buf
             .get_mut(self.len..self.len.saturating_add(op::MAX_LEN))
-        {
-            dst.copy_from_slice(image);
-            self.len += len;
-            Ok(())
-        } else {
-            self.write_all(image.get(..len).unwrap_or_default())
-        }
+            .and_then(|w| w.try_into().ok())
+    }
+
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        self.len = self.len.saturating_add(len).min(self.buf.len());
     }
 
     #[inline]
@@ -95,7 +102,7 @@ impl Sink for SliceSink<'_> {
     }
 }
 
-#[cfg(any(feature = "std", test))]
+#[cfg(feature = "std")]
 impl Sink for std::vec::Vec<u8> {
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         self.extend_from_slice(bytes);
@@ -109,8 +116,13 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     }
 
     #[inline]
-    fn write_packet(&mut self, image: &[u8; op::MAX_LEN], len: usize) -> Result<()> {
-        (**self).write_packet(image, len)
+    fn window(&mut self) -> Option<&mut [u8; op::MAX_LEN]> {
+        (**self).window()
+    }
+
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        (**self).commit(len)
     }
 }
 
@@ -195,24 +207,26 @@ impl<S: Sink> Encoder<S> {
     /// a decoder would; [`Encoder::encode_ip`] never picks one.
     #[inline]
     pub fn encode(&mut self, packet: &Packet) -> Result<usize> {
-        if let Packet::Bip { size, .. } = packet
-            && self.block != Some(*size)
-        {
-            return Err(Error::BipContext {
-                size: *size,
-                block: self.block,
-            });
-        }
-        let mut scratch = [0u8; op::MAX_LEN];
-        let len = packet.image(&mut scratch)?;
-        if let Packet::Tnt8 { count, bits } = *packet
-            && self.block.is_some()
-            && scratch[0] & op::BIP_MASK == op::BIP
-        {
-            return Err(Error::TntInBlock { count, bits });
-        }
-        self.sink.write_packet(&scratch, len)?;
-        self.update(packet);
+        let mut state = State {
+            last_ip: self.last_ip,
+            block: self.block,
+        };
+        let len = match self.sink.window() {
+            Some(window) => {
+                let len = packet.image(window, &mut state)?;
+                self.sink.commit(len);
+                len
+            }
+            None => {
+                let mut scratch = [0u8; op::MAX_LEN];
+                let len = packet.image(&mut scratch, &mut state)?;
+                self.sink
+                    .write_all(scratch.get(..len).unwrap_or_default())?;
+                len
+            }
+        };
+        self.last_ip = state.last_ip;
+        self.block = state.block;
         Ok(len)
     }
 
@@ -243,29 +257,6 @@ impl<S: Sink> Encoder<S> {
     pub fn encode_suppressed(&mut self, kind: IpKind) -> Result<usize> {
         self.encode(&kind.packet(Ip::SUPPRESSED))
     }
-
-    /// The state change a decoder makes for `packet` (one match on the hot path).
-    #[inline(always)]
-    fn update(&mut self, packet: &Packet) {
-        match packet {
-            Packet::Tip(ip) | Packet::TipPge(ip) | Packet::TipPgd(ip) => {
-                self.last_ip.apply(ip.ipc, ip.payload);
-                self.block = None;
-            }
-            Packet::Fup(ip) => {
-                self.last_ip.apply(ip.ipc, ip.payload);
-            }
-            Packet::Psb => {
-                self.last_ip.reset();
-                self.block = None;
-            }
-            other => {
-                if self.block.is_some() || matches!(other, Packet::Bbp { .. }) {
-                    self.block = next_block(self.block, other);
-                }
-            }
-        }
-    }
 }
 
 /// The BIP payload size after `packet`, given the one before.
@@ -273,30 +264,61 @@ impl<S: Sink> Encoder<S> {
 pub(crate) fn next_block(block: Option<PayloadSize>, packet: &Packet) -> Option<PayloadSize> {
     match packet {
         Packet::Bbp { size, .. } => Some(*size),
-        other if ends_block(other.kind()) => None,
+        other if super::repr::ends_block(other.kind()) => None,
         _ => block,
     }
 }
 
-/// Whether a packet closes a BBP block (perf `intel_pt_upd_pkt_ctx`: every packet but
-/// PAD, TSC, TMA, MTC, FUP, CYC, CBR, MNT, EXSTOP, PWRE, PWRX, BIP and the Event Trace
-/// packets resets the context).
-pub(crate) const fn ends_block(kind: Kind) -> bool {
-    !matches!(
-        kind,
-        Kind::Pad
-            | Kind::Tsc
-            | Kind::Tma
-            | Kind::Mtc
-            | Kind::Fup
-            | Kind::Cyc
-            | Kind::Cbr
-            | Kind::Mnt
-            | Kind::Exstop
-            | Kind::Pwre
-            | Kind::Pwrx
-            | Kind::Bip
-            | Kind::Cfe
-            | Kind::Evd
-    )
+/// The encoder's state while one packet is built: committed only when it is written.
+struct State {
+    last_ip: LastIp,
+    block: Option<PayloadSize>,
+}
+
+impl Track for State {
+    #[inline(always)]
+    fn check_tnt8(&self, byte: u8, count: u8, bits: u8) -> Result<()> {
+        if self.block.is_some() && byte & op::BIP_MASK == op::BIP {
+            Err(Error::TntInBlock { count, bits })
+        } else {
+            Ok(())
+        }
+    }
+
+    #[inline(always)]
+    fn check_bip(&self, size: PayloadSize) -> Result<()> {
+        if self.block == Some(size) {
+            Ok(())
+        } else {
+            Err(Error::BipContext {
+                size,
+                block: self.block,
+            })
+        }
+    }
+
+    #[inline(always)]
+    fn ip(&mut self, ip: Ip) {
+        self.last_ip.apply(ip.ipc, ip.payload);
+    }
+
+    #[inline(always)]
+    fn psb(&mut self) {
+        self.last_ip.reset();
+    }
+
+    #[inline(always)]
+    fn bbp(&mut self, size: PayloadSize) {
+        self.block = Some(size);
+    }
+
+    #[inline(always)]
+    fn in_block(&self) -> bool {
+        self.block.is_some()
+    }
+
+    #[inline(always)]
+    fn end_block(&mut self) {
+        self.block = None;
+    }
 }

@@ -427,9 +427,15 @@ impl Packet {
         }
     }
 
-    /// Checks the fields and builds the image in `out`; returns the length.
-    #[inline]
-    pub(crate) fn image(&self, out: &mut [u8; op::MAX_LEN]) -> Result<usize> {
+    /// Checks the fields and builds the image in `out`; returns the length. `track`
+    /// sees the packet's effect on the stream state in the same match (one dispatch per
+    /// packet); it is called only once the image is complete, except for its checks.
+    #[inline(always)]
+    pub(crate) fn image<T: Track>(
+        &self,
+        out: &mut [u8; op::MAX_LEN],
+        track: &mut T,
+    ) -> Result<usize> {
         let len = match *self {
             Self::Pad => {
                 out[0] = op::PAD;
@@ -439,6 +445,7 @@ impl Packet {
                 for pair in out.chunks_exact_mut(2) {
                     pair.copy_from_slice(&[op::EXT, op::EXT_PSB]);
                 }
+                track.psb();
                 op::PSB_LEN
             }
             Self::PsbEnd => {
@@ -461,7 +468,9 @@ impl Packet {
                     });
                 }
                 fits(self, "bits", bits.into(), count.into())?;
-                out[0] = ((1u8 << count) | bits) << 1;
+                let byte = ((1u8 << count) | bits) << 1;
+                track.check_tnt8(byte, count, bits)?;
+                out[0] = byte;
                 1
             }
             Self::Tnt64 { count, bits } => {
@@ -478,18 +487,22 @@ impl Packet {
             }
             Self::Tip(ip) => {
                 ip_image(out, self, op::TIP, ip)?;
+                track.ip(ip);
                 1 + ip.ipc.payload_len()
             }
             Self::TipPge(ip) => {
                 ip_image(out, self, op::TIP_PGE, ip)?;
+                track.ip(ip);
                 1 + ip.ipc.payload_len()
             }
             Self::TipPgd(ip) => {
                 ip_image(out, self, op::TIP_PGD, ip)?;
+                track.ip(ip);
                 1 + ip.ipc.payload_len()
             }
             Self::Fup(ip) => {
                 ip_image(out, self, op::FUP, ip)?;
+                track.ip(ip);
                 1 + ip.ipc.payload_len()
             }
             Self::Pip { cr3, nr } => {
@@ -633,9 +646,11 @@ impl Packet {
                 fits(self, "kind", k.into(), 5)?;
                 *out = ext(op::EXT_BBP);
                 out[2] = bit(size == PayloadSize::Four, op::BBP_SZ) | k;
+                track.bbp(size);
                 3
             }
             Self::Bip { id, payload, size } => {
+                track.check_bip(size)?;
                 fits(self, "id", id.into(), 5)?;
                 if payload & !size.mask() != 0 {
                     return Err(Error::FieldRange {
@@ -671,6 +686,9 @@ impl Packet {
                 11
             }
         };
+        if track.in_block() && !matches!(self, Self::Bbp { .. }) && ends_block(self.kind()) {
+            track.end_block();
+        }
         Ok(len)
     }
 
@@ -681,7 +699,7 @@ impl Packet {
     /// [`Encoder`]: super::Encoder
     pub fn emit(&self, out: &mut [u8]) -> Result<usize> {
         let mut scratch = [0u8; op::MAX_LEN];
-        let len = self.image(&mut scratch)?;
+        let len = self.image(&mut scratch, &mut Untracked)?;
         match (out.get_mut(..len), scratch.get(..len)) {
             (Some(dst), Some(src)) => {
                 dst.copy_from_slice(src);
@@ -693,6 +711,66 @@ impl Packet {
             }),
         }
     }
+}
+
+/// The stream state [`Packet::image`] reports to (the encoder's last IP and block).
+pub(crate) trait Track {
+    /// Refuses a short TNT whose byte would read as a BIP in the current block.
+    fn check_tnt8(&self, byte: u8, count: u8, bits: u8) -> Result<()>;
+    /// Refuses a BIP outside a block or with another payload size than the block's.
+    fn check_bip(&self, size: PayloadSize) -> Result<()>;
+    /// An IP packet was written.
+    fn ip(&mut self, ip: Ip);
+    /// A PSB was written.
+    fn psb(&mut self);
+    /// A BBP was written.
+    fn bbp(&mut self, size: PayloadSize);
+    /// Whether a BBP block is open.
+    fn in_block(&self) -> bool;
+    /// A packet that closes the block was written.
+    fn end_block(&mut self);
+}
+
+/// No state: for [`Packet::emit`].
+struct Untracked;
+
+impl Track for Untracked {
+    fn check_tnt8(&self, _: u8, _: u8, _: u8) -> Result<()> {
+        Ok(())
+    }
+    fn check_bip(&self, _: PayloadSize) -> Result<()> {
+        Ok(())
+    }
+    fn ip(&mut self, _: Ip) {}
+    fn psb(&mut self) {}
+    fn bbp(&mut self, _: PayloadSize) {}
+    fn in_block(&self) -> bool {
+        false
+    }
+    fn end_block(&mut self) {}
+}
+
+/// Whether a packet closes a BBP block (perf `intel_pt_upd_pkt_ctx`: every packet but
+/// PAD, TSC, TMA, MTC, FUP, CYC, CBR, MNT, EXSTOP, PWRE, PWRX, BIP and the Event Trace
+/// packets resets the context).
+pub(crate) const fn ends_block(kind: Kind) -> bool {
+    !matches!(
+        kind,
+        Kind::Pad
+            | Kind::Tsc
+            | Kind::Tma
+            | Kind::Mtc
+            | Kind::Fup
+            | Kind::Cyc
+            | Kind::Cbr
+            | Kind::Mnt
+            | Kind::Exstop
+            | Kind::Pwre
+            | Kind::Pwrx
+            | Kind::Bip
+            | Kind::Cfe
+            | Kind::Evd
+    )
 }
 
 /// A zeroed scratch image starting `02 code`.
