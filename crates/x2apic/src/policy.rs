@@ -183,6 +183,7 @@ impl Levels {
 pub struct Plan {
     ids: Vec<u32>,
     levels: Levels,
+    force_x2apic: bool,
 }
 
 impl Plan {
@@ -237,7 +238,11 @@ impl Plan {
                 _ => return Err(Error::IdOverflow(v)),
             }
         }
-        Ok(Self { ids, levels })
+        Ok(Self {
+            ids,
+            levels,
+            force_x2apic: false,
+        })
     }
 
     /// The number of vCPUs.
@@ -266,13 +271,27 @@ impl Plan {
         self.max_apic_id() > MAX_XAPIC_ID
     }
 
+    /// Starts the guest in x2APIC mode even when no ID needs it (x2APIC MSR accesses
+    /// are cheaper to virtualise than xAPIC MMIO).
+    #[must_use]
+    pub fn force_x2apic(mut self) -> Self {
+        self.force_x2apic = true;
+        self
+    }
+
+    /// Whether the VMM starts the vCPUs in x2APIC mode: [`Plan::needs_x2apic`], or
+    /// [`Plan::force_x2apic`] was asked for.
+    pub fn starts_in_x2apic(&self) -> bool {
+        self.force_x2apic || self.needs_x2apic()
+    }
+
     /// The `IA32_APIC_BASE` value the VMM writes (host-initiated) before vCPU `vcpu`
-    /// first runs: enabled at the default base, EXTD when [`Plan::needs_x2apic`], BSP
-    /// for vCPU 0.
+    /// first runs: enabled at the default base, EXTD when [`Plan::starts_in_x2apic`],
+    /// BSP for vCPU 0.
     pub fn apic_base(&self, vcpu: u32) -> u64 {
         DEFAULT_BASE_ADDRESS
             | EN
-            | if self.needs_x2apic() { EXTD } else { 0 }
+            | if self.starts_in_x2apic() { EXTD } else { 0 }
             | if vcpu == 0 { BSP } else { 0 }
     }
 
@@ -442,6 +461,9 @@ mod tests {
         let small = Plan::new(255, IdScheme::Dense).unwrap();
         assert!(!small.needs_x2apic(), "IDs 0..=254");
         assert_eq!(small.apic_base(3), 0xFEE0_0800);
+        let forced = small.force_x2apic();
+        assert!(forced.starts_in_x2apic() && !forced.needs_x2apic());
+        assert_eq!(forced.apic_base(3), 0xFEE0_0C00);
         let xen = Plan::new(128, IdScheme::Xen).unwrap();
         assert_eq!(xen.max_apic_id(), 254);
         assert!(!xen.needs_x2apic());

@@ -19,14 +19,12 @@
 use std::path::Path;
 
 use kvm_bindings::{
-    CpuId, KVM_CAP_X2APIC_API, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, KVM_MAX_CPUID_ENTRIES,
-    KVM_MP_STATE_RUNNABLE, KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS,
-    Msrs, kvm_cpuid_entry2, kvm_enable_cap, kvm_lapic_state, kvm_mp_state, kvm_msr_entry,
-    kvm_userspace_memory_region,
+    CpuId, KVM_CAP_X2APIC_API, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE,
+    KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS, Msrs, kvm_enable_cap,
+    kvm_lapic_state, kvm_mp_state, kvm_msr_entry, kvm_userspace_memory_region,
 };
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use memmap2::MmapMut;
-use x2apic_virt::policy::CpuidLeaf;
 
 /// Port the guest writes when an operation completed.
 const PORT_DONE: u8 = 0x10;
@@ -206,55 +204,6 @@ impl Machine {
         .map_err(kvm_err("KVM_SET_MP_STATE"))?;
         Ok(Vcpu { fd, id })
     }
-}
-
-/// `cpuid` as the crate's table of leaves.
-pub fn leaves(cpuid: &CpuId) -> Vec<CpuidLeaf> {
-    cpuid
-        .as_slice()
-        .iter()
-        .map(|e| CpuidLeaf {
-            function: e.function,
-            index: e.index,
-            eax: e.eax,
-            ebx: e.ebx,
-            ecx: e.ecx,
-            edx: e.edx,
-        })
-        .collect()
-}
-
-/// The crate's table of leaves as KVM's `CpuId`; leaves 0xB and 0x1F are marked as
-/// indexed by sub-leaf (`KVM_CPUID_FLAG_SIGNIFCANT_INDEX`), as are the leaves `original`
-/// marked so.
-pub fn to_kvm(leaves: &[CpuidLeaf], original: &CpuId) -> Result<CpuId> {
-    let indexed = |f: u32| {
-        f == 0xB
-            || f == 0x1F
-            || original
-                .as_slice()
-                .iter()
-                .any(|e| e.function == f && e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX != 0)
-    };
-    let entries: Vec<kvm_cpuid_entry2> = leaves
-        .iter()
-        .map(|l| kvm_cpuid_entry2 {
-            function: l.function,
-            index: l.index,
-            flags: if indexed(l.function) {
-                KVM_CPUID_FLAG_SIGNIFCANT_INDEX
-            } else {
-                0
-            },
-            eax: l.eax,
-            ebx: l.ebx,
-            ecx: l.ecx,
-            edx: l.edx,
-            ..Default::default()
-        })
-        .collect();
-    CpuId::from_entries(&entries)
-        .map_err(|e| Error::UnexpectedExit(format!("building the CPUID table: {e:?}")))
 }
 
 /// Writes the IVT, the exception stubs and the operation stubs.

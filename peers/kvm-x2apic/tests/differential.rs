@@ -32,8 +32,9 @@
 //!
 //! Tests print `SKIPPED: no /dev/kvm` and pass when the device is absent.
 
+use hugevm::kvm::plan_cpuid;
 use kvm_bindings::CpuId;
-use kvm_x2apic::{Machine, Outcome, Vcpu, leaves, open, to_kvm};
+use kvm_x2apic::{Machine, Outcome, Vcpu, open};
 use x2apic_virt::base::{BSP, DEFAULT_BASE_ADDRESS as BASE, EN, EXTD, IA32_APIC_BASE};
 use x2apic_virt::policy::{IdScheme, Plan, Topology};
 use x2apic_virt::regs::{PAGE_LEN, x2apic_ldr};
@@ -589,9 +590,7 @@ fn run_plan(m: &Machine, plan: &Plan) {
     let base_cpuid = cpuid(m, true);
     for v in 0..plan.vcpus() {
         let id = plan.apic_id(v).expect("in the plan");
-        let mut table = leaves(&base_cpuid);
-        plan.apply_cpuid(v, &mut table);
-        let c = to_kvm(&table, &base_cpuid).expect("CPUID table");
+        let c = plan_cpuid(plan, v, &base_cpuid).expect("CPUID table");
         let mut vcpu = m.vcpu(id, &c).expect("creating the vCPU");
         assert!(vcpu.host_set_base(plan.apic_base(v)).expect("KVM_SET_MSRS"));
         let mut model = Lapic::new(config(m, &c, true), id, v == 0);
