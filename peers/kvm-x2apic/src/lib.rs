@@ -21,15 +21,20 @@ use std::path::Path;
 use kvm_bindings::{
     CpuId, KVM_CAP_X2APIC_API, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE,
     KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS, Msrs, kvm_enable_cap,
-    kvm_lapic_state, kvm_mp_state, kvm_msr_entry, kvm_userspace_memory_region,
+    kvm_lapic_state, kvm_mp_state, kvm_msi, kvm_msr_entry, kvm_userspace_memory_region,
 };
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use memmap2::MmapMut;
+use x2apic_virt::Config;
 
 /// Port the guest writes when an operation completed.
 const PORT_DONE: u8 = 0x10;
 /// Port the exception stubs write their vector to.
 const PORT_EXCEPTION: u8 = 0x13;
+/// CPUID.1:ECX bit 21, x2APIC (SDM vol. 2A, Table 3-10).
+const CPUID_1_ECX_X2APIC: u32 = 1 << 21;
+/// CPUID.1:ECX bit 24, TSC-deadline timer (SDM vol. 2A, Table 3-10).
+const CPUID_1_ECX_TSC_DEADLINE: u32 = 1 << 24;
 /// The #GP vector.
 pub const GP_VECTOR: u8 = 13;
 const MEMORY_SIZE: usize = 64 * 1024;
@@ -181,6 +186,49 @@ impl Machine {
     /// The CPUID KVM supports, for the caller to edit.
     pub fn supported_cpuid(&self) -> CpuId {
         self.cpuid.clone()
+    }
+
+    /// `KVM_SIGNAL_MSI`: the number of vCPUs the MSI was delivered to (0 when none
+    /// accepted it).
+    pub fn signal_msi(&self, address_lo: u32, address_hi: u32, data: u32) -> Result<i32> {
+        let msi = kvm_msi {
+            address_lo,
+            address_hi,
+            data,
+            ..Default::default()
+        };
+        self.vm.signal_msi(msi).map_err(kvm_err("KVM_SIGNAL_MSI"))
+    }
+
+    /// KVM's supported CPUID with x2APIC (CPUID.1:ECX\[21\]) advertised or not.
+    pub fn cpuid_with_x2apic(&self, x2apic: bool) -> CpuId {
+        let mut c = self.cpuid.clone();
+        for l in c.as_mut_slice() {
+            if l.function == 1 {
+                if x2apic {
+                    l.ecx |= CPUID_1_ECX_X2APIC;
+                } else {
+                    l.ecx &= !CPUID_1_ECX_X2APIC;
+                }
+            }
+        }
+        c
+    }
+
+    /// The model configuration matching a vCPU created with `cpuid`: KVM's register file
+    /// (six LVTs, no EOI-broadcast suppression), this machine's MAXPHYADDR, x2APIC and
+    /// the TSC-deadline timer as `cpuid` advertises them.
+    pub fn model_config(&self, cpuid: &CpuId) -> Config {
+        let leaf1 = cpuid.as_slice().iter().find(|l| l.function == 1);
+        let ecx = leaf1.map_or(0, |l| l.ecx);
+        let kvm = Config::kvm(self.maxphyaddr(), ecx & CPUID_1_ECX_TSC_DEADLINE != 0)
+            .expect("MAXPHYADDR from KVM is in range");
+        Config::new(
+            self.maxphyaddr(),
+            ecx & CPUID_1_ECX_X2APIC != 0,
+            kvm.features(),
+        )
+        .expect("KVM's register file is supported")
     }
 
     /// Creates vCPU `id` with `cpuid`, in real mode at the harness stubs, runnable.
@@ -348,6 +396,19 @@ impl Vcpu {
     pub fn get_lapic(&self) -> Result<Vec<u8>> {
         let state = self.fd.get_lapic().map_err(kvm_err("KVM_GET_LAPIC"))?;
         Ok(state.regs.iter().map(|&b| b.to_le_bytes()[0]).collect())
+    }
+
+    /// The vectors pending in the IRR, from `KVM_GET_LAPIC`.
+    pub fn pending_vectors(&self) -> Result<Vec<u8>> {
+        let page = self.get_lapic()?;
+        Ok((0..=255u8)
+            .filter(|&v| {
+                let at = 0x200 + 16 * usize::from(v >> 5);
+                page.get(at..at + 4)
+                    .and_then(|w| w.try_into().ok())
+                    .is_some_and(|w: [u8; 4]| u32::from_le_bytes(w) & (1 << (v & 31)) != 0)
+            })
+            .collect())
     }
 
     /// `KVM_SET_LAPIC` with a 1 KiB register page; the errno on refusal.

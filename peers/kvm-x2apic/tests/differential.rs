@@ -33,46 +33,15 @@
 //! Tests print `SKIPPED: no /dev/kvm` and pass when the device is absent.
 
 use hugevm::kvm::plan_cpuid;
-use kvm_bindings::CpuId;
 use kvm_x2apic::{Machine, Outcome, Vcpu, open};
 use x2apic_virt::base::{BSP, DEFAULT_BASE_ADDRESS as BASE, EN, EXTD, IA32_APIC_BASE};
 use x2apic_virt::policy::{IdScheme, Plan, Topology};
 use x2apic_virt::regs::{PAGE_LEN, x2apic_ldr};
-use x2apic_virt::{Config, Effect, Fault, IdFormat, Initiator, Lapic, Mode, Register};
-
-/// CPUID.1:ECX bit 24, TSC-deadline timer (SDM vol. 2A, Table 3-10).
-const CPUID_1_ECX_TSC_DEADLINE: u32 = 1 << 24;
+use x2apic_virt::{Effect, Fault, IdFormat, Initiator, Lapic, Mode, Register};
 
 fn machine(test: &str, full_ids: bool) -> Option<Machine> {
     let kvm = open(test).expect("opening /dev/kvm")?;
     Some(Machine::new(kvm, full_ids).expect("creating the VM"))
-}
-
-/// KVM's supported CPUID with x2APIC advertised (or not).
-fn cpuid(m: &Machine, x2apic: bool) -> CpuId {
-    let mut c = m.supported_cpuid();
-    for l in c.as_mut_slice() {
-        if l.function == 1 {
-            if x2apic {
-                l.ecx |= 1 << 21;
-            } else {
-                l.ecx &= !(1 << 21);
-            }
-        }
-    }
-    c
-}
-
-fn config(m: &Machine, cpuid: &CpuId, x2apic: bool) -> Config {
-    let tsc_deadline = cpuid
-        .as_slice()
-        .iter()
-        .any(|l| l.function == 1 && l.ecx & CPUID_1_ECX_TSC_DEADLINE != 0);
-    let mut c = Config::kvm(m.maxphyaddr(), tsc_deadline).expect("config");
-    if !x2apic {
-        c = Config::new(m.maxphyaddr(), false, c.features()).expect("config");
-    }
-    c
 }
 
 /// A KVM vCPU and the model of the same APIC, driven together.
@@ -95,9 +64,9 @@ fn model_write<T>(r: &Result<T, Fault>) -> Outcome {
 
 impl Pair {
     fn new(m: &Machine, id: u32, x2apic_cpuid: bool) -> Self {
-        let c = cpuid(m, x2apic_cpuid);
+        let c = m.cpuid_with_x2apic(x2apic_cpuid);
         let kvm = m.vcpu(id, &c).expect("creating the vCPU");
-        let model = Lapic::new(config(m, &c, x2apic_cpuid), id, id == 0);
+        let model = Lapic::new(m.model_config(&c), id, id == 0);
         Self { kvm, model }
     }
 
@@ -587,13 +556,13 @@ fn get_and_set_lapic_in_both_id_formats() {
 /// Builds every vCPU of `plan` (vCPU ID = APIC ID, as KVM requires), applies the plan's
 /// CPUID and `IA32_APIC_BASE`, and checks what each guest reads.
 fn run_plan(m: &Machine, plan: &Plan) {
-    let base_cpuid = cpuid(m, true);
+    let base_cpuid = m.cpuid_with_x2apic(true);
     for v in 0..plan.vcpus() {
         let id = plan.apic_id(v).expect("in the plan");
         let c = plan_cpuid(plan, v, &base_cpuid).expect("CPUID table");
         let mut vcpu = m.vcpu(id, &c).expect("creating the vCPU");
         assert!(vcpu.host_set_base(plan.apic_base(v)).expect("KVM_SET_MSRS"));
-        let mut model = Lapic::new(config(m, &c, true), id, v == 0);
+        let mut model = Lapic::new(m.model_config(&c), id, v == 0);
         model
             .set_base(plan.apic_base(v), Initiator::Host)
             .expect("the model takes the plan's base");
