@@ -115,6 +115,12 @@ impl Vm {
     /// irqchip, and `KVM_CAP_X2APIC_API` with 32-bit IDs and without the broadcast quirk,
     /// so x2APIC IDs past 255 reach the guest unchanged.
     pub fn new(kvm: &Kvm, memory_size: usize) -> Result<Self> {
+        Self::with_x2apic_api(kvm, memory_size, true)
+    }
+
+    /// [`Vm::new`], with `KVM_CAP_X2APIC_API` enabled (both flags) or left off, as tests
+    /// of KVM's legacy 8-bit ID format need.
+    pub fn with_x2apic_api(kvm: &Kvm, memory_size: usize, x2apic_api: bool) -> Result<Self> {
         let fd = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
         let memory = MmapMut::map_anon(memory_size).map_err(|source| Error::Map {
             size: memory_size,
@@ -147,8 +153,10 @@ impl Vm {
             ],
             ..Default::default()
         };
-        fd.enable_cap(&cap)
-            .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)"))?;
+        if x2apic_api {
+            fd.enable_cap(&cap)
+                .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)"))?;
+        }
         Ok(Self {
             fd,
             memory,

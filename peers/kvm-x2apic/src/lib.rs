@@ -16,16 +16,14 @@
 //! Each operation sets the registers and RIP, runs the vCPU until it writes port 0x10
 //! (done) or 0x13 (exception), and reads the result back with `KVM_GET_REGS`.
 
-use std::path::Path;
-
+use hugevm::kvm::Vm;
 use kvm_bindings::{
-    CpuId, KVM_CAP_X2APIC_API, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE,
-    KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS, Msrs, kvm_enable_cap,
-    kvm_lapic_state, kvm_mp_state, kvm_msi, kvm_msr_entry, kvm_userspace_memory_region,
+    CpuId, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE, Msrs, kvm_lapic_state, kvm_mp_state,
+    kvm_msi, kvm_msr_entry,
 };
-use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
-use memmap2::MmapMut;
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
 use x2apic_virt::Config;
+use x2apic_virt::policy::Topology;
 
 /// Port the guest writes when an operation completed.
 const PORT_DONE: u8 = 0x10;
@@ -46,6 +44,16 @@ const CPUID_AT: u16 = 0x1040;
 const STUBS_AT: u16 = 0x2000;
 const STACK_TOP: u64 = 0x8000;
 
+/// A QEMU-style topology for 300 vCPUs: 3 threads (2 ID bits), 5 cores (3 bits), 20
+/// sockets, so APIC IDs run to 626 with holes (IDs 3, 7, ... and 20..=31 of each socket).
+pub const PACKED_300: Topology = Topology {
+    threads: 3,
+    cores: 5,
+    modules: 1,
+    dies: 1,
+    sockets: 20,
+};
+
 /// Harness errors (KVM refusing something the harness needs, or a guest that did not
 /// behave as the harness programs it).
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +66,9 @@ pub enum Error {
         /// The errno.
         source: kvm_ioctls::Error,
     },
-    /// Guest memory could not be mapped.
-    #[error("mapping guest memory: {0}")]
-    Map(#[from] std::io::Error),
+    /// The VM could not be set up.
+    #[error(transparent)]
+    Vm(#[from] hugevm::kvm::Error),
     /// The guest exited in a way the stubs never cause.
     #[error("unexpected exit: {0}")]
     UnexpectedExit(String),
@@ -92,68 +100,34 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Machine {
     kvm: Kvm,
-    vm: VmFd,
-    _memory: MmapMut,
+    vm: Vm,
     cpuid: CpuId,
     full_ids: bool,
 }
 
 /// Returns `None` (after printing the loud skip line) when `/dev/kvm` is absent.
 pub fn open(test: &str) -> Result<Option<Kvm>> {
-    if !Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: no /dev/kvm ({test})");
-        return Ok(None);
+    let kvm = hugevm::kvm::open()?;
+    if kvm.is_none() {
+        hugevm::report::skipped_no_kvm(test);
     }
-    Kvm::new().map(Some).map_err(kvm_err("opening /dev/kvm"))
+    Ok(kvm)
 }
 
 impl Machine {
-    /// A VM; `full_ids` enables `KVM_X2APIC_API_USE_32BIT_IDS` (and, with it, disables
-    /// the broadcast quirk, as QEMU and cloud-hypervisor do); without it the capability
-    /// is not enabled at all.
+    /// A VM (`hugevm::kvm::Vm`: 64 KiB at GPA 0, the in-kernel irqchip) holding the
+    /// harness program; `full_ids` enables `KVM_CAP_X2APIC_API` with
+    /// `KVM_X2APIC_API_USE_32BIT_IDS` and without the broadcast quirk, as QEMU and
+    /// cloud-hypervisor do; without it the capability is not enabled at all.
     pub fn new(kvm: Kvm, full_ids: bool) -> Result<Self> {
-        let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
-        let mut memory = MmapMut::map_anon(MEMORY_SIZE)?;
-        write_program(&mut memory);
-        let region = kvm_userspace_memory_region {
-            slot: 0,
-            guest_phys_addr: 0,
-            memory_size: MEMORY_SIZE as u64,
-            userspace_addr: memory.as_ptr() as u64,
-            flags: 0,
-        };
-        // SAFETY:
-        // - the range is the anonymous map `memory`, valid, writable, MEMORY_SIZE long;
-        // - `memory` lives in the returned Machine beside `vm`; `vm` is declared before it,
-        //   so the VM is closed before the map is unmapped;
-        // - slot 0 is the only slot of this VM.
-        unsafe { vm.set_user_memory_region(region) }
-            .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
-        vm.create_irq_chip()
-            .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
-        if full_ids {
-            let cap = kvm_enable_cap {
-                cap: KVM_CAP_X2APIC_API,
-                args: [
-                    u64::from(
-                        KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK,
-                    ),
-                    0,
-                    0,
-                    0,
-                ],
-                ..Default::default()
-            };
-            vm.enable_cap(&cap)
-                .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)"))?;
-        }
+        let mut vm = Vm::with_x2apic_api(&kvm, MEMORY_SIZE, full_ids)?;
+        write_program(&mut vm.memory);
         let cpuid = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
         Ok(Self {
             kvm,
             vm,
-            _memory: memory,
             cpuid,
             full_ids,
         })
@@ -197,7 +171,10 @@ impl Machine {
             data,
             ..Default::default()
         };
-        self.vm.signal_msi(msi).map_err(kvm_err("KVM_SIGNAL_MSI"))
+        self.vm
+            .fd
+            .signal_msi(msi)
+            .map_err(kvm_err("KVM_SIGNAL_MSI"))
     }
 
     /// KVM's supported CPUID with x2APIC (CPUID.1:ECX\[21\]) advertised or not.
@@ -235,6 +212,7 @@ impl Machine {
     pub fn vcpu(&self, id: u32, cpuid: &CpuId) -> Result<Vcpu> {
         let fd = self
             .vm
+            .fd
             .create_vcpu(u64::from(id))
             .map_err(kvm_err("KVM_CREATE_VCPU"))?;
         fd.set_cpuid2(cpuid).map_err(kvm_err("KVM_SET_CPUID2"))?;

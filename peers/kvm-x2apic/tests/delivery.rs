@@ -10,10 +10,10 @@
 //! Tests print `SKIPPED: no /dev/kvm` and pass when the device is absent.
 
 use hugevm::kvm::plan_cpuid;
-use kvm_x2apic::{Machine, Outcome, Vcpu, open};
+use kvm_x2apic::{Machine, Outcome, PACKED_300, Vcpu, open};
 use x2apic_virt::lookup::{ApicState, Destination, DestinationMap};
 use x2apic_virt::msi::{CompatMsi, Msi, decode, encode, kvm_msi_address};
-use x2apic_virt::policy::{IdScheme, Plan, Topology};
+use x2apic_virt::policy::{IdScheme, Plan};
 use x2apic_virt::{Effect, Initiator, Lapic};
 
 fn machine(test: &str) -> Option<Machine> {
@@ -94,15 +94,7 @@ fn x2apic_ipis_reach_exactly_the_looked_up_vcpus() {
     let Some(m) = machine("x2apic_ipis_reach_exactly_the_looked_up_vcpus") else {
         return;
     };
-    // 300 vCPUs, QEMU-packed (3 threads, 5 cores, 20 sockets): IDs up to 626 with holes.
-    let topo = Topology {
-        threads: 3,
-        cores: 5,
-        modules: 1,
-        dies: 1,
-        sockets: 20,
-    };
-    let plan = Plan::new(300, IdScheme::Topology(topo)).expect("plan");
+    let plan = Plan::new(300, IdScheme::Topology(PACKED_300)).expect("plan");
     let (mut vcpus, mut models) = build(&m, &plan);
     let map = DestinationMap::build(&models.iter().map(ApicState::of).collect::<Vec<_>>());
     // (logical, destination): physical IDs present, in a hole, past the end; broadcast;

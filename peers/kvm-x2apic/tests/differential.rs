@@ -33,9 +33,9 @@
 //! Tests print `SKIPPED: no /dev/kvm` and pass when the device is absent.
 
 use hugevm::kvm::plan_cpuid;
-use kvm_x2apic::{Machine, Outcome, Vcpu, open};
+use kvm_x2apic::{Machine, Outcome, PACKED_300, Vcpu, open};
 use x2apic_virt::base::{BSP, DEFAULT_BASE_ADDRESS as BASE, EN, EXTD, IA32_APIC_BASE};
-use x2apic_virt::policy::{IdScheme, Plan, Topology};
+use x2apic_virt::policy::{IdScheme, Plan};
 use x2apic_virt::regs::{PAGE_LEN, x2apic_ldr};
 use x2apic_virt::{Effect, Fault, IdFormat, Initiator, Lapic, Mode, Register};
 
@@ -614,15 +614,7 @@ fn topology_packed_ids_with_holes() {
     let Some(m) = machine("topology_packed_ids_with_holes", true) else {
         return;
     };
-    // QEMU-style: 3 threads (2 bits), 5 cores (3 bits), 20 sockets: 300 vCPUs, IDs to 626.
-    let topo = Topology {
-        threads: 3,
-        cores: 5,
-        modules: 1,
-        dies: 1,
-        sockets: 20,
-    };
-    let plan = Plan::new(300, IdScheme::Topology(topo)).expect("plan");
+    let plan = Plan::new(300, IdScheme::Topology(PACKED_300)).expect("plan");
     assert!(plan.max_apic_id() < u32::try_from(m.max_vcpu_id()).expect("small"));
     run_plan(&m, &plan);
 }
