@@ -12,22 +12,20 @@
 //! 1. **Reserved bits are masked, not faulted.** SDM vol. 3A §11.12.1.3: a WRMSR that
 //!    sets reserved bits of an x2APIC register raises #GP. KVM (`kvm_lapic_reg_write`)
 //!    masks them for TPR, SVR, the LVTs and the divide configuration, and stores the
-//!    rest (it does raise #GP for SELF IPI, ESR and the ICR). The test checks that KVM stores exactly the bits the model calls
-//!    valid.
-//! 2. **ICR bit 12 is accepted.** In x2APIC mode the delivery-status bit is reserved
-//!    (SDM Figure 11-28); KVM's `X2APIC_ICR_RESERVED_BITS` leaves it out and clears it.
-//! 3. **Leaving x2APIC through the disabled state keeps registers.** SDM §11.12.5.1: all
+//!    rest (it does raise #GP for SELF IPI, ESR and the ICR). The test checks that KVM
+//!    stores exactly the bits the model calls valid.
+//! 2. **Leaving x2APIC through the disabled state keeps registers.** SDM §11.12.5.1: all
 //!    register state but the x2APIC ID is lost across x2APIC -> disabled -> xAPIC; KVM
 //!    keeps everything: in the disabled state the ID register stays in the x2APIC
 //!    format, and after EN is set again it rewrites only the xAPIC ID, leaving TPR, SVR
 //!    and the derived x2APIC LDR in place.
-//! 4. **The BSP's LINT0 is unmasked ExtINT after RESET** (`KVM_X86_QUIRK_LINT0_REENABLED`);
+//! 3. **The BSP's LINT0 is unmasked ExtINT after RESET** (`KVM_X86_QUIRK_LINT0_REENABLED`);
 //!    the SDM resets every LVT masked. The tests use vCPU IDs other than 0 except where
 //!    they say so.
-//! 5. **Read-only LVT bits are stored.** Delivery status (bit 12) and remote IRR (bit 14)
+//! 4. **Read-only LVT bits are stored.** Delivery status (bit 12) and remote IRR (bit 14)
 //!    are read-only (SDM Figure 11-8); KVM's `apic_lvt_mask` includes them, so a guest
 //!    write sets them in the register.
-//! 6. **A non-zero EOI write is accepted.** SDM vol. 3A, Table 11-6: WRMSR of a non-zero
+//! 5. **A non-zero EOI write is accepted.** SDM vol. 3A, Table 11-6: WRMSR of a non-zero
 //!    value to the x2APIC EOI register raises #GP; KVM treats it as an EOI.
 //!
 //! Tests print `SKIPPED: no /dev/kvm` and pass when the device is absent.
@@ -206,15 +204,15 @@ fn every_guest_apic_base_transition_matches_the_model() {
             if p.model.mode() == Xapic {
                 assert_eq!(p.load(0x20), (id & 0xFF) << 24);
             }
-            p.compare_pages(IdFormat::Full, deviation_3_skip(from, to));
+            p.compare_pages(IdFormat::Full, deviation_2_skip(from, to));
         }
     }
 }
 
-/// Deviation 3 as seen in the page: after x2APIC -> disabled KVM leaves the ID register
+/// Deviation 2 as seen in the page: after x2APIC -> disabled KVM leaves the ID register
 /// in the x2APIC format and the derived LDR in place; after a host jump x2APIC -> xAPIC
 /// it rewrites the xAPIC ID but leaves the LDR.
-fn deviation_3_skip(from: Mode, to: Mode) -> &'static [Register] {
+fn deviation_2_skip(from: Mode, to: Mode) -> &'static [Register] {
     match (from, to) {
         (Mode::X2apic, Mode::Disabled) => &[Register::Id, Register::Ldr],
         (Mode::X2apic, Mode::Xapic) => &[Register::Ldr],
@@ -367,7 +365,7 @@ fn x2apic_msr_reads_writes_and_reserved_bits() {
             "KVM stored exactly the valid bits of {value:#x} in {msr:#x}"
         );
     }
-    // Deviation 5: the read-only delivery-status (12) and remote-IRR (14) bits of a
+    // Deviation 4: the read-only delivery-status (12) and remote-IRR (14) bits of a
     // written LVT: the SDM ignores them (the model stores nothing there); KVM's
     // `apic_lvt_mask` keeps them as written. Both are then rewritten without them.
     for (msr, value) in [
@@ -390,28 +388,14 @@ fn x2apic_msr_reads_writes_and_reserved_bits() {
         assert_eq!(p.wrmsr(msr, value & !0x5000), Outcome::Done(0));
         p.rdmsr(msr);
     }
-    // Deviation 6: a non-zero EOI write.
+    // Deviation 5: a non-zero EOI write.
     let (kvm, model) = p.wrmsr_raw(0x80B, 1);
     assert!(matches!(model, Err(Fault::Reserved { reserved: 1, .. })));
     assert_eq!(kvm, Outcome::Done(0), "KVM takes a non-zero EOI write");
-    // Deviation 2: ICR bit 12 (delivery status) is reserved in x2APIC mode; KVM accepts
-    // it and clears it.
-    let (kvm, model) = p.wrmsr_raw(0x830, 0x0000_7777_0000_1050);
-    assert!(matches!(
-        model,
-        Err(Fault::Reserved {
-            reserved: 0x1000,
-            ..
-        })
-    ));
-    assert_eq!(kvm, Outcome::Done(0));
-    assert_eq!(
-        p.kvm.rdmsr(0x830).expect("rdmsr"),
-        Outcome::Done(0x0000_7777_0000_0050)
-    );
-    p.model
-        .write_msr(0x830, 0x0000_7777_0000_0050)
-        .expect("valid ICR");
+    // ICR bit 12 (delivery status): WRMSR ignores it (SDM Figure 11-28 footnote); both
+    // accept the write and read back without it.
+    assert_eq!(p.wrmsr(0x830, 0x0000_7777_0000_1050), Outcome::Done(0));
+    assert_eq!(p.rdmsr(0x830), Outcome::Done(0x0000_7777_0000_0050));
 
     p.compare_pages(IdFormat::Full, &[]);
 }
@@ -449,7 +433,7 @@ fn the_switch_converts_id_and_ldr_and_keeps_the_rest() {
     p.model.init();
     assert_eq!(p.model.read_msr(0x802), Ok(0x1FF));
 
-    // x2APIC -> disabled -> xAPIC (deviation 3).
+    // x2APIC -> disabled -> xAPIC (deviation 2).
     let mut q = Pair::new(&m, 0x2FF, true);
     reach(&mut q, Mode::X2apic);
     software_enable(&mut q);
@@ -473,7 +457,7 @@ fn the_switch_converts_id_and_ldr_and_keeps_the_rest() {
             (Register::Ldr, x2apic_ldr(0x2FF), 0),
             (Register::Svr, 0x1FF, 0xFF),
         ],
-        "deviation 3 is exactly these registers"
+        "deviation 2 is exactly these registers"
     );
 }
 
@@ -500,7 +484,7 @@ fn host_initiated_writes_may_jump_modes() {
             p.rdmsr(IA32_APIC_BASE);
             p.rdmsr(0x802);
             p.rdmsr(0x80D);
-            p.compare_pages(IdFormat::Full, deviation_3_skip(from, to));
+            p.compare_pages(IdFormat::Full, deviation_2_skip(from, to));
         }
     }
 }
@@ -628,7 +612,7 @@ fn bsp_lint0_after_reset() {
     assert!(p.model.base().is_bsp());
     let kvm = p.kvm.get_lapic().expect("KVM_GET_LAPIC");
     let model = p.model.to_kvm_page(IdFormat::Full);
-    // Deviation 4: KVM_X86_QUIRK_LINT0_REENABLED leaves the BSP's LINT0 unmasked ExtINT.
+    // Deviation 3: KVM_X86_QUIRK_LINT0_REENABLED leaves the BSP's LINT0 unmasked ExtINT.
     assert_eq!(
         page_diff(&kvm, &model, &[]),
         [(Register::LvtLint0, 0x700, 0x1_0000)]
