@@ -2,8 +2,9 @@
 //! many_vcpus: a KVM guest with hundreds of vCPUs in x2APIC mode, switched by the VMM.
 //!
 //! The VMM creates a VM with the in-kernel irqchip and `KVM_CAP_X2APIC_API`, and N vCPUs
-//! whose CPUID and `IA32_APIC_BASE` put them in x2APIC mode before they run (guest code
-//! never writes `IA32_APIC_BASE`). Every vCPU runs the same real-mode program: read its
+//! whose CPUID and `IA32_APIC_BASE` come from an `x2apic-virt` switch plan (dense APIC
+//! IDs; x2APIC mode before the first instruction whenever an ID is above 254, and here
+//! always; guest code never writes `IA32_APIC_BASE`). Every vCPU runs the same real-mode program: read its
 //! own x2APIC ID with `rdmsr 0x802`, then for each round report it through port I/O and
 //! MMIO, ask the device model for a reply with `in`, and store the reply through MMIO.
 //!
@@ -31,6 +32,7 @@ use ioreq::{
 };
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use memmap2::MmapMut;
+use x2apic_virt::policy::{IdScheme, Plan};
 
 /// Port the guest writes its x2APIC ID to.
 const PORT_REPORT: u16 = 0x10;
@@ -357,8 +359,19 @@ fn run(args: &Args) -> Result<bool, String> {
         ip: CODE_ADDR,
         ds_base: MMIO_BASE,
     };
+    // Dense IDs: vCPU i has APIC ID i, which is what each vCPU must report below.
+    let plan = Plan::new(n, IdScheme::Dense)
+        .map_err(|e| e.to_string())?
+        .force_x2apic();
+    println!(
+        "  x2APIC plan: APIC IDs 0..={}, needed: {}, interrupt routing: {:?}, MADT entries: {} bytes",
+        plan.max_apic_id(),
+        plan.needs_x2apic(),
+        plan.routing(),
+        plan.madt_bytes().len()
+    );
     let vcpus = (0..n)
-        .map(|id| kvm::create_x2apic_vcpu(&kvm, &vm.fd, id, entry))
+        .map(|v| kvm::create_planned_vcpu(&kvm, &vm.fd, &plan, v, entry).map(|(fd, _)| fd))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let creation = created.elapsed();

@@ -3,34 +3,25 @@
 //! memory, and real-mode vCPUs switched to x2APIC mode by the VMM.
 //!
 //! The switch follows the design rule of the `x2apic-virt` crate: the VMM applies it with
-//! the CPUID policy (leaf 1 ECX bit 21, the APIC ID in leaf 1 EBX\[31:24\] and leaves 0xB
-//! and 0x1F EDX) and a host-initiated write of `IA32_APIC_BASE` with EN and EXTD set;
-//! guest code never writes `IA32_APIC_BASE`.
+//! the CPUID policy and a host-initiated write of `IA32_APIC_BASE`, both taken from an
+//! `x2apic_virt::policy::Plan` (APIC IDs; leaf 1 ECX bit 21 and EBX\[31:24\]; leaves 0xB
+//! and 0x1F; EN and EXTD); guest code never writes `IA32_APIC_BASE`.
 
 use std::path::Path;
 
 use kvm_bindings::{
-    KVM_CAP_X2APIC_API, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE,
-    KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS, Msrs, kvm_enable_cap,
-    kvm_mp_state, kvm_msr_entry, kvm_userspace_memory_region,
+    CpuId, KVM_CAP_X2APIC_API, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, KVM_MAX_CPUID_ENTRIES,
+    KVM_MP_STATE_RUNNABLE, KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS,
+    Msrs, kvm_cpuid_entry2, kvm_enable_cap, kvm_mp_state, kvm_msr_entry,
+    kvm_userspace_memory_region,
 };
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use memmap2::MmapMut;
+use x2apic_virt::base::IA32_APIC_BASE;
+use x2apic_virt::policy::{CpuidLeaf, IdScheme, Plan};
 
-/// `IA32_APIC_BASE` (Intel SDM vol. 4, Table 2-2, MSR 0x1B).
-pub const IA32_APIC_BASE: u32 = 0x1B;
-/// The architectural default APIC base address (SDM vol. 3A §11.4.4).
-pub const APIC_DEFAULT_BASE: u64 = 0xFEE0_0000;
-/// `IA32_APIC_BASE` bit 8, BSP (SDM vol. 3A, Figure 11-5).
-pub const APIC_BASE_BSP: u64 = 1 << 8;
-/// `IA32_APIC_BASE` bit 10, EXTD: x2APIC mode (SDM vol. 3A §11.12.1).
-pub const APIC_BASE_EXTD: u64 = 1 << 10;
-/// `IA32_APIC_BASE` bit 11, EN: APIC global enable (SDM vol. 3A, Figure 11-5).
-pub const APIC_BASE_EN: u64 = 1 << 11;
 /// The x2APIC ID register, MSR 0x802 (SDM vol. 3A, Table 11-6).
 pub const X2APIC_ID_MSR: u32 = 0x802;
-/// CPUID leaf 1 ECX bit 21: x2APIC supported (SDM vol. 2A, Table 3-10).
-const CPUID_1_ECX_X2APIC: u32 = 1 << 21;
 
 /// Where the KVM device node lives.
 pub const KVM_PATH: &str = "/dev/kvm";
@@ -65,9 +56,15 @@ pub enum Error {
     /// More memory slots than a `u32` can number.
     #[error("too many memory slots")]
     TooManySlots,
-    /// The one-entry MSR list could not be built.
-    #[error("building the KVM_SET_MSRS list")]
-    MsrList,
+    /// The one-entry MSR list or the CPUID table could not be built.
+    #[error("building the {0} list")]
+    List(&'static str),
+    /// The switch plan could not be made, or does not cover the vCPU.
+    #[error("x2APIC plan: {0}")]
+    Plan(#[from] x2apic_virt::Error),
+    /// The plan has no vCPU with this index.
+    #[error("vCPU {0} is not in the x2APIC plan")]
+    NotInPlan(u32),
     /// KVM did not accept the host-initiated x2APIC switch.
     #[error("vCPU {vcpu}: KVM_SET_MSRS did not write IA32_APIC_BASE (x2APIC switch refused)")]
     ApicBaseRefused {
@@ -118,6 +115,12 @@ impl Vm {
     /// irqchip, and `KVM_CAP_X2APIC_API` with 32-bit IDs and without the broadcast quirk,
     /// so x2APIC IDs past 255 reach the guest unchanged.
     pub fn new(kvm: &Kvm, memory_size: usize) -> Result<Self> {
+        Self::with_x2apic_api(kvm, memory_size, true)
+    }
+
+    /// [`Vm::new`], with `KVM_CAP_X2APIC_API` enabled (both flags) or left off, as tests
+    /// of KVM's legacy 8-bit ID format need.
+    pub fn with_x2apic_api(kvm: &Kvm, memory_size: usize, x2apic_api: bool) -> Result<Self> {
         let fd = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
         let memory = MmapMut::map_anon(memory_size).map_err(|source| Error::Map {
             size: memory_size,
@@ -150,8 +153,10 @@ impl Vm {
             ],
             ..Default::default()
         };
-        fd.enable_cap(&cap)
-            .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)"))?;
+        if x2apic_api {
+            fd.enable_cap(&cap)
+                .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)"))?;
+        }
         Ok(Self {
             fd,
             memory,
@@ -223,44 +228,84 @@ pub struct RealModeEntry {
     pub ds_base: u32,
 }
 
-/// Creates vCPU `id` (its APIC ID too), applies the x2APIC CPUID policy and
-/// `IA32_APIC_BASE`, points it at `entry` in real mode and, for an AP, makes it runnable
-/// (with the in-kernel irqchip, APs otherwise wait for INIT/SIPI).
-pub fn create_x2apic_vcpu(kvm: &Kvm, vm: &VmFd, id: u32, entry: RealModeEntry) -> Result<VcpuFd> {
-    let vcpu = vm
+/// KVM's CPUID table `supported`, rewritten for vCPU `vcpu` by `plan` (leaf 1, leaves 0xB
+/// and 0x1F, AMD 0x8000_001E); leaves 0xB and 0x1F are marked as indexed by sub-leaf.
+pub fn plan_cpuid(plan: &Plan, vcpu: u32, supported: &CpuId) -> Result<CpuId> {
+    let mut leaves: Vec<CpuidLeaf> = supported
+        .as_slice()
+        .iter()
+        .map(|e| CpuidLeaf {
+            function: e.function,
+            index: e.index,
+            eax: e.eax,
+            ebx: e.ebx,
+            ecx: e.ecx,
+            edx: e.edx,
+        })
+        .collect();
+    plan.apply_cpuid(vcpu, &mut leaves);
+    let indexed = |function: u32| {
+        function == 0xB
+            || function == 0x1F
+            || supported
+                .as_slice()
+                .iter()
+                .any(|e| e.function == function && e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX != 0)
+    };
+    let entries: Vec<kvm_cpuid_entry2> = leaves
+        .iter()
+        .map(|l| kvm_cpuid_entry2 {
+            function: l.function,
+            index: l.index,
+            flags: if indexed(l.function) {
+                KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+            } else {
+                0
+            },
+            eax: l.eax,
+            ebx: l.ebx,
+            ecx: l.ecx,
+            edx: l.edx,
+            ..Default::default()
+        })
+        .collect();
+    CpuId::from_entries(&entries).map_err(|_| Error::List("KVM_SET_CPUID2"))
+}
+
+/// Creates vCPU `vcpu` of `plan`: the KVM vCPU id is its APIC ID (KVM's x2APIC ID is the
+/// vCPU id), with the plan's CPUID and host-initiated `IA32_APIC_BASE`; points it at
+/// `entry` in real mode and, for an AP, makes it runnable (with the in-kernel irqchip,
+/// APs otherwise wait for INIT/SIPI). Returns the vCPU and its APIC ID.
+pub fn create_planned_vcpu(
+    kvm: &Kvm,
+    vm: &VmFd,
+    plan: &Plan,
+    vcpu: u32,
+    entry: RealModeEntry,
+) -> Result<(VcpuFd, u32)> {
+    let id = plan.apic_id(vcpu).ok_or(Error::NotInPlan(vcpu))?;
+    let fd = vm
         .create_vcpu(u64::from(id))
         .map_err(kvm_err("KVM_CREATE_VCPU"))?;
 
-    let mut cpuid = kvm
+    let supported = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
-    for leaf in cpuid.as_mut_slice() {
-        match leaf.function {
-            1 => {
-                leaf.ecx |= CPUID_1_ECX_X2APIC;
-                // Leaf 1 EBX[31:24] holds the low 8 bits of the initial APIC ID.
-                leaf.ebx = (leaf.ebx & 0x00FF_FFFF) | ((id & 0xFF) << 24);
-            }
-            // Leaves 0xB and 0x1F: EDX is the full x2APIC ID of this logical processor.
-            0xB | 0x1F => leaf.edx = id,
-            _ => {}
-        }
-    }
-    vcpu.set_cpuid2(&cpuid).map_err(kvm_err("KVM_SET_CPUID2"))?;
+    fd.set_cpuid2(&plan_cpuid(plan, vcpu, &supported)?)
+        .map_err(kvm_err("KVM_SET_CPUID2"))?;
 
-    let bsp = if id == 0 { APIC_BASE_BSP } else { 0 };
     let msrs = Msrs::from_entries(&[kvm_msr_entry {
         index: IA32_APIC_BASE,
-        data: APIC_DEFAULT_BASE | APIC_BASE_EN | APIC_BASE_EXTD | bsp,
+        data: plan.apic_base(vcpu),
         ..Default::default()
     }])
-    .map_err(|_| Error::MsrList)?;
-    let written = vcpu.set_msrs(&msrs).map_err(kvm_err("KVM_SET_MSRS"))?;
+    .map_err(|_| Error::List("KVM_SET_MSRS"))?;
+    let written = fd.set_msrs(&msrs).map_err(kvm_err("KVM_SET_MSRS"))?;
     if written != 1 {
         return Err(Error::ApicBaseRefused { vcpu: id });
     }
 
-    let mut sregs = vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
+    let mut sregs = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
     sregs.cs.base = 0;
     sregs.cs.selector = 0;
     sregs.ds.base = u64::from(entry.ds_base);
@@ -268,17 +313,24 @@ pub fn create_x2apic_vcpu(kvm: &Kvm, vm: &VmFd, id: u32, entry: RealModeEntry) -
     sregs.ds.selector = u16::try_from(entry.ds_base >> 4).unwrap_or(0);
     sregs.ds.limit = u32::MAX;
     sregs.ds.g = 1;
-    vcpu.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
-    let mut regs = vcpu.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
+    fd.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
+    let mut regs = fd.get_regs().map_err(kvm_err("KVM_GET_REGS"))?;
     regs.rip = u64::from(entry.ip);
     regs.rflags = 2;
-    vcpu.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
+    fd.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
 
-    if id != 0 {
-        vcpu.set_mp_state(kvm_mp_state {
+    if vcpu != 0 {
+        fd.set_mp_state(kvm_mp_state {
             mp_state: KVM_MP_STATE_RUNNABLE,
         })
         .map_err(kvm_err("KVM_SET_MP_STATE"))?;
     }
-    Ok(vcpu)
+    Ok((fd, id))
+}
+
+/// Creates vCPU `id` (its APIC ID too) in x2APIC mode: [`create_planned_vcpu`] with a
+/// dense plan of `id + 1` vCPUs that starts in x2APIC mode whatever its size.
+pub fn create_x2apic_vcpu(kvm: &Kvm, vm: &VmFd, id: u32, entry: RealModeEntry) -> Result<VcpuFd> {
+    let plan = Plan::new(id.saturating_add(1), IdScheme::Dense)?.force_x2apic();
+    create_planned_vcpu(kvm, vm, &plan, id, entry).map(|(fd, _)| fd)
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! MSI address/data decoding on arbitrary input, in both destination widths: decoding
-//! never panics, and whatever decodes encodes back to the same address and data.
+//! MSI address/data and IOAPIC redirection-entry decoding on arbitrary input, with and
+//! without the extended destination ID: decoding never panics, and whatever decodes
+//! encodes back to the same bits (minus the entry's read-only bits).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use x2apic_virt::ioapic;
 use x2apic_virt::msi::{Msi, decode, encode, kvm_msi_address};
 
 fuzz_target!(|input: (u64, u32, bool)| {
@@ -14,5 +16,8 @@ fuzz_target!(|input: (u64, u32, bool)| {
             let (lo, hi) = kvm_msi_address(&m);
             assert_eq!(hi | (lo >> 12 & 0xFF), m.dest);
         }
+    }
+    if let Ok(rte) = ioapic::decode(addr, ext) {
+        assert_eq!(ioapic::encode(&rte, ext), Ok(addr & !ioapic::READ_ONLY));
     }
 });

@@ -140,6 +140,14 @@ pub enum Error {
         /// The offending bits of the address.
         reserved: u64,
     },
+    /// An IOAPIC redirection-table entry with reserved bits set.
+    #[error("IOAPIC entry {raw:#x}: reserved bits {reserved:#x} set")]
+    RteReserved {
+        /// The entry.
+        raw: u64,
+        /// The offending bits.
+        reserved: u64,
+    },
     /// A delivery mode that does not fit in three bits.
     #[error("delivery mode {0} does not fit in 3 bits")]
     BadDeliveryMode(u8),

@@ -540,10 +540,10 @@ mod tests {
         assert!(l.write_msr(0x828, 1).is_err());
         assert!(l.write_msr(0x83F, 0x100).is_err());
         assert_eq!(l.write_msr(0x83F, 0x31), Ok(Effect::SelfIpi(0x31)));
-        assert!(
-            l.write_msr(0x830, 1 << 12).is_err(),
-            "delivery status is reserved"
-        );
+        // Bit 12 (delivery status) is ignored, not reserved (SDM Figure 11-28 footnote).
+        assert!(l.write_msr(0x830, 0x7_0000_1030).is_ok());
+        assert_eq!(l.read_msr(0x830), Ok(0x7_0000_0030));
+        assert!(l.write_msr(0x830, 1 << 13).is_err());
         let Ok(Effect::SendIpi(icr)) = l.write_msr(0x830, 0x0000_0300_0008_0030) else {
             panic!("ICR write sends");
         };

@@ -16,7 +16,8 @@
 //! - `policy`: APIC ID assignment (dense, Xen, QEMU topology), whether x2APIC is
 //!   needed, the CPUID leaves, MADT entries ([`madt`]) and the interrupt routing the guest
 //!   needs; [`msi`]: MSI address/data in the compatibility (with the 15-bit extended
-//!   destination ID) and remappable forms.
+//!   destination ID) and remappable forms; [`ioapic`]: IOAPIC redirection entries in the
+//!   same two forms.
 //! - `lookup`: interrupt destination lookup for thousands of vCPUs.
 //!
 //! The model follows the Intel SDM; `peers/kvm-x2apic` compares it with KVM's in-kernel
@@ -87,6 +88,7 @@ extern crate alloc;
 pub mod base;
 mod error;
 pub mod icr;
+pub mod ioapic;
 pub mod lapic;
 #[cfg(feature = "alloc")]
 pub mod lookup;

@@ -183,6 +183,7 @@ impl Levels {
 pub struct Plan {
     ids: Vec<u32>,
     levels: Levels,
+    force_x2apic: bool,
 }
 
 impl Plan {
@@ -222,22 +223,20 @@ impl Plan {
         };
         let mut ids = Vec::with_capacity(vcpus as usize);
         for v in 0..vcpus {
-            let index = if scheme == IdScheme::Xen {
-                2 * u64::from(v)
-            } else {
-                0
-            };
-            let id = if scheme == IdScheme::Xen {
-                index
-            } else {
-                levels.id(v)
+            let id = match scheme {
+                IdScheme::Xen => 2 * u64::from(v),
+                _ => levels.id(v),
             };
             match u32::try_from(id) {
                 Ok(id) if id != u32::MAX => ids.push(id),
                 _ => return Err(Error::IdOverflow(v)),
             }
         }
-        Ok(Self { ids, levels })
+        Ok(Self {
+            ids,
+            levels,
+            force_x2apic: false,
+        })
     }
 
     /// The number of vCPUs.
@@ -266,13 +265,27 @@ impl Plan {
         self.max_apic_id() > MAX_XAPIC_ID
     }
 
+    /// Starts the guest in x2APIC mode even when no ID needs it (x2APIC MSR accesses
+    /// are cheaper to virtualise than xAPIC MMIO).
+    #[must_use]
+    pub fn force_x2apic(mut self) -> Self {
+        self.force_x2apic = true;
+        self
+    }
+
+    /// Whether the VMM starts the vCPUs in x2APIC mode: [`Plan::needs_x2apic`], or
+    /// [`Plan::force_x2apic`] was asked for.
+    pub fn starts_in_x2apic(&self) -> bool {
+        self.force_x2apic || self.needs_x2apic()
+    }
+
     /// The `IA32_APIC_BASE` value the VMM writes (host-initiated) before vCPU `vcpu`
-    /// first runs: enabled at the default base, EXTD when [`Plan::needs_x2apic`], BSP
-    /// for vCPU 0.
+    /// first runs: enabled at the default base, EXTD when [`Plan::starts_in_x2apic`],
+    /// BSP for vCPU 0.
     pub fn apic_base(&self, vcpu: u32) -> u64 {
         DEFAULT_BASE_ADDRESS
             | EN
-            | if self.needs_x2apic() { EXTD } else { 0 }
+            | if self.starts_in_x2apic() { EXTD } else { 0 }
             | if vcpu == 0 { BSP } else { 0 }
     }
 
@@ -442,6 +455,9 @@ mod tests {
         let small = Plan::new(255, IdScheme::Dense).unwrap();
         assert!(!small.needs_x2apic(), "IDs 0..=254");
         assert_eq!(small.apic_base(3), 0xFEE0_0800);
+        let forced = small.force_x2apic();
+        assert!(forced.starts_in_x2apic() && !forced.needs_x2apic());
+        assert_eq!(forced.apic_base(3), 0xFEE0_0C00);
         let xen = Plan::new(128, IdScheme::Xen).unwrap();
         assert_eq!(xen.max_apic_id(), 254);
         assert!(!xen.needs_x2apic());
@@ -529,6 +545,39 @@ mod tests {
             .map(|l| (l.function, l.index, l.edx))
             .collect();
         assert_eq!(b, [(0xB, 0, 257), (0xB, 1, 257), (0xB, 2, 257)]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// For any topology: IDs strictly increase, and the shifts of leaves 0xB and
+        /// 0x1F take every ID apart into the thread and the package it was built from.
+        #[test]
+        fn topology_ids_decompose(
+            threads in 1u32..6, cores in 1u32..9, modules in 1u32..4, dies in 1u32..4,
+            sockets in 1u32..5, fill in 0u32..1000,
+        ) {
+            let t = Topology { threads, cores, modules, dies, sockets };
+            let per_pkg = threads * cores * modules * dies;
+            let n = 1 + (per_pkg * sockets - 1) * fill / 1000;
+            let plan = Plan::new(n, IdScheme::Topology(t)).unwrap();
+            proptest::prop_assert!(plan.apic_ids().windows(2).all(|w| w[0] < w[1]));
+            for v in 0..n {
+                let id = plan.apic_ids()[v as usize];
+                let smt = plan.topology_leaf(v, 0xB, 0);
+                let core = plan.topology_leaf(v, 0xB, 1);
+                proptest::prop_assert_eq!(smt.edx, id);
+                proptest::prop_assert_eq!(id & ((1 << smt.eax) - 1), v % threads);
+                proptest::prop_assert_eq!(id >> core.eax, v / per_pkg);
+                // Leaf 0x1F: the last valid level reaches the package too.
+                let last = (0..6)
+                    .map(|i| plan.topology_leaf(v, 0x1F, i))
+                    .take_while(|l| l.ecx >> 8 & 0xFF != LEVEL_INVALID)
+                    .last()
+                    .unwrap();
+                proptest::prop_assert_eq!(last.eax, core.eax);
+                proptest::prop_assert_eq!(last.ebx, per_pkg);
+            }
+        }
     }
 
     #[test]

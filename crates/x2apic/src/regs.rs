@@ -44,10 +44,11 @@ pub const SVR_SUPPRESS_EOI_BROADCAST: u32 = 1 << 12;
 /// Version register bit 24: EOI-broadcast suppression supported (Figure 11-7).
 pub const VERSION_DIRECTED_EOI: u32 = 1 << 24;
 
-/// The valid bits of the x2APIC ICR low word: vector, delivery mode, destination mode,
-/// level, trigger mode, shorthand (SDM vol. 3A, Figure 11-28: bits 12, 13, 17:16 and
-/// 31:20 are reserved in x2APIC mode).
-pub const ICR_X2APIC_VALID_LOW: u32 = 0x000C_CFFF;
+/// The bits of the x2APIC ICR low word a WRMSR may set: vector, delivery mode,
+/// destination mode, delivery status (bit 12, which WRMSR ignores: SDM vol. 3A, Figure
+/// 11-28 and its footnote), level, trigger mode, shorthand. Bits 13, 17:16 and 31:20 are
+/// reserved.
+pub const ICR_X2APIC_VALID_LOW: u32 = 0x000C_DFFF;
 
 /// A local APIC register, named as in SDM Table 11-1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -309,11 +310,14 @@ impl Register {
     }
 
     /// The bits a write stores: the valid bits, minus the read-only delivery-status and
-    /// remote-IRR bits of the LVT registers.
+    /// remote-IRR bits of the LVT registers and the ICR.
     pub const fn stored_bits(self, f: Features) -> u32 {
         let valid = self.x2apic_valid_bits(f);
         if self.is_lvt() {
             valid & !(LVT_DELIVERY_STATUS | LVT_REMOTE_IRR)
+        } else if matches!(self, Self::Icr) {
+            // Bit 14 of the ICR is the level, not a remote IRR.
+            valid & !LVT_DELIVERY_STATUS
         } else {
             valid
         }

@@ -16,22 +16,23 @@
 //! Each operation sets the registers and RIP, runs the vCPU until it writes port 0x10
 //! (done) or 0x13 (exception), and reads the result back with `KVM_GET_REGS`.
 
-use std::path::Path;
-
+use hugevm::kvm::Vm;
 use kvm_bindings::{
-    CpuId, KVM_CAP_X2APIC_API, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, KVM_MAX_CPUID_ENTRIES,
-    KVM_MP_STATE_RUNNABLE, KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS,
-    Msrs, kvm_cpuid_entry2, kvm_enable_cap, kvm_lapic_state, kvm_mp_state, kvm_msr_entry,
-    kvm_userspace_memory_region,
+    CpuId, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE, Msrs, kvm_lapic_state, kvm_mp_state,
+    kvm_msi, kvm_msr_entry,
 };
-use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
-use memmap2::MmapMut;
-use x2apic_virt::policy::CpuidLeaf;
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
+use x2apic_virt::Config;
+use x2apic_virt::policy::Topology;
 
 /// Port the guest writes when an operation completed.
 const PORT_DONE: u8 = 0x10;
 /// Port the exception stubs write their vector to.
 const PORT_EXCEPTION: u8 = 0x13;
+/// CPUID.1:ECX bit 21, x2APIC (SDM vol. 2A, Table 3-10).
+const CPUID_1_ECX_X2APIC: u32 = 1 << 21;
+/// CPUID.1:ECX bit 24, TSC-deadline timer (SDM vol. 2A, Table 3-10).
+const CPUID_1_ECX_TSC_DEADLINE: u32 = 1 << 24;
 /// The #GP vector.
 pub const GP_VECTOR: u8 = 13;
 const MEMORY_SIZE: usize = 64 * 1024;
@@ -42,6 +43,16 @@ const LOAD_AT: u16 = 0x1030;
 const CPUID_AT: u16 = 0x1040;
 const STUBS_AT: u16 = 0x2000;
 const STACK_TOP: u64 = 0x8000;
+
+/// A QEMU-style topology for 300 vCPUs: 3 threads (2 ID bits), 5 cores (3 bits), 20
+/// sockets, so APIC IDs run to 626 with holes (IDs 3, 7, ... and 20..=31 of each socket).
+pub const PACKED_300: Topology = Topology {
+    threads: 3,
+    cores: 5,
+    modules: 1,
+    dies: 1,
+    sockets: 20,
+};
 
 /// Harness errors (KVM refusing something the harness needs, or a guest that did not
 /// behave as the harness programs it).
@@ -55,9 +66,9 @@ pub enum Error {
         /// The errno.
         source: kvm_ioctls::Error,
     },
-    /// Guest memory could not be mapped.
-    #[error("mapping guest memory: {0}")]
-    Map(#[from] std::io::Error),
+    /// The VM could not be set up.
+    #[error(transparent)]
+    Vm(#[from] hugevm::kvm::Error),
     /// The guest exited in a way the stubs never cause.
     #[error("unexpected exit: {0}")]
     UnexpectedExit(String),
@@ -89,68 +100,34 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Machine {
     kvm: Kvm,
-    vm: VmFd,
-    _memory: MmapMut,
+    vm: Vm,
     cpuid: CpuId,
     full_ids: bool,
 }
 
 /// Returns `None` (after printing the loud skip line) when `/dev/kvm` is absent.
 pub fn open(test: &str) -> Result<Option<Kvm>> {
-    if !Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: no /dev/kvm ({test})");
-        return Ok(None);
+    let kvm = hugevm::kvm::open()?;
+    if kvm.is_none() {
+        hugevm::report::skipped_no_kvm(test);
     }
-    Kvm::new().map(Some).map_err(kvm_err("opening /dev/kvm"))
+    Ok(kvm)
 }
 
 impl Machine {
-    /// A VM; `full_ids` enables `KVM_X2APIC_API_USE_32BIT_IDS` (and, with it, disables
-    /// the broadcast quirk, as QEMU and cloud-hypervisor do); without it the capability
-    /// is not enabled at all.
+    /// A VM (`hugevm::kvm::Vm`: 64 KiB at GPA 0, the in-kernel irqchip) holding the
+    /// harness program; `full_ids` enables `KVM_CAP_X2APIC_API` with
+    /// `KVM_X2APIC_API_USE_32BIT_IDS` and without the broadcast quirk, as QEMU and
+    /// cloud-hypervisor do; without it the capability is not enabled at all.
     pub fn new(kvm: Kvm, full_ids: bool) -> Result<Self> {
-        let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
-        let mut memory = MmapMut::map_anon(MEMORY_SIZE)?;
-        write_program(&mut memory);
-        let region = kvm_userspace_memory_region {
-            slot: 0,
-            guest_phys_addr: 0,
-            memory_size: MEMORY_SIZE as u64,
-            userspace_addr: memory.as_ptr() as u64,
-            flags: 0,
-        };
-        // SAFETY:
-        // - the range is the anonymous map `memory`, valid, writable, MEMORY_SIZE long;
-        // - `memory` lives in the returned Machine beside `vm`; `vm` is declared before it,
-        //   so the VM is closed before the map is unmapped;
-        // - slot 0 is the only slot of this VM.
-        unsafe { vm.set_user_memory_region(region) }
-            .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
-        vm.create_irq_chip()
-            .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
-        if full_ids {
-            let cap = kvm_enable_cap {
-                cap: KVM_CAP_X2APIC_API,
-                args: [
-                    u64::from(
-                        KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK,
-                    ),
-                    0,
-                    0,
-                    0,
-                ],
-                ..Default::default()
-            };
-            vm.enable_cap(&cap)
-                .map_err(kvm_err("KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)"))?;
-        }
+        let mut vm = Vm::with_x2apic_api(&kvm, MEMORY_SIZE, full_ids)?;
+        write_program(&mut vm.memory);
         let cpuid = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
         Ok(Self {
             kvm,
             vm,
-            _memory: memory,
             cpuid,
             full_ids,
         })
@@ -185,10 +162,57 @@ impl Machine {
         self.cpuid.clone()
     }
 
+    /// `KVM_SIGNAL_MSI`: the number of vCPUs the MSI was delivered to (0 when none
+    /// accepted it).
+    pub fn signal_msi(&self, address_lo: u32, address_hi: u32, data: u32) -> Result<i32> {
+        let msi = kvm_msi {
+            address_lo,
+            address_hi,
+            data,
+            ..Default::default()
+        };
+        self.vm
+            .fd
+            .signal_msi(msi)
+            .map_err(kvm_err("KVM_SIGNAL_MSI"))
+    }
+
+    /// KVM's supported CPUID with x2APIC (CPUID.1:ECX\[21\]) advertised or not.
+    pub fn cpuid_with_x2apic(&self, x2apic: bool) -> CpuId {
+        let mut c = self.cpuid.clone();
+        for l in c.as_mut_slice() {
+            if l.function == 1 {
+                if x2apic {
+                    l.ecx |= CPUID_1_ECX_X2APIC;
+                } else {
+                    l.ecx &= !CPUID_1_ECX_X2APIC;
+                }
+            }
+        }
+        c
+    }
+
+    /// The model configuration matching a vCPU created with `cpuid`: KVM's register file
+    /// (six LVTs, no EOI-broadcast suppression), this machine's MAXPHYADDR, x2APIC and
+    /// the TSC-deadline timer as `cpuid` advertises them.
+    pub fn model_config(&self, cpuid: &CpuId) -> Config {
+        let leaf1 = cpuid.as_slice().iter().find(|l| l.function == 1);
+        let ecx = leaf1.map_or(0, |l| l.ecx);
+        let kvm = Config::kvm(self.maxphyaddr(), ecx & CPUID_1_ECX_TSC_DEADLINE != 0)
+            .expect("MAXPHYADDR from KVM is in range");
+        Config::new(
+            self.maxphyaddr(),
+            ecx & CPUID_1_ECX_X2APIC != 0,
+            kvm.features(),
+        )
+        .expect("KVM's register file is supported")
+    }
+
     /// Creates vCPU `id` with `cpuid`, in real mode at the harness stubs, runnable.
     pub fn vcpu(&self, id: u32, cpuid: &CpuId) -> Result<Vcpu> {
         let fd = self
             .vm
+            .fd
             .create_vcpu(u64::from(id))
             .map_err(kvm_err("KVM_CREATE_VCPU"))?;
         fd.set_cpuid2(cpuid).map_err(kvm_err("KVM_SET_CPUID2"))?;
@@ -206,55 +230,6 @@ impl Machine {
         .map_err(kvm_err("KVM_SET_MP_STATE"))?;
         Ok(Vcpu { fd, id })
     }
-}
-
-/// `cpuid` as the crate's table of leaves.
-pub fn leaves(cpuid: &CpuId) -> Vec<CpuidLeaf> {
-    cpuid
-        .as_slice()
-        .iter()
-        .map(|e| CpuidLeaf {
-            function: e.function,
-            index: e.index,
-            eax: e.eax,
-            ebx: e.ebx,
-            ecx: e.ecx,
-            edx: e.edx,
-        })
-        .collect()
-}
-
-/// The crate's table of leaves as KVM's `CpuId`; leaves 0xB and 0x1F are marked as
-/// indexed by sub-leaf (`KVM_CPUID_FLAG_SIGNIFCANT_INDEX`), as are the leaves `original`
-/// marked so.
-pub fn to_kvm(leaves: &[CpuidLeaf], original: &CpuId) -> Result<CpuId> {
-    let indexed = |f: u32| {
-        f == 0xB
-            || f == 0x1F
-            || original
-                .as_slice()
-                .iter()
-                .any(|e| e.function == f && e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX != 0)
-    };
-    let entries: Vec<kvm_cpuid_entry2> = leaves
-        .iter()
-        .map(|l| kvm_cpuid_entry2 {
-            function: l.function,
-            index: l.index,
-            flags: if indexed(l.function) {
-                KVM_CPUID_FLAG_SIGNIFCANT_INDEX
-            } else {
-                0
-            },
-            eax: l.eax,
-            ebx: l.ebx,
-            ecx: l.ecx,
-            edx: l.edx,
-            ..Default::default()
-        })
-        .collect();
-    CpuId::from_entries(&entries)
-        .map_err(|e| Error::UnexpectedExit(format!("building the CPUID table: {e:?}")))
 }
 
 /// Writes the IVT, the exception stubs and the operation stubs.
@@ -399,6 +374,19 @@ impl Vcpu {
     pub fn get_lapic(&self) -> Result<Vec<u8>> {
         let state = self.fd.get_lapic().map_err(kvm_err("KVM_GET_LAPIC"))?;
         Ok(state.regs.iter().map(|&b| b.to_le_bytes()[0]).collect())
+    }
+
+    /// The vectors pending in the IRR, from `KVM_GET_LAPIC`.
+    pub fn pending_vectors(&self) -> Result<Vec<u8>> {
+        let page = self.get_lapic()?;
+        Ok((0..=255u8)
+            .filter(|&v| {
+                let at = 0x200 + 16 * usize::from(v >> 5);
+                page.get(at..at + 4)
+                    .and_then(|w| w.try_into().ok())
+                    .is_some_and(|w: [u8; 4]| u32::from_le_bytes(w) & (1 << (v & 31)) != 0)
+            })
+            .collect())
     }
 
     /// `KVM_SET_LAPIC` with a 1 KiB register page; the errno on refusal.

@@ -12,66 +12,34 @@
 //! 1. **Reserved bits are masked, not faulted.** SDM vol. 3A §11.12.1.3: a WRMSR that
 //!    sets reserved bits of an x2APIC register raises #GP. KVM (`kvm_lapic_reg_write`)
 //!    masks them for TPR, SVR, the LVTs and the divide configuration, and stores the
-//!    rest (it does raise #GP for SELF IPI, ESR and the ICR). The test checks that KVM stores exactly the bits the model calls
-//!    valid.
-//! 2. **ICR bit 12 is accepted.** In x2APIC mode the delivery-status bit is reserved
-//!    (SDM Figure 11-28); KVM's `X2APIC_ICR_RESERVED_BITS` leaves it out and clears it.
-//! 3. **Leaving x2APIC through the disabled state keeps registers.** SDM §11.12.5.1: all
+//!    rest (it does raise #GP for SELF IPI, ESR and the ICR). The test checks that KVM
+//!    stores exactly the bits the model calls valid.
+//! 2. **Leaving x2APIC through the disabled state keeps registers.** SDM §11.12.5.1: all
 //!    register state but the x2APIC ID is lost across x2APIC -> disabled -> xAPIC; KVM
 //!    keeps everything: in the disabled state the ID register stays in the x2APIC
 //!    format, and after EN is set again it rewrites only the xAPIC ID, leaving TPR, SVR
 //!    and the derived x2APIC LDR in place.
-//! 4. **The BSP's LINT0 is unmasked ExtINT after RESET** (`KVM_X86_QUIRK_LINT0_REENABLED`);
+//! 3. **The BSP's LINT0 is unmasked ExtINT after RESET** (`KVM_X86_QUIRK_LINT0_REENABLED`);
 //!    the SDM resets every LVT masked. The tests use vCPU IDs other than 0 except where
 //!    they say so.
-//! 5. **Read-only LVT bits are stored.** Delivery status (bit 12) and remote IRR (bit 14)
+//! 4. **Read-only LVT bits are stored.** Delivery status (bit 12) and remote IRR (bit 14)
 //!    are read-only (SDM Figure 11-8); KVM's `apic_lvt_mask` includes them, so a guest
 //!    write sets them in the register.
-//! 6. **A non-zero EOI write is accepted.** SDM vol. 3A, Table 11-6: WRMSR of a non-zero
+//! 5. **A non-zero EOI write is accepted.** SDM vol. 3A, Table 11-6: WRMSR of a non-zero
 //!    value to the x2APIC EOI register raises #GP; KVM treats it as an EOI.
 //!
 //! Tests print `SKIPPED: no /dev/kvm` and pass when the device is absent.
 
-use kvm_bindings::CpuId;
-use kvm_x2apic::{Machine, Outcome, Vcpu, leaves, open, to_kvm};
+use hugevm::kvm::plan_cpuid;
+use kvm_x2apic::{Machine, Outcome, PACKED_300, Vcpu, open};
 use x2apic_virt::base::{BSP, DEFAULT_BASE_ADDRESS as BASE, EN, EXTD, IA32_APIC_BASE};
-use x2apic_virt::policy::{IdScheme, Plan, Topology};
+use x2apic_virt::policy::{IdScheme, Plan};
 use x2apic_virt::regs::{PAGE_LEN, x2apic_ldr};
-use x2apic_virt::{Config, Effect, Fault, IdFormat, Initiator, Lapic, Mode, Register};
-
-/// CPUID.1:ECX bit 24, TSC-deadline timer (SDM vol. 2A, Table 3-10).
-const CPUID_1_ECX_TSC_DEADLINE: u32 = 1 << 24;
+use x2apic_virt::{Effect, Fault, IdFormat, Initiator, Lapic, Mode, Register};
 
 fn machine(test: &str, full_ids: bool) -> Option<Machine> {
     let kvm = open(test).expect("opening /dev/kvm")?;
     Some(Machine::new(kvm, full_ids).expect("creating the VM"))
-}
-
-/// KVM's supported CPUID with x2APIC advertised (or not).
-fn cpuid(m: &Machine, x2apic: bool) -> CpuId {
-    let mut c = m.supported_cpuid();
-    for l in c.as_mut_slice() {
-        if l.function == 1 {
-            if x2apic {
-                l.ecx |= 1 << 21;
-            } else {
-                l.ecx &= !(1 << 21);
-            }
-        }
-    }
-    c
-}
-
-fn config(m: &Machine, cpuid: &CpuId, x2apic: bool) -> Config {
-    let tsc_deadline = cpuid
-        .as_slice()
-        .iter()
-        .any(|l| l.function == 1 && l.ecx & CPUID_1_ECX_TSC_DEADLINE != 0);
-    let mut c = Config::kvm(m.maxphyaddr(), tsc_deadline).expect("config");
-    if !x2apic {
-        c = Config::new(m.maxphyaddr(), false, c.features()).expect("config");
-    }
-    c
 }
 
 /// A KVM vCPU and the model of the same APIC, driven together.
@@ -94,9 +62,9 @@ fn model_write<T>(r: &Result<T, Fault>) -> Outcome {
 
 impl Pair {
     fn new(m: &Machine, id: u32, x2apic_cpuid: bool) -> Self {
-        let c = cpuid(m, x2apic_cpuid);
+        let c = m.cpuid_with_x2apic(x2apic_cpuid);
         let kvm = m.vcpu(id, &c).expect("creating the vCPU");
-        let model = Lapic::new(config(m, &c, x2apic_cpuid), id, id == 0);
+        let model = Lapic::new(m.model_config(&c), id, id == 0);
         Self { kvm, model }
     }
 
@@ -236,15 +204,15 @@ fn every_guest_apic_base_transition_matches_the_model() {
             if p.model.mode() == Xapic {
                 assert_eq!(p.load(0x20), (id & 0xFF) << 24);
             }
-            p.compare_pages(IdFormat::Full, deviation_3_skip(from, to));
+            p.compare_pages(IdFormat::Full, deviation_2_skip(from, to));
         }
     }
 }
 
-/// Deviation 3 as seen in the page: after x2APIC -> disabled KVM leaves the ID register
+/// Deviation 2 as seen in the page: after x2APIC -> disabled KVM leaves the ID register
 /// in the x2APIC format and the derived LDR in place; after a host jump x2APIC -> xAPIC
 /// it rewrites the xAPIC ID but leaves the LDR.
-fn deviation_3_skip(from: Mode, to: Mode) -> &'static [Register] {
+fn deviation_2_skip(from: Mode, to: Mode) -> &'static [Register] {
     match (from, to) {
         (Mode::X2apic, Mode::Disabled) => &[Register::Id, Register::Ldr],
         (Mode::X2apic, Mode::Xapic) => &[Register::Ldr],
@@ -397,7 +365,7 @@ fn x2apic_msr_reads_writes_and_reserved_bits() {
             "KVM stored exactly the valid bits of {value:#x} in {msr:#x}"
         );
     }
-    // Deviation 5: the read-only delivery-status (12) and remote-IRR (14) bits of a
+    // Deviation 4: the read-only delivery-status (12) and remote-IRR (14) bits of a
     // written LVT: the SDM ignores them (the model stores nothing there); KVM's
     // `apic_lvt_mask` keeps them as written. Both are then rewritten without them.
     for (msr, value) in [
@@ -420,28 +388,14 @@ fn x2apic_msr_reads_writes_and_reserved_bits() {
         assert_eq!(p.wrmsr(msr, value & !0x5000), Outcome::Done(0));
         p.rdmsr(msr);
     }
-    // Deviation 6: a non-zero EOI write.
+    // Deviation 5: a non-zero EOI write.
     let (kvm, model) = p.wrmsr_raw(0x80B, 1);
     assert!(matches!(model, Err(Fault::Reserved { reserved: 1, .. })));
     assert_eq!(kvm, Outcome::Done(0), "KVM takes a non-zero EOI write");
-    // Deviation 2: ICR bit 12 (delivery status) is reserved in x2APIC mode; KVM accepts
-    // it and clears it.
-    let (kvm, model) = p.wrmsr_raw(0x830, 0x0000_7777_0000_1050);
-    assert!(matches!(
-        model,
-        Err(Fault::Reserved {
-            reserved: 0x1000,
-            ..
-        })
-    ));
-    assert_eq!(kvm, Outcome::Done(0));
-    assert_eq!(
-        p.kvm.rdmsr(0x830).expect("rdmsr"),
-        Outcome::Done(0x0000_7777_0000_0050)
-    );
-    p.model
-        .write_msr(0x830, 0x0000_7777_0000_0050)
-        .expect("valid ICR");
+    // ICR bit 12 (delivery status): WRMSR ignores it (SDM Figure 11-28 footnote); both
+    // accept the write and read back without it.
+    assert_eq!(p.wrmsr(0x830, 0x0000_7777_0000_1050), Outcome::Done(0));
+    assert_eq!(p.rdmsr(0x830), Outcome::Done(0x0000_7777_0000_0050));
 
     p.compare_pages(IdFormat::Full, &[]);
 }
@@ -479,7 +433,7 @@ fn the_switch_converts_id_and_ldr_and_keeps_the_rest() {
     p.model.init();
     assert_eq!(p.model.read_msr(0x802), Ok(0x1FF));
 
-    // x2APIC -> disabled -> xAPIC (deviation 3).
+    // x2APIC -> disabled -> xAPIC (deviation 2).
     let mut q = Pair::new(&m, 0x2FF, true);
     reach(&mut q, Mode::X2apic);
     software_enable(&mut q);
@@ -503,7 +457,7 @@ fn the_switch_converts_id_and_ldr_and_keeps_the_rest() {
             (Register::Ldr, x2apic_ldr(0x2FF), 0),
             (Register::Svr, 0x1FF, 0xFF),
         ],
-        "deviation 3 is exactly these registers"
+        "deviation 2 is exactly these registers"
     );
 }
 
@@ -530,7 +484,7 @@ fn host_initiated_writes_may_jump_modes() {
             p.rdmsr(IA32_APIC_BASE);
             p.rdmsr(0x802);
             p.rdmsr(0x80D);
-            p.compare_pages(IdFormat::Full, deviation_3_skip(from, to));
+            p.compare_pages(IdFormat::Full, deviation_2_skip(from, to));
         }
     }
 }
@@ -586,15 +540,13 @@ fn get_and_set_lapic_in_both_id_formats() {
 /// Builds every vCPU of `plan` (vCPU ID = APIC ID, as KVM requires), applies the plan's
 /// CPUID and `IA32_APIC_BASE`, and checks what each guest reads.
 fn run_plan(m: &Machine, plan: &Plan) {
-    let base_cpuid = cpuid(m, true);
+    let base_cpuid = m.cpuid_with_x2apic(true);
     for v in 0..plan.vcpus() {
         let id = plan.apic_id(v).expect("in the plan");
-        let mut table = leaves(&base_cpuid);
-        plan.apply_cpuid(v, &mut table);
-        let c = to_kvm(&table, &base_cpuid).expect("CPUID table");
+        let c = plan_cpuid(plan, v, &base_cpuid).expect("CPUID table");
         let mut vcpu = m.vcpu(id, &c).expect("creating the vCPU");
         assert!(vcpu.host_set_base(plan.apic_base(v)).expect("KVM_SET_MSRS"));
-        let mut model = Lapic::new(config(m, &c, true), id, v == 0);
+        let mut model = Lapic::new(m.model_config(&c), id, v == 0);
         model
             .set_base(plan.apic_base(v), Initiator::Host)
             .expect("the model takes the plan's base");
@@ -646,15 +598,7 @@ fn topology_packed_ids_with_holes() {
     let Some(m) = machine("topology_packed_ids_with_holes", true) else {
         return;
     };
-    // QEMU-style: 3 threads (2 bits), 5 cores (3 bits), 20 sockets: 300 vCPUs, IDs to 626.
-    let topo = Topology {
-        threads: 3,
-        cores: 5,
-        modules: 1,
-        dies: 1,
-        sockets: 20,
-    };
-    let plan = Plan::new(300, IdScheme::Topology(topo)).expect("plan");
+    let plan = Plan::new(300, IdScheme::Topology(PACKED_300)).expect("plan");
     assert!(plan.max_apic_id() < u32::try_from(m.max_vcpu_id()).expect("small"));
     run_plan(&m, &plan);
 }
@@ -668,7 +612,7 @@ fn bsp_lint0_after_reset() {
     assert!(p.model.base().is_bsp());
     let kvm = p.kvm.get_lapic().expect("KVM_GET_LAPIC");
     let model = p.model.to_kvm_page(IdFormat::Full);
-    // Deviation 4: KVM_X86_QUIRK_LINT0_REENABLED leaves the BSP's LINT0 unmasked ExtINT.
+    // Deviation 3: KVM_X86_QUIRK_LINT0_REENABLED leaves the BSP's LINT0 unmasked ExtINT.
     assert_eq!(
         page_diff(&kvm, &model, &[]),
         [(Register::LvtLint0, 0x700, 0x1_0000)]
