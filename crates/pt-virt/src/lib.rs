@@ -1,11 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Intel Processor Trace for guests.
 //!
-//! This crate will provide a zero-allocation packet encoder and decoder for every packet of
-//! the current Intel SDM, a fabricator that writes the packets hardware would emit for an
-//! event (PSB+, PIP on CR3 writes, FUP on interrupts, TIP.PGE/PGD, MODE), and the policy for
-//! trapped `IA32_RTIT_*` MSR writes, ToPA output buffers and live-migration compatibility.
-//! Nothing is implemented yet.
+//! Everything a hypervisor needs to give a guest Intel PT, or to emulate it in software,
+//! without touching hardware:
+//!
+//! - [`packet`]: every packet of the current SDM as a value, a zero-allocation encoder
+//!   that picks IP compressions against its last-IP state, and a decoder with libipt's
+//!   (strict) and perf's (lenient) rules. Compared byte for byte with libipt 2.0.5 in the
+//!   test-only crate `peers/libipt`.
+//! - [`fabricate`]: the packets hardware would write for a guest's control-flow events
+//!   (PSB+, TIP.PGE/PGD, PIP on CR3 writes, FUP on interrupts, MODE.Exec, TNT, OVF).
+//! - [`cpuid`] and [`policy`]: CPUID leaf 0x14 as typed capabilities, a guest policy no
+//!   larger than the host's, and the live-migration check [`policy::migratable`].
+//! - [`msr`]: the trapped `IA32_RTIT_*` MSRs of one vCPU, with a typed #GP reason for
+//!   every refused access.
+//! - [`mode`]: system vs host/guest mode, and what to switch on VM entry and exit.
+//! - [`output`]: the guest's output buffer (ToPA tables, single range) walked over guest
+//!   memory the caller classifies, with the policy's verdict.
+//!
+//! Guest-controlled bytes and values never panic: every problem is a typed error.
+//!
+//! # Cargo features
+//!
+//! - `std` (default): `std::error::Error` for the error types.
+//! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
+//!
+//! Without default features the crate is `no_std` and allocation-free.
 #![no_std]
 #![forbid(unsafe_code)]
 
