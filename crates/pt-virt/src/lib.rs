@@ -9,5 +9,13 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
+
+pub mod cpuid;
+pub mod fabricate;
+pub mod mode;
+pub mod msr;
+pub mod output;
+pub mod packet;
+pub mod policy;

@@ -1,0 +1,628 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The decoder: an iterator of packets over a byte slice, with synchronisation to the
+//! next PSB and the last-IP and BBP-block state that decoding needs.
+//!
+//! Opcode dispatch follows the SDM's packet figures in the order libipt and perf use:
+//! BIP (only inside a BBP block, perf `intel_pt_do_get_packet`), then bit 0 clear (PAD,
+//! the `02h` escape, short TNT), then bits 1:0 = `11b` (CYC), then the IP packets by bits
+//! 4:0, then MODE, TSC and MTC by exact value.
+//!
+//! Arbitrary input never panics: every read is bounds-checked and a malformed or
+//! truncated packet is an [`Error`] carrying its offset.
+
+use super::encode::next_block;
+use super::error::{Error, Result};
+use super::ip::{IpCompression, LastIp};
+use super::opcode as op;
+use super::repr::{Ip, Kind, Packet, PayloadSize};
+
+/// Which decoder's rules apply where Intel's two reference decoders disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Strictness {
+    /// libipt's rules (`libipt/src/pt_packet.c`): reserved TMA bits and a long TNT
+    /// without branches are errors, CYC is at most 9 bytes, MODE.Exec and MODE.TSX
+    /// accept both bits 1:0 set, EVD's type is 5 bits.
+    #[default]
+    Strict,
+    /// perf's rules (`tools/perf/util/intel-pt-decoder/intel-pt-pkt-decoder.c`):
+    /// reserved TMA bits are ignored, a long TNT may carry no branch, CYC may be 10
+    /// bytes, MODE.Exec and MODE.TSX with both bits 1:0 set are errors, EVD's type is 6
+    /// bits.
+    Lenient,
+}
+
+/// A decoded packet and where it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decoded {
+    /// Offset of the packet's first byte.
+    pub offset: usize,
+    /// Length in bytes.
+    pub len: usize,
+    /// The packet.
+    pub packet: Packet,
+    /// For TIP, TIP.PGE, TIP.PGD and FUP: the reconstructed IP (`None` when suppressed,
+    /// or compressed against a last IP not known yet).
+    pub ip: Option<u64>,
+}
+
+/// Decodes the packet at `pos` of `buf`; returns it with its length. `block` is the BIP
+/// payload size of an open BBP block. `None` at the end of `buf`.
+#[inline]
+pub fn decode_at(
+    buf: &[u8],
+    pos: usize,
+    strictness: Strictness,
+    block: Option<PayloadSize>,
+) -> Option<Result<(Packet, usize)>> {
+    let rest = buf.get(pos..)?;
+    let b0 = *rest.first()?;
+    Some(
+        Parser {
+            rest,
+            pos,
+            strictness,
+        }
+        .packet(b0, block),
+    )
+}
+
+/// One packet's bytes: everything from its first byte to the end of the input.
+struct Parser<'a> {
+    rest: &'a [u8],
+    pos: usize,
+    strictness: Strictness,
+}
+
+impl<'a> Parser<'a> {
+    /// The input from the packet's first byte on, once it is known to hold `len` bytes;
+    /// or a truncation error. Readers may look past `len` (never past the input).
+    #[inline(always)]
+    fn need(&self, kind: Kind, len: usize) -> Result<&'a [u8]> {
+        if self.rest.len() >= len {
+            Ok(self.rest)
+        } else {
+            Err(self.truncated(kind, len))
+        }
+    }
+
+    #[cold]
+    fn truncated(&self, kind: Kind, len: usize) -> Error {
+        Error::Truncated {
+            offset: self.pos,
+            kind,
+            needed: len,
+            available: self.rest.len(),
+        }
+    }
+
+    /// `n <= 8` little-endian bytes at `at`: one 8-byte load, masked, when the input
+    /// has 8 bytes there, else byte by byte.
+    #[inline(always)]
+    fn le(bytes: &[u8], at: usize, n: usize) -> u64 {
+        let mask = if n >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * n)) - 1
+        };
+        if let Some(Ok(word)) = bytes.get(at..at + 8).map(<[u8; 8]>::try_from) {
+            return u64::from_le_bytes(word) & mask;
+        }
+        (0..n).fold(0, |v, i| {
+            v | u64::from(Self::byte(bytes, at + i)) << (8 * i)
+        })
+    }
+
+    /// Two little-endian bytes at `at` of a checked packet image.
+    #[inline(always)]
+    fn le16(bytes: &[u8], at: usize) -> u16 {
+        u16::from_le_bytes([Self::byte(bytes, at), Self::byte(bytes, at + 1)])
+    }
+
+    /// Four little-endian bytes at `at` of a checked packet image.
+    #[inline(always)]
+    fn le32(bytes: &[u8], at: usize) -> u32 {
+        let word: [u8; 4] = core::array::from_fn(|i| Self::byte(bytes, at + i));
+        u32::from_le_bytes(word)
+    }
+
+    /// Byte `at` of a checked packet image.
+    #[inline(always)]
+    fn byte(bytes: &[u8], at: usize) -> u8 {
+        bytes.get(at).copied().unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn packet(&self, b0: u8, block: Option<PayloadSize>) -> Result<(Packet, usize)> {
+        if let Some(size) = block
+            && b0 & op::BIP_MASK == op::BIP
+        {
+            let len = 1 + size.bytes();
+            let p = self.need(Kind::Bip, len)?;
+            let payload = Self::le(p, 1, size.bytes());
+            return Ok((
+                Packet::Bip {
+                    id: b0 >> 3,
+                    payload,
+                    size,
+                },
+                len,
+            ));
+        }
+        if b0 & 1 == 0 {
+            return match b0 {
+                op::PAD => Ok((Packet::Pad, 1)),
+                op::EXT => self.ext(),
+                _ => {
+                    let field = b0 >> 1;
+                    let count = u8::try_from(7 - field.leading_zeros()).unwrap_or(0);
+                    let bits = field & !(1 << count);
+                    Ok((Packet::Tnt8 { count, bits }, 1))
+                }
+            };
+        }
+        if b0 & op::CYC == op::CYC {
+            return self.cyc(b0);
+        }
+        match b0 & op::IP_OPCODE_MASK {
+            op::TIP => self.ip(b0, Kind::Tip).map(|(ip, n)| (Packet::Tip(ip), n)),
+            op::TIP_PGE => self
+                .ip(b0, Kind::TipPge)
+                .map(|(ip, n)| (Packet::TipPge(ip), n)),
+            op::TIP_PGD => self
+                .ip(b0, Kind::TipPgd)
+                .map(|(ip, n)| (Packet::TipPgd(ip), n)),
+            op::FUP => self.ip(b0, Kind::Fup).map(|(ip, n)| (Packet::Fup(ip), n)),
+            _ => match b0 {
+                op::MODE => self.mode(),
+                op::TSC => {
+                    let p = self.need(Kind::Tsc, 8)?;
+                    Ok((
+                        Packet::Tsc {
+                            tsc: Self::le(p, 1, 7),
+                        },
+                        8,
+                    ))
+                }
+                op::MTC => {
+                    let p = self.need(Kind::Mtc, 2)?;
+                    Ok((
+                        Packet::Mtc {
+                            ctc: Self::byte(p, 1),
+                        },
+                        2,
+                    ))
+                }
+                _ => Err(Error::UnknownOpcode {
+                    offset: self.pos,
+                    opcode: b0,
+                }),
+            },
+        }
+    }
+
+    #[inline(always)]
+    fn ip(&self, b0: u8, kind: Kind) -> Result<(Ip, usize)> {
+        let bits = b0 >> op::IPBYTES_SHIFT;
+        let ipc = IpCompression::from_bits(bits).ok_or(Error::ReservedIpBytes {
+            offset: self.pos,
+            kind,
+            bits,
+        })?;
+        let n = ipc.payload_len();
+        let p = self.need(kind, 1 + n)?;
+        Ok((
+            Ip {
+                ipc,
+                payload: Self::le(p, 1, n),
+            },
+            1 + n,
+        ))
+    }
+
+    fn mode(&self) -> Result<(Packet, usize)> {
+        let p = self.need(Kind::Mode, 2)?;
+        let b1 = Self::byte(p, 1);
+        let both = b1 & 3 == 3 && self.strictness == Strictness::Lenient;
+        let packet = match b1 & op::MODE_LEAF_MASK {
+            op::MODE_LEAF_EXEC if both => {
+                return Err(Error::BadModeBits {
+                    offset: self.pos,
+                    kind: Kind::ModeExec,
+                });
+            }
+            op::MODE_LEAF_TSX if both => {
+                return Err(Error::BadModeBits {
+                    offset: self.pos,
+                    kind: Kind::ModeTsx,
+                });
+            }
+            op::MODE_LEAF_EXEC => Packet::ModeExec {
+                csl: b1 & op::MODE_EXEC_CSL != 0,
+                csd: b1 & op::MODE_EXEC_CSD != 0,
+                iflag: b1 & op::MODE_EXEC_IF != 0,
+            },
+            op::MODE_LEAF_TSX => Packet::ModeTsx {
+                intx: b1 & op::MODE_TSX_INTX != 0,
+                abort: b1 & op::MODE_TSX_ABRT != 0,
+            },
+            _ => {
+                return Err(Error::BadModeLeaf {
+                    offset: self.pos,
+                    leaf: b1,
+                });
+            }
+        };
+        Ok((packet, 2))
+    }
+
+    fn cyc(&self, b0: u8) -> Result<(Packet, usize)> {
+        let max = match self.strictness {
+            Strictness::Strict => op::CYC_MAX_LEN_STRICT,
+            Strictness::Lenient => op::CYC_MAX_LEN_LENIENT,
+        };
+        let mut value = u64::from(b0 >> 3);
+        let mut more = b0 & op::CYC_EXP != 0;
+        let mut len = 1;
+        let mut shift = 5u32;
+        while more {
+            // libipt reports the end of the input before the excess length; perf the
+            // excess length first.
+            if len >= max && self.strictness == Strictness::Lenient {
+                return Err(Error::CycTooLong {
+                    offset: self.pos,
+                    max,
+                });
+            }
+            let b = *self.rest.get(len).ok_or(Error::Truncated {
+                offset: self.pos,
+                kind: Kind::Cyc,
+                needed: len + 1,
+                available: self.rest.len(),
+            })?;
+            if len >= max {
+                return Err(Error::CycTooLong {
+                    offset: self.pos,
+                    max,
+                });
+            }
+            value |= u64::from(b >> 1) << shift;
+            more = b & op::CYCX_EXP != 0;
+            shift += 7;
+            len += 1;
+        }
+        Ok((Packet::Cyc { value }, len))
+    }
+
+    fn ext(&self) -> Result<(Packet, usize)> {
+        let b1 = Self::byte(self.need(Kind::Ext, 2)?, 1);
+        if b1 & op::IP_OPCODE_MASK == op::EXT_PTW {
+            let plc = (b1 >> 5) & 3;
+            let size = match plc {
+                0 => PayloadSize::Four,
+                1 => PayloadSize::Eight,
+                _ => {
+                    return Err(Error::ReservedPtwSize {
+                        offset: self.pos,
+                        plc,
+                    });
+                }
+            };
+            let len = 2 + size.bytes();
+            let p = self.need(Kind::Ptw, len)?;
+            let payload = Self::le(p, 2, size.bytes());
+            return Ok((
+                Packet::Ptw {
+                    payload,
+                    size,
+                    ip: b1 & op::IP_BIT != 0,
+                },
+                len,
+            ));
+        }
+        let (packet, len) = match b1 {
+            op::EXT_PSB => {
+                let p = self.need(Kind::Psb, op::PSB_LEN)?;
+                if p.get(..op::PSB_LEN)
+                    .unwrap_or_default()
+                    .chunks_exact(2)
+                    .any(|pair| pair != [op::EXT, op::EXT_PSB])
+                {
+                    return Err(Error::BadPsb { offset: self.pos });
+                }
+                (Packet::Psb, op::PSB_LEN)
+            }
+            op::EXT_PSBEND => (Packet::PsbEnd, 2),
+            op::EXT_OVF => (Packet::Ovf, 2),
+            op::EXT_STOP => (Packet::Stop, 2),
+            op::EXT_TNT64 => {
+                let field = Self::le(self.need(Kind::Tnt64, 8)?, 2, 6);
+                let count = 63u32.saturating_sub(field.leading_zeros());
+                if count == 0 && self.strictness == Strictness::Strict {
+                    return Err(Error::EmptyTnt { offset: self.pos });
+                }
+                let bits = field & ((1u64 << count) - 1);
+                (
+                    Packet::Tnt64 {
+                        count: u8::try_from(count).unwrap_or(0),
+                        bits,
+                    },
+                    8,
+                )
+            }
+            op::EXT_PIP => {
+                let field = Self::le(self.need(Kind::Pip, 8)?, 2, 6);
+                (
+                    Packet::Pip {
+                        cr3: (field >> 1) << 5,
+                        nr: field & 1 != 0,
+                    },
+                    8,
+                )
+            }
+            op::EXT_CBR => (
+                Packet::Cbr {
+                    ratio: Self::byte(self.need(Kind::Cbr, 4)?, 2),
+                },
+                4,
+            ),
+            op::EXT_TMA => {
+                let p = self.need(Kind::Tma, 7)?;
+                let ctc = Self::le16(p, 2);
+                let fc = Self::le16(p, 5);
+                if self.strictness == Strictness::Strict && (fc >> 9 != 0 || Self::byte(p, 4) != 0)
+                {
+                    return Err(Error::ReservedTma { offset: self.pos });
+                }
+                (
+                    Packet::Tma {
+                        ctc,
+                        fc: fc & 0x1FF,
+                    },
+                    7,
+                )
+            }
+            op::EXT_VMCS => {
+                let base = Self::le(self.need(Kind::Vmcs, 7)?, 2, 5) << 12;
+                (Packet::Vmcs { base }, 7)
+            }
+            op::EXT_EXT2 => {
+                let ext2 = Self::byte(self.need(Kind::Ext, 3)?, 2);
+                if ext2 != op::EXT2_MNT {
+                    return Err(Error::UnknownExt2Opcode {
+                        offset: self.pos,
+                        ext2,
+                    });
+                }
+                (
+                    Packet::Mnt {
+                        payload: Self::le(self.need(Kind::Mnt, 11)?, 3, 8),
+                    },
+                    11,
+                )
+            }
+            op::EXT_EXSTOP => (Packet::Exstop { ip: false }, 2),
+            b if b == op::EXT_EXSTOP | op::IP_BIT => (Packet::Exstop { ip: true }, 2),
+            op::EXT_MWAIT => {
+                let p = self.need(Kind::Mwait, 10)?;
+                let hints = Self::le32(p, 2);
+                let ext = Self::le32(p, 6);
+                (Packet::Mwait { hints, ext }, 10)
+            }
+            op::EXT_PWRE => {
+                let p = self.need(Kind::Pwre, 4)?;
+                let b3 = Self::byte(p, 3);
+                let hw = Self::byte(p, 2) & op::PWRE_HW != 0;
+                (
+                    Packet::Pwre {
+                        state: b3 >> 4,
+                        sub_state: b3 & 0xF,
+                        hw,
+                    },
+                    4,
+                )
+            }
+            op::EXT_PWRX => {
+                let p = self.need(Kind::Pwrx, 7)?;
+                let (b2, b3) = (Self::byte(p, 2), Self::byte(p, 3));
+                let packet = Packet::Pwrx {
+                    last: b2 >> 4,
+                    deepest: b2 & 0xF,
+                    interrupt: b3 & op::PWRX_WR_INT != 0,
+                    store: b3 & op::PWRX_WR_STORE != 0,
+                    autonomous: b3 & op::PWRX_WR_HW != 0,
+                };
+                (packet, 7)
+            }
+            op::EXT_BBP => {
+                let b2 = Self::byte(self.need(Kind::Bbp, 3)?, 2);
+                let size = if b2 & op::BBP_SZ != 0 {
+                    PayloadSize::Four
+                } else {
+                    PayloadSize::Eight
+                };
+                (
+                    Packet::Bbp {
+                        size,
+                        kind: b2 & op::TYPE5_MASK,
+                    },
+                    3,
+                )
+            }
+            op::EXT_BEP => (Packet::Bep { ip: false }, 2),
+            b if b == op::EXT_BEP | op::IP_BIT => (Packet::Bep { ip: true }, 2),
+            op::EXT_CFE => {
+                let p = self.need(Kind::Cfe, 4)?;
+                let b2 = Self::byte(p, 2);
+                let packet = Packet::Cfe {
+                    ip: b2 & op::IP_BIT != 0,
+                    kind: b2 & op::TYPE5_MASK,
+                    vector: Self::byte(p, 3),
+                };
+                (packet, 4)
+            }
+            op::EXT_EVD => {
+                let p = self.need(Kind::Evd, 11)?;
+                let mask = match self.strictness {
+                    Strictness::Strict => op::TYPE5_MASK,
+                    Strictness::Lenient => op::TYPE6_MASK,
+                };
+                let packet = Packet::Evd {
+                    kind: Self::byte(p, 2) & mask,
+                    payload: Self::le(p, 3, 8),
+                };
+                (packet, 11)
+            }
+            _ => {
+                return Err(Error::UnknownExtOpcode {
+                    offset: self.pos,
+                    ext: b1,
+                });
+            }
+        };
+        Ok((packet, len))
+    }
+}
+
+/// An iterator of packets over a byte slice.
+///
+/// It starts at offset 0 with an unknown last IP (use [`Decoder::sync_forward`] to start
+/// at the first PSB instead, as libipt's `pt_pkt_sync_forward` does). After an error it
+/// yields nothing until [`Decoder::sync_forward`] or [`Decoder::set_offset`] moves it.
+#[derive(Debug, Clone)]
+pub struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    strictness: Strictness,
+    last_ip: LastIp,
+    block: Option<PayloadSize>,
+    sync: Option<usize>,
+    failed: bool,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder at the start of `buf`.
+    pub const fn new(buf: &'a [u8], strictness: Strictness) -> Self {
+        Self {
+            buf,
+            pos: 0,
+            strictness,
+            last_ip: LastIp::unknown(),
+            block: None,
+            sync: None,
+            failed: false,
+        }
+    }
+
+    /// Offset of the next packet.
+    pub const fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// The last IP after the packets decoded so far.
+    pub const fn last_ip(&self) -> LastIp {
+        self.last_ip
+    }
+
+    /// The rules in use.
+    pub const fn strictness(&self) -> Strictness {
+        self.strictness
+    }
+
+    /// Continues at `offset` (libipt `pt_pkt_sync_set`), with an unknown last IP and no
+    /// open block.
+    pub fn set_offset(&mut self, offset: usize) {
+        self.pos = offset.min(self.buf.len());
+        self.last_ip = LastIp::unknown();
+        self.block = None;
+        self.failed = false;
+    }
+
+    /// Moves to the next PSB and returns its offset. A PSB at the current offset counts,
+    /// unless the decoder was synchronised there by the previous call (libipt
+    /// `pt_pkt_sync_forward`). Where `02 82` repeats longer than a PSB, the PSB is the
+    /// last 16 bytes of the run, as in libipt's `pt_find_psb`.
+    pub fn sync_forward(&mut self) -> Result<usize> {
+        let from = match self.sync {
+            Some(s) if s == self.pos => self.pos.saturating_add(1),
+            _ => self.pos,
+        };
+        let found = find_psb(self.buf, from).ok_or(Error::NoPsb { from })?;
+        self.set_offset(found);
+        self.sync = Some(found);
+        Ok(found)
+    }
+
+    /// Decodes the next packet.
+    #[inline]
+    pub fn next_packet(&mut self) -> Option<Result<Decoded>> {
+        if self.failed {
+            return None;
+        }
+        let offset = self.pos;
+        match decode_at(self.buf, offset, self.strictness, self.block)? {
+            Ok((packet, len)) => {
+                self.pos = offset + len;
+                let ip = match packet {
+                    Packet::Tip(ip) | Packet::TipPge(ip) | Packet::TipPgd(ip) => {
+                        self.block = None;
+                        self.last_ip.apply(ip.ipc, ip.payload)
+                    }
+                    Packet::Fup(ip) => self.last_ip.apply(ip.ipc, ip.payload),
+                    Packet::Psb => {
+                        self.last_ip.reset();
+                        self.block = None;
+                        None
+                    }
+                    other => {
+                        if self.block.is_some() || matches!(other, Packet::Bbp { .. }) {
+                            self.block = next_block(self.block, &other);
+                        }
+                        None
+                    }
+                };
+                Some(Ok(Decoded {
+                    offset,
+                    len,
+                    packet,
+                    ip,
+                }))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl Iterator for Decoder<'_> {
+    type Item = Result<Decoded>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_packet()
+    }
+}
+
+impl core::iter::FusedIterator for Decoder<'_> {}
+
+/// Offset of the first PSB that starts at or after `from`.
+fn find_psb(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(rest) = buf.get(i..) {
+        let start = rest.windows(2).position(|w| w == [op::EXT, op::EXT_PSB])?;
+        let run_start = i + start;
+        let run = buf
+            .get(run_start..)?
+            .chunks_exact(2)
+            .take_while(|pair| *pair == [op::EXT, op::EXT_PSB])
+            .count();
+        let run_end = run_start + 2 * run;
+        if run >= op::PSB_LEN / 2 {
+            return Some(run_end - op::PSB_LEN);
+        }
+        i = run_end.max(run_start + 1);
+    }
+    None
+}

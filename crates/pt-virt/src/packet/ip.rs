@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! IP compression (the IPBytes field of TIP, TIP.PGE, TIP.PGD and FUP) and the "last IP"
+//! state that compressed payloads are relative to.
+//!
+//! Source: Intel SDM vol. 3C, "Intel Processor Trace", table "Compressed IP Payload
+//! Format" (IPBytes `000b`..`110b`); libipt `libipt/src/pt_last_ip.c`. The processor
+//! resets its last IP to 0 whenever it emits a PSB, and IPBytes `000b` (suppressed) leaves
+//! it unchanged.
+
+/// The IPBytes field of an IP packet header (bits 7:5); the numbers are the SDM's and
+/// libipt's `enum pt_ip_compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[repr(u8)]
+pub enum IpCompression {
+    /// `000b`: no payload; the IP is out of context or suppressed.
+    Suppressed = 0,
+    /// `001b`: 2 bytes, IP\[15:0\]; bits 63:16 from the last IP.
+    Update16 = 1,
+    /// `010b`: 4 bytes, IP\[31:0\]; bits 63:32 from the last IP.
+    Update32 = 2,
+    /// `011b`: 6 bytes, IP\[47:0\] sign-extended from bit 47.
+    Sext48 = 3,
+    /// `100b`: 6 bytes, IP\[47:0\]; bits 63:48 from the last IP.
+    Update48 = 4,
+    /// `110b`: 8 bytes, the full IP.
+    Full = 6,
+}
+
+impl IpCompression {
+    /// The compression for an IPBytes value, `None` for the reserved `101b` and `111b`.
+    pub const fn from_bits(bits: u8) -> Option<Self> {
+        match bits {
+            0 => Some(Self::Suppressed),
+            1 => Some(Self::Update16),
+            2 => Some(Self::Update32),
+            3 => Some(Self::Sext48),
+            4 => Some(Self::Update48),
+            6 => Some(Self::Full),
+            _ => None,
+        }
+    }
+
+    /// The IPBytes value.
+    pub const fn bits(self) -> u8 {
+        self as u8
+    }
+
+    /// Payload length in bytes.
+    pub const fn payload_len(self) -> usize {
+        match self {
+            Self::Suppressed => 0,
+            Self::Update16 => 2,
+            Self::Update32 => 4,
+            Self::Sext48 | Self::Update48 => 6,
+            Self::Full => 8,
+        }
+    }
+
+    /// Mask of the payload bits (zero for [`Suppressed`](Self::Suppressed)).
+    pub const fn payload_mask(self) -> u64 {
+        match self {
+            Self::Suppressed => 0,
+            Self::Update16 => 0xFFFF,
+            Self::Update32 => 0xFFFF_FFFF,
+            Self::Sext48 | Self::Update48 => 0xFFFF_FFFF_FFFF,
+            Self::Full => u64::MAX,
+        }
+    }
+
+    /// Whether the reconstructed IP depends on the last IP.
+    pub const fn needs_last_ip(self) -> bool {
+        matches!(self, Self::Update16 | Self::Update32 | Self::Update48)
+    }
+
+    /// The IP this compression and raw `payload` stand for, given the last IP
+    /// (`None` when unknown). `None` for a suppressed IP, or an update form with no
+    /// known last IP.
+    pub const fn reconstruct(self, payload: u64, last: Option<u64>) -> Option<u64> {
+        let mask = self.payload_mask();
+        match self {
+            Self::Suppressed => None,
+            Self::Sext48 => Some(sext48(payload)),
+            Self::Full => Some(payload),
+            Self::Update16 | Self::Update32 | Self::Update48 => match last {
+                Some(last) => Some((last & !mask) | (payload & mask)),
+                None => None,
+            },
+        }
+    }
+}
+
+/// Sign-extends bit 47.
+pub const fn sext48(v: u64) -> u64 {
+    (((v << 16) as i64) >> 16) as u64
+}
+
+/// How the encoder picks the IPBytes of an IP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Compression {
+    /// The shortest form that reconstructs the IP from the last IP: `Update16` if bits
+    /// 63:16 equal the last IP's, else `Update32` if bits 63:32 do, else `Sext48` if the
+    /// IP is the sign extension of its low 48 bits, else `Update48` if bits 63:48 match,
+    /// else `Full`. Without a known last IP only `Sext48` and `Full` qualify.
+    Shortest,
+    /// A form that does not depend on the last IP: `Sext48` when the IP is canonical
+    /// (sign-extended from bit 47), else `Full`. For packets spliced into a hardware
+    /// stream, whose last IP the hypervisor cannot know.
+    Independent,
+    /// Exactly this form (an error if it cannot represent the IP).
+    Forced(IpCompression),
+}
+
+/// The last-IP state shared by an encoder and the decoder reading its output.
+///
+/// `None` until a PSB (which resets it to 0, SDM: "the last IP is reset to 0 on PSB")
+/// or an IP payload that does not depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct LastIp(Option<u64>);
+
+impl LastIp {
+    /// An unknown last IP (the state at an arbitrary point of a stream).
+    pub const fn unknown() -> Self {
+        Self(None)
+    }
+
+    /// A known last IP.
+    pub const fn known(ip: u64) -> Self {
+        Self(Some(ip))
+    }
+
+    /// The last IP, if known.
+    pub const fn get(self) -> Option<u64> {
+        self.0
+    }
+
+    /// The reset a PSB performs.
+    pub fn reset(&mut self) {
+        self.0 = Some(0);
+    }
+
+    /// Applies an IP packet's payload: returns the reconstructed IP and makes it the new
+    /// last IP. A suppressed IP changes nothing. An update form with an unknown last IP
+    /// returns `None` and keeps the state unknown.
+    pub fn apply(&mut self, ipc: IpCompression, payload: u64) -> Option<u64> {
+        if ipc == IpCompression::Suppressed {
+            return None;
+        }
+        let ip = ipc.reconstruct(payload, self.0);
+        self.0 = ip;
+        ip
+    }
+
+    /// The compression `policy` picks for `ip` against this state, or `None` when a
+    /// forced form cannot represent `ip`. The payload is `ip & compression.payload_mask()`.
+    pub fn choose(self, ip: u64, policy: Compression) -> Option<IpCompression> {
+        let canonical = sext48(ip) == ip;
+        let independent = if canonical {
+            IpCompression::Sext48
+        } else {
+            IpCompression::Full
+        };
+        match policy {
+            Compression::Independent => Some(independent),
+            Compression::Shortest => Some(match self.0 {
+                Some(last) if last >> 16 == ip >> 16 => IpCompression::Update16,
+                Some(last) if last >> 32 == ip >> 32 => IpCompression::Update32,
+                _ if canonical => IpCompression::Sext48,
+                Some(last) if last >> 48 == ip >> 48 => IpCompression::Update48,
+                _ => IpCompression::Full,
+            }),
+            Compression::Forced(ipc) => {
+                let payload = ip & ipc.payload_mask();
+                match ipc {
+                    IpCompression::Suppressed => None,
+                    _ if ipc.reconstruct(payload, self.0) == Some(ip) => Some(ipc),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update48_does_not_sign_extend() {
+        // libipt test `ptdump-last-ip.ptt`: last 0a00ccccddddeeee + upd48 ffffeeeeffff.
+        let mut last = LastIp::known(0x0a00_cccc_dddd_eeee);
+        let ip = last.apply(IpCompression::Update48, 0xffff_eeee_ffff);
+        assert_eq!(ip, Some(0x0a00_ffff_eeee_ffff));
+        assert_eq!(last.get(), ip);
+    }
+
+    #[test]
+    fn suppressed_keeps_the_last_ip() {
+        let mut last = LastIp::known(0x1234);
+        assert_eq!(last.apply(IpCompression::Suppressed, 0), None);
+        assert_eq!(last.get(), Some(0x1234));
+    }
+
+    #[test]
+    fn shortest_form_order() {
+        let last = LastIp::known(0xffff_8123_4567_0000);
+        let pick = |ip| last.choose(ip, Compression::Shortest);
+        assert_eq!(pick(0xffff_8123_4567_89ab), Some(IpCompression::Update16));
+        assert_eq!(pick(0xffff_8123_0000_0001), Some(IpCompression::Update32));
+        assert_eq!(pick(0x0000_7fff_0000_0001), Some(IpCompression::Sext48));
+        assert_eq!(pick(0xffff_8000_0000_0001), Some(IpCompression::Sext48));
+        assert_eq!(pick(0xffff_0000_0000_0001), Some(IpCompression::Update48));
+        assert_eq!(pick(0x0001_0000_0000_0000), Some(IpCompression::Full));
+        let odd = LastIp::known(0x0a00_0000_0000_0000);
+        assert_eq!(
+            odd.choose(0x0a00_1000_0000_0000, Compression::Shortest),
+            Some(IpCompression::Update48)
+        );
+        assert_eq!(
+            LastIp::unknown().choose(0x1000, Compression::Shortest),
+            Some(IpCompression::Sext48)
+        );
+    }
+
+    #[test]
+    fn forced_forms_must_reconstruct() {
+        let last = LastIp::known(0x1000_0000);
+        let force = |ipc| last.choose(0x1000_1234, Compression::Forced(ipc));
+        assert_eq!(
+            force(IpCompression::Update16),
+            Some(IpCompression::Update16)
+        );
+        assert_eq!(force(IpCompression::Full), Some(IpCompression::Full));
+        assert_eq!(force(IpCompression::Suppressed), None);
+        assert_eq!(
+            last.choose(0x2000_1234, Compression::Forced(IpCompression::Update16)),
+            None
+        );
+        assert_eq!(
+            LastIp::unknown().choose(0x1234, Compression::Forced(IpCompression::Update32)),
+            None
+        );
+    }
+
+    #[test]
+    fn reserved_ipbytes() {
+        assert_eq!(IpCompression::from_bits(5), None);
+        assert_eq!(IpCompression::from_bits(7), None);
+        for b in [0, 1, 2, 3, 4, 6] {
+            assert_eq!(
+                IpCompression::from_bits(b).map(IpCompression::bits),
+                Some(b)
+            );
+        }
+    }
+}

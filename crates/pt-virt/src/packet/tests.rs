@@ -1,0 +1,852 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Known-answer tests (bytes from libipt 2.0.5's encoder, the SDM figures and perf's
+//! `tools/perf/arch/x86/tests/intel-pt-pkt-decoder-test.c` vectors), error cases, and
+//! proptest round trips `decode(emit(p)) == p` per packet kind.
+
+use super::*;
+use proptest::prelude::*;
+use std::vec;
+use std::vec::Vec;
+
+fn ip(ipc: IpCompression, payload: u64) -> Ip {
+    Ip { ipc, payload }
+}
+
+/// (packet, bytes, source) triples; `decode(bytes) == packet` and `emit(packet) == bytes`.
+fn known_answers() -> Vec<(Packet, Vec<u8>, &'static str)> {
+    use IpCompression::*;
+    let psb: Vec<u8> = [0x02, 0x82].repeat(8);
+    vec![
+        (Packet::Pad, vec![0x00], "SDM PAD"),
+        (Packet::Psb, psb, "libipt 2.0.5"),
+        (Packet::PsbEnd, vec![0x02, 0x23], "SDM PSBEND"),
+        (Packet::Ovf, vec![0x02, 0xF3], "SDM OVF"),
+        (Packet::Stop, vec![0x02, 0x83], "SDM TraceStop"),
+        (
+            Packet::Tip(ip(Update16, 0x89ab)),
+            vec![0x2D, 0xAB, 0x89],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Tip(ip(Full, 0xffff_8123_4567_89ab)),
+            vec![0xCD, 0xAB, 0x89, 0x67, 0x45, 0x23, 0x81, 0xFF, 0xFF],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::TipPge(ip(Sext48, 0x40_1000)),
+            vec![0x71, 0x00, 0x10, 0x40, 0x00, 0x00, 0x00],
+            "libipt 2.0.5",
+        ),
+        (Packet::TipPgd(Ip::SUPPRESSED), vec![0x01], "libipt 2.0.5"),
+        (
+            Packet::Fup(ip(Update16, 0x1234)),
+            vec![0x3D, 0x34, 0x12],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Tnt8 {
+                count: 3,
+                bits: 0b101,
+            },
+            vec![0x1A],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Tnt8 {
+                count: 6,
+                bits: 0b11_1111,
+            },
+            vec![0xFE],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Tnt64 { count: 47, bits: 1 },
+            vec![0x02, 0xA3, 0x01, 0x00, 0x00, 0x00, 0x00, 0x80],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::ModeExec {
+                csl: true,
+                csd: false,
+                iflag: false,
+            },
+            vec![0x99, 0x01],
+            "libipt",
+        ),
+        (
+            Packet::ModeExec {
+                csl: false,
+                csd: true,
+                iflag: false,
+            },
+            vec![0x99, 0x02],
+            "libipt",
+        ),
+        (
+            Packet::ModeExec {
+                csl: true,
+                csd: false,
+                iflag: true,
+            },
+            vec![0x99, 0x05],
+            "SDM IF",
+        ),
+        (
+            Packet::ModeTsx {
+                intx: true,
+                abort: false,
+            },
+            vec![0x99, 0x21],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Pip {
+                cr3: 0x123_4567_8000,
+                nr: true,
+            },
+            vec![0x02, 0x43, 0x01, 0x78, 0x56, 0x34, 0x12, 0x00],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Vmcs {
+                base: 0x1234_5678_9000,
+            },
+            vec![0x02, 0xC8, 0x89, 0x67, 0x45, 0x23, 0x01],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Tsc {
+                tsc: 0x0000_1122_3344_5566,
+            },
+            vec![0x19, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00],
+            "libipt 2.0.5",
+        ),
+        (Packet::Mtc { ctc: 0x42 }, vec![0x59, 0x42], "SDM MTC"),
+        (
+            Packet::Cbr { ratio: 0x24 },
+            vec![0x02, 0x03, 0x24, 0x00],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Tma {
+                ctc: 0xBEEF,
+                fc: 0x1FF,
+            },
+            vec![0x02, 0x73, 0xEF, 0xBE, 0x00, 0xFF, 0x01],
+            "libipt 2.0.5",
+        ),
+        (Packet::Cyc { value: 0x1F }, vec![0xFB], "libipt 2.0.5"),
+        (
+            Packet::Cyc { value: 0x20 },
+            vec![0x07, 0x02],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Cyc { value: 0xFFF },
+            vec![0xFF, 0xFE],
+            "libipt 2.0.5",
+        ),
+        (Packet::Cyc { value: 0 }, vec![0x03], "libipt 2.0.5"),
+        (
+            Packet::Mnt {
+                payload: 0x0807_0605_0403_0201,
+            },
+            vec![0x02, 0xC3, 0x88, 1, 2, 3, 4, 5, 6, 7, 8],
+            "SDM MNT",
+        ),
+        (
+            Packet::Mwait {
+                hints: 0x20,
+                ext: 1,
+            },
+            vec![0x02, 0xC2, 0x20, 0, 0, 0, 0x01, 0, 0, 0],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Mwait {
+                hints: 0x0403_02ff,
+                ext: 0x0807_0607,
+            },
+            vec![0x02, 0xC2, 0xFF, 2, 3, 4, 7, 6, 7, 8],
+            "perf test vector",
+        ),
+        (
+            Packet::Pwre {
+                state: 3,
+                sub_state: 4,
+                hw: true,
+            },
+            vec![0x02, 0x22, 0x80, 0x34],
+            "perf test vector (HW at bit 7)",
+        ),
+        (
+            Packet::Pwre {
+                state: 2,
+                sub_state: 1,
+                hw: false,
+            },
+            vec![0x02, 0x22, 0x00, 0x21],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Pwrx {
+                last: 1,
+                deepest: 6,
+                interrupt: true,
+                store: false,
+                autonomous: false,
+            },
+            vec![0x02, 0xA2, 0x16, 0x01, 0, 0, 0],
+            "libipt 2.0.5",
+        ),
+        (
+            Packet::Ptw {
+                payload: 0x0403_0201,
+                size: PayloadSize::Four,
+                ip: false,
+            },
+            vec![0x02, 0x12, 1, 2, 3, 4],
+            "SDM PTW",
+        ),
+        (
+            Packet::Ptw {
+                payload: 0x0807_0605_0403_0201,
+                size: PayloadSize::Eight,
+                ip: true,
+            },
+            vec![0x02, 0xB2, 1, 2, 3, 4, 5, 6, 7, 8],
+            "SDM PTW",
+        ),
+        (
+            Packet::Exstop { ip: false },
+            vec![0x02, 0x62],
+            "perf test vector",
+        ),
+        (
+            Packet::Exstop { ip: true },
+            vec![0x02, 0xE2],
+            "perf test vector",
+        ),
+        (
+            Packet::Bbp {
+                size: PayloadSize::Eight,
+                kind: 0x1F,
+            },
+            vec![0x02, 0x63, 0x1F],
+            "perf",
+        ),
+        (
+            Packet::Bbp {
+                size: PayloadSize::Four,
+                kind: 0x1F,
+            },
+            vec![0x02, 0x63, 0x9F],
+            "perf",
+        ),
+        (
+            Packet::Bep { ip: false },
+            vec![0x02, 0x33],
+            "perf test vector",
+        ),
+        (
+            Packet::Bep { ip: true },
+            vec![0x02, 0xB3],
+            "perf test vector",
+        ),
+        (
+            Packet::Cfe {
+                ip: true,
+                kind: 1,
+                vector: 3,
+            },
+            vec![0x02, 0x13, 0x81, 0x03],
+            "perf",
+        ),
+        (
+            Packet::Cfe {
+                ip: false,
+                kind: 0x1F,
+                vector: 0,
+            },
+            vec![0x02, 0x13, 0x1F, 0x00],
+            "perf",
+        ),
+        (
+            Packet::Evd {
+                kind: 0x09,
+                payload: 0x0007_0605_0403_0201,
+            },
+            vec![0x02, 0x53, 0x09, 1, 2, 3, 4, 5, 6, 7, 0],
+            "perf test vector",
+        ),
+    ]
+}
+
+fn decode_one(bytes: &[u8], strictness: Strictness) -> Result<(Packet, usize)> {
+    decode_at(bytes, 0, strictness, None).expect("not empty")
+}
+
+#[test]
+fn known_answers_decode_and_encode() {
+    for (packet, bytes, source) in known_answers() {
+        for s in [Strictness::Strict, Strictness::Lenient] {
+            assert_eq!(
+                decode_one(&bytes, s),
+                Ok((packet, bytes.len())),
+                "{source}: {bytes:02x?}"
+            );
+        }
+        let mut out = [0xa5u8; 16];
+        assert_eq!(
+            packet.emit(&mut out),
+            Ok(bytes.len()),
+            "{source}: {packet:?}"
+        );
+        assert_eq!(&out[..bytes.len()], &bytes[..], "{source}: {packet:?}");
+        assert_eq!(packet.encoded_len(), bytes.len());
+        for cut in 0..bytes.len() {
+            let mut short = vec![0u8; cut];
+            assert_eq!(
+                packet.emit(&mut short),
+                Err(Error::BufferFull {
+                    needed: bytes.len(),
+                    available: cut
+                })
+            );
+            assert!(short.iter().all(|&b| b == 0), "nothing half-written");
+        }
+    }
+}
+
+#[test]
+fn bip_needs_a_block() {
+    // perf vectors: `04 01 02 03 04` in a 4-byte block, `fc` + 8 bytes in an 8-byte one.
+    let four = [0x04, 1, 2, 3, 4];
+    let item = Packet::Bip {
+        id: 0,
+        payload: 0x0403_0201,
+        size: PayloadSize::Four,
+    };
+    assert_eq!(
+        decode_at(&four, 0, Strictness::Strict, Some(PayloadSize::Four)),
+        Some(Ok((item, 5)))
+    );
+    let eight = [0xFC, 1, 2, 3, 4, 5, 6, 7, 8];
+    let item8 = Packet::Bip {
+        id: 0x1F,
+        payload: 0x0807_0605_0403_0201,
+        size: PayloadSize::Eight,
+    };
+    assert_eq!(
+        decode_at(&eight, 0, Strictness::Strict, Some(PayloadSize::Eight)),
+        Some(Ok((item8, 9)))
+    );
+    // Outside a block the same byte is a short TNT.
+    assert_eq!(
+        decode_one(&four, Strictness::Strict),
+        Ok((Packet::Tnt8 { count: 1, bits: 0 }, 1))
+    );
+    let mut enc = Encoder::new(Vec::new());
+    assert_eq!(
+        enc.encode(&item),
+        Err(Error::BipContext {
+            size: PayloadSize::Four,
+            block: None
+        })
+    );
+    enc.encode(&Packet::Bbp {
+        size: PayloadSize::Four,
+        kind: 2,
+    })
+    .expect("bbp");
+    enc.encode(&item).expect("bip in block");
+    enc.encode(&Packet::Tsc { tsc: 1 })
+        .expect("tsc keeps the block");
+    enc.encode(&item).expect("still in block");
+    enc.encode(&Packet::Bep { ip: false }).expect("bep");
+    assert!(enc.encode(&item).is_err());
+    let stream = enc.into_sink();
+    let packets: Vec<Packet> = Decoder::new(&stream, Strictness::Strict)
+        .map(|d| d.expect("valid").packet)
+        .collect();
+    assert_eq!(packets.len(), 5);
+    assert_eq!(packets[1], item);
+    assert_eq!(packets[3], item);
+}
+
+#[test]
+fn divergent_packets() {
+    use Strictness::*;
+    let empty_tnt = [0x02, 0xA3, 0x01, 0, 0, 0, 0, 0];
+    assert_eq!(
+        decode_one(&empty_tnt, Strict),
+        Err(Error::EmptyTnt { offset: 0 })
+    );
+    assert_eq!(
+        decode_one(&empty_tnt, Lenient),
+        Ok((Packet::Tnt64 { count: 0, bits: 0 }, 8))
+    );
+    let zero_tnt = [0x02, 0xA3, 0, 0, 0, 0, 0, 0];
+    assert_eq!(
+        decode_one(&zero_tnt, Lenient),
+        Ok((Packet::Tnt64 { count: 0, bits: 0 }, 8))
+    );
+    let exec11 = [0x99, 0x03];
+    assert_eq!(
+        decode_one(&exec11, Strict),
+        Ok((
+            Packet::ModeExec {
+                csl: true,
+                csd: true,
+                iflag: false
+            },
+            2
+        ))
+    );
+    assert_eq!(
+        decode_one(&exec11, Lenient),
+        Err(Error::BadModeBits {
+            offset: 0,
+            kind: Kind::ModeExec
+        })
+    );
+    let tsx11 = [0x99, 0x23];
+    assert!(decode_one(&tsx11, Strict).is_ok());
+    assert!(decode_one(&tsx11, Lenient).is_err());
+    let tma = [0x02, 0x73, 1, 2, 0xFF, 3, 0xFE];
+    assert_eq!(
+        decode_one(&tma, Strict),
+        Err(Error::ReservedTma { offset: 0 })
+    );
+    assert_eq!(
+        decode_one(&tma, Lenient),
+        Ok((Packet::Tma { ctc: 0x0201, fc: 3 }, 7))
+    );
+    // A 10-byte CYC: perf takes it, libipt does not.
+    let cyc10 = [0x07, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x02];
+    assert_eq!(
+        decode_one(&cyc10, Strict),
+        Err(Error::CycTooLong { offset: 0, max: 9 })
+    );
+    assert!(matches!(
+        decode_one(&cyc10, Lenient),
+        Ok((Packet::Cyc { .. }, 10))
+    ));
+    let cyc11 = [
+        0x07, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x02,
+    ];
+    assert_eq!(
+        decode_one(&cyc11, Lenient),
+        Err(Error::CycTooLong { offset: 0, max: 10 })
+    );
+    // EVD type: 5 bits in libipt, 6 in perf (perf vector `02 53 3f ...`).
+    let evd = [0x02, 0x53, 0x3F, 2, 3, 4, 5, 6, 7, 8, 0];
+    assert!(matches!(
+        decode_one(&evd, Strict),
+        Ok((Packet::Evd { kind: 0x1F, .. }, 11))
+    ));
+    assert!(matches!(
+        decode_one(&evd, Lenient),
+        Ok((Packet::Evd { kind: 0x3F, .. }, 11))
+    ));
+}
+
+#[test]
+fn malformed_and_truncated() {
+    use Strictness::*;
+    let t = |bytes: &[u8]| decode_one(bytes, Strict);
+    assert_eq!(
+        t(&[0xC9]),
+        Err(Error::UnknownOpcode {
+            offset: 0,
+            opcode: 0xC9
+        })
+    );
+    assert_eq!(
+        t(&[0xD9, 0, 0]),
+        Err(Error::UnknownOpcode {
+            offset: 0,
+            opcode: 0xD9
+        })
+    );
+    assert_eq!(
+        t(&[0x02, 0x04]),
+        Err(Error::UnknownExtOpcode {
+            offset: 0,
+            ext: 0x04
+        })
+    );
+    assert_eq!(
+        t(&[0x02, 0xC3, 0x00]),
+        Err(Error::UnknownExt2Opcode { offset: 0, ext2: 0 })
+    );
+    assert_eq!(
+        t(&[0xAD, 0, 0, 0, 0, 0, 0, 0, 0]),
+        Err(Error::ReservedIpBytes {
+            offset: 0,
+            kind: Kind::Tip,
+            bits: 5
+        })
+    );
+    assert_eq!(
+        t(&[0x99, 0x40]),
+        Err(Error::BadModeLeaf {
+            offset: 0,
+            leaf: 0x40
+        })
+    );
+    assert_eq!(
+        t(&[0x02, 0x52, 0, 0, 0, 0]),
+        Err(Error::ReservedPtwSize { offset: 0, plc: 2 })
+    );
+    let mut psb = [0x02, 0x82].repeat(8);
+    psb[9] = 0x83;
+    assert_eq!(t(&psb), Err(Error::BadPsb { offset: 0 }));
+    assert_eq!(
+        t(&[0x02]),
+        Err(Error::Truncated {
+            offset: 0,
+            kind: Kind::Ext,
+            needed: 2,
+            available: 1
+        })
+    );
+    assert_eq!(
+        t(&[0xCD, 1, 2]),
+        Err(Error::Truncated {
+            offset: 0,
+            kind: Kind::Tip,
+            needed: 9,
+            available: 3
+        })
+    );
+    assert_eq!(
+        t(&[0x07]),
+        Err(Error::Truncated {
+            offset: 0,
+            kind: Kind::Cyc,
+            needed: 2,
+            available: 1
+        })
+    );
+    // Every known answer, cut short anywhere, is a truncation in both modes.
+    for (_, bytes, _) in known_answers() {
+        for cut in 1..bytes.len() {
+            for s in [Strict, Lenient] {
+                let r = decode_one(&bytes[..cut], s);
+                assert!(
+                    matches!(r, Err(Error::Truncated { .. })),
+                    "{bytes:02x?}[..{cut}]: {r:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn encoder_rejects_what_it_cannot_carry() {
+    let bad = [
+        Packet::Tnt8 { count: 0, bits: 0 },
+        Packet::Tnt8 { count: 7, bits: 0 },
+        Packet::Tnt8 { count: 2, bits: 4 },
+        Packet::Tnt64 { count: 0, bits: 0 },
+        Packet::Tnt64 { count: 48, bits: 0 },
+        Packet::Tip(Ip {
+            ipc: IpCompression::Update16,
+            payload: 0x1_0000,
+        }),
+        Packet::Pip {
+            cr3: 0x1001,
+            nr: false,
+        },
+        Packet::Pip {
+            cr3: 1 << 52,
+            nr: false,
+        },
+        Packet::Tsc { tsc: 1 << 56 },
+        Packet::Tma { ctc: 0, fc: 0x200 },
+        Packet::Cyc { value: 1 << 61 },
+        Packet::Vmcs { base: 0x1234 },
+        Packet::Vmcs { base: 1 << 52 },
+        Packet::Ptw {
+            payload: 1 << 32,
+            size: PayloadSize::Four,
+            ip: false,
+        },
+        Packet::Pwre {
+            state: 16,
+            sub_state: 0,
+            hw: false,
+        },
+        Packet::Pwrx {
+            last: 0,
+            deepest: 16,
+            interrupt: false,
+            store: false,
+            autonomous: false,
+        },
+        Packet::Bbp {
+            size: PayloadSize::Four,
+            kind: 32,
+        },
+        Packet::Cfe {
+            ip: false,
+            kind: 32,
+            vector: 0,
+        },
+        Packet::Evd {
+            kind: 64,
+            payload: 0,
+        },
+    ];
+    for p in bad {
+        let mut out = [0u8; 16];
+        assert!(p.emit(&mut out).is_err(), "{p:?}");
+        assert_eq!(out, [0; 16]);
+    }
+}
+
+#[test]
+fn encoder_last_ip_and_compression() {
+    let mut buf = [0u8; 64];
+    let mut enc = Encoder::new(SliceSink::new(&mut buf));
+    // Unknown last IP: an update form cannot be forced, Shortest falls back to sext48.
+    assert!(matches!(
+        enc.encode_ip(
+            IpKind::Fup,
+            0x1234,
+            Compression::Forced(IpCompression::Update16)
+        ),
+        Err(Error::IpNotRepresentable { last: None, .. })
+    ));
+    assert_eq!(enc.sink().len(), 0);
+    let first = enc
+        .encode_ip(IpKind::Tip, 0x7f00_1234, Compression::Shortest)
+        .expect("tip");
+    assert_eq!(first.ipc, IpCompression::Sext48);
+    let second = enc
+        .encode_ip(IpKind::Tip, 0x7f00_5678, Compression::Shortest)
+        .expect("tip");
+    assert_eq!(
+        second,
+        Ip {
+            ipc: IpCompression::Update16,
+            payload: 0x5678
+        }
+    );
+    let third = enc
+        .encode_ip(IpKind::Tip, 0x7f00_5679, Compression::Independent)
+        .expect("tip");
+    assert_eq!(third.ipc, IpCompression::Sext48);
+    enc.encode_suppressed(IpKind::TipPgd).expect("pgd");
+    assert_eq!(enc.last_ip().get(), Some(0x7f00_5679));
+    enc.encode(&Packet::Psb).expect("psb");
+    assert_eq!(enc.last_ip().get(), Some(0));
+    let len = enc.sink().len();
+    let ips: Vec<Option<u64>> = Decoder::new(&buf[..len], Strictness::Strict)
+        .map(|d| d.expect("valid").ip)
+        .collect();
+    assert_eq!(
+        ips,
+        [
+            Some(0x7f00_1234),
+            Some(0x7f00_5678),
+            Some(0x7f00_5679),
+            None,
+            None
+        ]
+    );
+}
+
+#[test]
+fn sync_forward_finds_each_psb() {
+    let mut stream = vec![0x1A, 0xC9];
+    let psb = [0x02, 0x82].repeat(8);
+    stream.extend_from_slice(&psb);
+    stream.extend_from_slice(&[0x02, 0x23, 0x00]);
+    stream.extend_from_slice(&[0x02, 0x82, 0x02, 0x82]);
+    stream.extend_from_slice(&psb);
+    stream.push(0x00);
+    let mut dec = Decoder::new(&stream, Strictness::Strict);
+    assert_eq!(
+        dec.next().map(|d| d.map(|d| d.packet)),
+        Some(Ok(Packet::Tnt8 { count: 3, bits: 5 }))
+    );
+    assert_eq!(
+        dec.next(),
+        Some(Err(Error::UnknownOpcode {
+            offset: 1,
+            opcode: 0xC9
+        }))
+    );
+    assert_eq!(dec.next(), None);
+    assert_eq!(dec.sync_forward(), Ok(2));
+    assert_eq!(
+        dec.next().map(|d| d.map(|d| d.packet)),
+        Some(Ok(Packet::Psb))
+    );
+    // A run of 20 pattern bytes: the PSB is its last 16 (libipt `pt_find_psb`).
+    assert_eq!(dec.sync_forward(), Ok(25));
+    assert_eq!(dec.sync_forward(), Err(Error::NoPsb { from: 26 }));
+}
+
+fn ip_strategy() -> impl Strategy<Value = Ip> {
+    (0u8..6, any::<u64>()).prop_map(|(i, v)| {
+        let ipc = [
+            IpCompression::Suppressed,
+            IpCompression::Update16,
+            IpCompression::Update32,
+            IpCompression::Sext48,
+            IpCompression::Update48,
+            IpCompression::Full,
+        ][usize::from(i)];
+        Ip {
+            ipc,
+            payload: v & ipc.payload_mask(),
+        }
+    })
+}
+
+fn size_strategy() -> impl Strategy<Value = PayloadSize> {
+    prop_oneof![Just(PayloadSize::Four), Just(PayloadSize::Eight)]
+}
+
+/// Every packet the encoder accepts, each kind with its full field ranges.
+pub(super) fn packet_strategy() -> impl Strategy<Value = Packet> {
+    prop_oneof![
+        Just(Packet::Pad),
+        Just(Packet::Psb),
+        Just(Packet::PsbEnd),
+        Just(Packet::Ovf),
+        Just(Packet::Stop),
+        (1u8..=6, any::<u8>()).prop_map(|(count, b)| Packet::Tnt8 {
+            count,
+            bits: b & ((1 << count) - 1)
+        }),
+        (1u8..=47, any::<u64>()).prop_map(|(count, b)| Packet::Tnt64 {
+            count,
+            bits: b & ((1 << count) - 1)
+        }),
+        ip_strategy().prop_map(Packet::Tip),
+        ip_strategy().prop_map(Packet::TipPge),
+        ip_strategy().prop_map(Packet::TipPgd),
+        ip_strategy().prop_map(Packet::Fup),
+        (0u64..1 << 47, any::<bool>()).prop_map(|(c, nr)| Packet::Pip { cr3: c << 5, nr }),
+        any::<(bool, bool, bool)>().prop_map(|(csl, csd, iflag)| Packet::ModeExec {
+            csl,
+            csd,
+            iflag
+        }),
+        any::<(bool, bool)>().prop_map(|(intx, abort)| Packet::ModeTsx { intx, abort }),
+        (0u64..1 << 56).prop_map(|tsc| Packet::Tsc { tsc }),
+        any::<u8>().prop_map(|ctc| Packet::Mtc { ctc }),
+        (any::<u16>(), 0u16..0x200).prop_map(|(ctc, fc)| Packet::Tma { ctc, fc }),
+        (0u32..=61, any::<u64>()).prop_map(|(bits, v)| Packet::Cyc {
+            value: v & ((1u64 << bits) - 1)
+        }),
+        any::<u8>().prop_map(|ratio| Packet::Cbr { ratio }),
+        (0u64..1 << 40).prop_map(|b| Packet::Vmcs { base: b << 12 }),
+        any::<u64>().prop_map(|payload| Packet::Mnt { payload }),
+        (any::<u64>(), size_strategy(), any::<bool>()).prop_map(|(p, size, ip)| Packet::Ptw {
+            payload: p & size.mask(),
+            size,
+            ip
+        }),
+        any::<bool>().prop_map(|ip| Packet::Exstop { ip }),
+        any::<(u32, u32)>().prop_map(|(hints, ext)| Packet::Mwait { hints, ext }),
+        (0u8..16, 0u8..16, any::<bool>()).prop_map(|(state, sub_state, hw)| Packet::Pwre {
+            state,
+            sub_state,
+            hw
+        }),
+        (0u8..16, 0u8..16, any::<(bool, bool, bool)>()).prop_map(|(last, deepest, (i, s, a))| {
+            Packet::Pwrx {
+                last,
+                deepest,
+                interrupt: i,
+                store: s,
+                autonomous: a,
+            }
+        }),
+        (size_strategy(), 0u8..32).prop_map(|(size, kind)| Packet::Bbp { size, kind }),
+        any::<bool>().prop_map(|ip| Packet::Bep { ip }),
+        (any::<bool>(), 0u8..32, any::<u8>()).prop_map(|(ip, kind, vector)| Packet::Cfe {
+            ip,
+            kind,
+            vector
+        }),
+        (0u8..32, any::<u64>()).prop_map(|(kind, payload)| Packet::Evd { kind, payload }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// `decode(emit(p)) == p` for every kind, in both modes (EVD types above 31 only in
+    /// lenient mode, BIP with its block context).
+    #[test]
+    fn round_trip_each_kind(p in packet_strategy(), id in 0u8..32, bip in any::<u64>()) {
+        let mut out = [0u8; 16];
+        let len = p.emit(&mut out).expect("valid packet");
+        prop_assert_eq!(len, p.encoded_len());
+        for s in [Strictness::Strict, Strictness::Lenient] {
+            let lenient_only = matches!(p, Packet::ModeExec { csl: true, csd: true, .. }
+                | Packet::ModeTsx { intx: true, abort: true });
+            if !(lenient_only && s == Strictness::Lenient) {
+                prop_assert_eq!(decode_one(&out[..len], s), Ok((p, len)));
+            }
+        }
+        if let Packet::Bbp { size, .. } = p {
+            let item = Packet::Bip { id, payload: bip & size.mask(), size };
+            let n = item.emit(&mut out).expect("valid bip");
+            prop_assert_eq!(decode_at(&out[..n], 0, Strictness::Strict, Some(size)), Some(Ok((item, n))));
+        }
+    }
+
+    #[test]
+    fn evd_six_bit_type_round_trips_lenient(kind in 0u8..64, payload in any::<u64>()) {
+        let p = Packet::Evd { kind, payload };
+        let mut out = [0u8; 16];
+        let len = p.emit(&mut out).expect("valid");
+        prop_assert_eq!(decode_one(&out[..len], Strictness::Lenient), Ok((p, len)));
+    }
+
+    /// A stream of packets through the encoder decodes back to the same packets and IPs.
+    #[test]
+    fn stream_round_trip(ps in proptest::collection::vec(packet_strategy(), 0..64)) {
+        let mut enc = Encoder::new(Vec::new()).with_last_ip(LastIp::known(0));
+        let mut expected = Vec::new();
+        for p in &ps {
+            if enc.encode(p).is_ok() {
+                expected.push(*p);
+            }
+        }
+        let bytes = enc.into_sink();
+        let got: Vec<Packet> = Decoder::new(&bytes, Strictness::Strict)
+            .map(|d| d.map(|d| d.packet))
+            .collect::<Result<_>>()
+            .expect("decodes");
+        prop_assert_eq!(got, expected);
+    }
+
+    /// Arbitrary bytes: never a panic, offsets advance, and what decodes re-encodes.
+    #[test]
+    fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        for s in [Strictness::Strict, Strictness::Lenient] {
+            let mut next = 0;
+            for d in Decoder::new(&bytes, s) {
+                let Ok(d) = d else { break };
+                prop_assert_eq!(d.offset, next);
+                next = d.offset + d.len;
+                let mut out = [0u8; 16];
+                if s == Strictness::Strict {
+                    let n = d.packet.emit(&mut out).expect("strict packets re-encode");
+                    prop_assert_eq!(decode_at(&out[..n], 0, s, match d.packet {
+                        Packet::Bip { size, .. } => Some(size),
+                        _ => None,
+                    }), Some(Ok((d.packet, n))));
+                }
+            }
+        }
+    }
+}
