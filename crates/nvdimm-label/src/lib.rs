@@ -15,7 +15,13 @@
 //! - [`Lsa`] (feature `alloc`): a whole area: current index, active labels,
 //!   [`Namespace`]s, [`Diagnostic`]s. [`active_slots`] is the allocation-free core.
 //! - [`classify`]: what a namespace holds, from its info block (BTT, fsdax, devdax, raw).
+//! - [`init`], [`Writer`] (feature `alloc`): `ndctl init-labels`, and namespace create,
+//!   delete, rename and resize in the kernel's crash-safe order.
 //! - [`Storage`]: where an area lives (buffer, file, memory map, capped transfers).
+//! - [`cookie`]: interleave-set cookies as Linux computes them from the NFIT.
+//!
+//! The crate also builds the `lsa` command-line tool (feature `std`): `dump` (human, or
+//! JSON shaped like `ndctl read-labels -j`), `check`, `init`, `create`, `delete`.
 //!
 //! Untrusted bytes never panic: every problem is an [`Error`] or a [`Diagnostic`].
 //!

@@ -64,10 +64,9 @@ pub fn active_slots<'a>(area: &'a [u8], index: &IndexBlock) -> ActiveSlots<'a> {
     }
 }
 
-impl Iterator for ActiveSlots<'_> {
-    type Item = (u32, Result<Label, LabelFault>);
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> ActiveSlots<'a> {
+    /// The next slot in use and its bytes (`None` past the end of the area).
+    fn next_in_use(&mut self) -> Option<(u32, Option<&'a [u8]>)> {
         let nslot = self.index.nslot();
         while self.next < nslot {
             let slot = self.next;
@@ -85,13 +84,22 @@ impl Iterator for ActiveSlots<'_> {
             let bytes = usize::try_from(start)
                 .ok()
                 .and_then(|s| self.area.get(s..s.checked_add(size)?));
-            let label = match bytes {
-                Some(b) => parse_label(b, self.index.version, slot),
-                None => Err(LabelFault::OutOfBounds),
-            };
-            return Some((slot, label));
+            return Some((slot, bytes));
         }
         None
+    }
+}
+
+impl Iterator for ActiveSlots<'_> {
+    type Item = (u32, Result<Label, LabelFault>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (slot, bytes) = self.next_in_use()?;
+        let label = match bytes {
+            Some(b) => parse_label(b, self.index.version, slot),
+            None => Err(LabelFault::OutOfBounds),
+        };
+        Some((slot, label))
     }
 }
 
@@ -107,7 +115,7 @@ mod owned {
     use crate::index::{IndexBlock, IndexFault, LabelVersion, bit_is_set, select};
     use crate::label::{
         ClaimClass, Label, LabelFault, LabelWarning, Name, NamespaceLabel, RegionLabel,
-        label_warnings,
+        label_warnings, parse_label,
     };
     use crate::layout::NSLABEL_FLAG_LOCAL;
     use crate::uuid::{Guid, Uuid};
@@ -301,7 +309,12 @@ mod owned {
             let free_count: u32 = free.iter().map(|b| b.count_ones()).sum();
             let in_use = current.nslot().saturating_sub(free_count) as usize;
             let mut labels = Vec::with_capacity(in_use);
-            for (slot, label) in active_slots(area, &current) {
+            let mut slots = active_slots(area, &current);
+            while let Some((slot, bytes)) = slots.next_in_use() {
+                let label = match bytes {
+                    Some(b) => parse_label(b, current.version, slot),
+                    None => Err(LabelFault::OutOfBounds),
+                };
                 match label {
                     Ok(label) => {
                         diagnostics.extend(

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use nvdimm_label::{
-    ClaimClass, Error, Guid, InitStyle, Label, LabelVersion, Lsa, Name, NamespaceLabel,
-    NamespaceSpec, Region, RegionLabel, Uuid, Writer, init, parse_label,
+    ClaimClass, Diagnostic, Error, Guid, InitStyle, Label, LabelFault, LabelVersion, Lsa, Name,
+    NamespaceLabel, NamespaceSpec, Region, RegionLabel, Uuid, Writer, init, parse_label,
 };
 use proptest::prelude::*;
 
@@ -238,5 +238,78 @@ proptest! {
             let lsa = Lsa::parse(w.storage()).expect("valid after every step");
             check(&lsa, &model, version)?;
         }
+    }
+}
+
+/// An area of `version` with namespaces 1..=n created in order (slots 0..n).
+fn area_with(version: LabelVersion, n: u8) -> Vec<u8> {
+    let mut area = vec![0u8; 16 << 10];
+    init(&mut area, version, InitStyle::Kernel).expect("init");
+    let mut w = Writer::new(area, Region::pmem(64 * UNIT, 1));
+    for i in 1..=n {
+        w.create(&NamespaceSpec::new(uuid(i), Name::EMPTY, UNIT))
+            .expect("create");
+    }
+    w.into_inner()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A single flipped bit in an active checksummed label makes exactly that label
+    /// inactive, with the exact fault: an unknown type if the bit is in a CXL label's
+    /// type UUID, slot mismatch if it is in the slot field (checked before the checksum,
+    /// as Linux does), else a checksum mismatch.
+    #[test]
+    fn flipped_label_bit_gives_the_exact_fault(
+        cxl in any::<bool>(),
+        n in 1..6u8,
+        which in any::<prop::sample::Index>(),
+        byte in 0..256usize,
+        bit in 0..8u8,
+    ) {
+        let version = if cxl { LabelVersion::Cxl } else { LabelVersion::V1_2 };
+        let mut area = area_with(version, n);
+        let slot = which.index(usize::from(n));
+        let at = 512 + slot * 256 + byte;
+        area[at] ^= 1 << bit;
+        let lsa = Lsa::parse(&area).expect("index untouched");
+        prop_assert_eq!(lsa.namespaces().len(), usize::from(n) - 1);
+        let slot = u32::try_from(slot).expect("small");
+        let fault = match lsa.diagnostics() {
+            [Diagnostic::LabelInvalid { slot: s, fault }] if *s == slot => *fault,
+            other => return Err(TestCaseError::fail(format!("{other:?}"))),
+        };
+        if cxl && byte < 16 {
+            // The CXL type UUID is looked at first: the label is no known kind.
+            prop_assert!(matches!(fault, LabelFault::UnknownCxlType(_)), "{:?}", fault);
+        } else if (120..124).contains(&byte) {
+            prop_assert_eq!(fault, LabelFault::SlotMismatch { found: slot ^ (1 << (8 * (byte - 120) + usize::from(bit))) });
+        } else {
+            prop_assert!(matches!(fault, LabelFault::Checksum { .. }), "{:?}", fault);
+        }
+    }
+
+    /// A single flipped bit in the current index block makes Linux (and us) fall back to
+    /// the other block: the namespaces before the last update, with the fault reported.
+    #[test]
+    fn flipped_current_index_bit_falls_back(
+        version in version(),
+        n in 1..6u8,
+        byte in 0..256usize,
+        bit in 0..8u8,
+    ) {
+        let mut area = area_with(version, n);
+        let before = Lsa::parse(&area_with(version, n - 1)).expect("valid").namespaces().to_vec();
+        let current = usize::from(Lsa::parse(&area).expect("valid").index().block);
+        area[current * 256 + byte] ^= 1 << bit;
+        let lsa = Lsa::parse(&area).expect("the other block");
+        prop_assert_eq!(usize::from(lsa.index().block), 1 - current);
+        prop_assert_eq!(lsa.namespaces(), before.as_slice());
+        let first_is_fault = matches!(
+            lsa.diagnostics().first(),
+            Some(Diagnostic::IndexInvalid { block, .. }) if usize::from(*block) == current
+        );
+        prop_assert!(first_is_fault, "{:?}", lsa.diagnostics());
     }
 }

@@ -605,13 +605,7 @@ fn create(o: &Opts, path: &str) -> Res<u8> {
     let spec = NamespaceSpec {
         dpa: o.num("--dpa")?,
         claim: claim(o.get("--mode").unwrap_or("raw"), version)?,
-        lbasize: o
-            .num("--lbasize")?
-            .unwrap_or(if version == LabelVersion::V1_1 {
-                0
-            } else {
-                512
-            }),
+        lbasize: o.num("--lbasize")?.unwrap_or(512),
         ..NamespaceSpec::new(uuid, name, size)
     };
     let mut w = Writer::new(w.into_inner(), region);
