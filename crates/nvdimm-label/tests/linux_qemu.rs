@@ -21,6 +21,8 @@
 //! - nmem6 .. nmem11: our v1.2 area caught in the middle of updates (a write cut short,
 //!   a write torn) or damaged (current index checksum broken, a label marked
 //!   UPDATING): Linux must list exactly what our parser reads (tests/linux_support/torn.rs).
+//! - nmem12: a blank backend file edited in place by the `lsa` tool (`init`, `create`
+//!   with `--tail 128K --qemu-slot 12`): Linux must list the tool's namespaces.
 
 #[path = "linux_support/compare.rs"]
 mod compare;
@@ -50,6 +52,7 @@ const GUEST_MAIN: &str = "
 set -e
 # First what Linux made of the preloaded LSAs, before anything else writes labels.
 for d in 6 7 8 9 10 11; do ndctl list -N -v -r \"$(region_of nmem$d)\" >/out/torn$d.list-N.json; done
+ndctl list -N -v -r \"$(region_of nmem12)\" >/out/tool.list-N.json
 dump nmem0 replay11
 dump nmem1 replay12
 dump nmem4 ours11
@@ -78,6 +81,56 @@ struct Expected {
     uuid: String,
     name: String,
     size: u64,
+}
+
+/// Runs the `lsa` tool; returns its standard output.
+fn lsa_tool(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lsa"))
+        .args(args)
+        .output()
+        .expect("run lsa");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "lsa {args:?} failed: {stderr}");
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Labels a blank backend file (DIMM slot 12) with the `lsa` tool the way a user would:
+/// `init` then two `create`s on the file's last 128 KiB. Returns what Linux must list.
+fn tool_labels(image: &std::path::Path) -> Vec<Expected> {
+    let image = image.to_str().expect("UTF-8 path");
+    let area = ["--tail", "128K"];
+    lsa_tool(&[&["init", image, "--label-version", "1.2"][..], &area].concat());
+    let mut want = Vec::new();
+    for (name, size, uuid) in [
+        (
+            "tool-a",
+            32u64 << 20,
+            "4c534154-4f4f-4c00-8000-00000000000a",
+        ),
+        ("tool-b", 16 << 20, "4c534154-4f4f-4c00-8000-00000000000b"),
+    ] {
+        let size_arg = size.to_string();
+        let args = [
+            "create",
+            image,
+            "--size",
+            &size_arg,
+            "--name",
+            name,
+            "--uuid",
+            uuid,
+            "--qemu-slot",
+            "12",
+        ];
+        lsa_tool(&[&args[..], &area].concat());
+        want.push(Expected {
+            uuid: uuid.to_owned(),
+            name: name.to_owned(),
+            size,
+        });
+    }
+    want.sort();
+    want
 }
 
 /// The UUID of our namespace `n` on QEMU slot `slot`.
@@ -353,6 +406,8 @@ fn linux_round_trips() {
     for (state, _) in &torn {
         boot.add_dimm(&state.area);
     }
+    boot.add_dimm(&[0; LABEL_SIZE]);
+    let want_tool = tool_labels(&boot.dimm_path(12));
     match boot.run() {
         Outcome::Skipped(why) => {
             eprintln!("SKIPPED: linux_round_trips: {why}");
@@ -400,6 +455,11 @@ fn linux_round_trips() {
             ours.len()
         );
     }
+    let tool = listed(&parse_out(&boot, "tool.list-N.json"));
+    assert_eq!(
+        tool, want_tool,
+        "Linux's view of the area the lsa tool wrote"
+    );
     // After Linux's own updates: ours plus its namespace, and on v1.2 our own-claim
     // namespace renamed by Linux.
     let mut want12_after = want12;

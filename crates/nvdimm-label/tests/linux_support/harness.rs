@@ -71,6 +71,11 @@ impl Boot {
         self.dimms += 1;
     }
 
+    /// The backend file of DIMM `n`, for tools that edit it in place before the boot.
+    pub(crate) fn dimm_path(&self, n: usize) -> PathBuf {
+        self.dir.join(format!("dimm{n}.img"))
+    }
+
     /// Boots once. A missing peer is `Skipped`; any other failure panics with the
     /// harness output. In CI (`CI` set, as `.ci/run` has it) or with
     /// `NVDIMM_LINUX_REQUIRED` set, a skip is a failure: scripts/deps.sh installed
