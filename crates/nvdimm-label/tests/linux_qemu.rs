@@ -122,7 +122,8 @@ fn tool_labels(image: &std::path::Path) -> Vec<Expected> {
             "--qemu-slot",
             "12",
         ];
-        lsa_tool(&[&args[..], &area].concat());
+        let printed = lsa_tool(&[&args[..], &area].concat());
+        assert_eq!(printed.trim(), uuid, "lsa create prints the namespace UUID");
         want.push(Expected {
             uuid: uuid.to_owned(),
             name: name.to_owned(),
