@@ -23,6 +23,9 @@
 //!   UPDATING): Linux must list exactly what our parser reads (tests/linux_support/torn.rs).
 //! - nmem12: a blank backend file edited in place by the `lsa` tool (`init`, `create`
 //!   with `--tail 128K --qemu-slot 12`): Linux must list the tool's namespaces.
+//! - nmem13, nmem14: other label-size geometries. nmem13 has a 1 MiB label area and
+//!   runs the ndctl recipe with v1.1 labels (index blocks of 1280 bytes, 8172 slots);
+//!   nmem14 has a 256 KiB area written by our writer with v1.2 labels (1022 slots).
 
 #[path = "linux_support/compare.rs"]
 mod compare;
@@ -53,6 +56,7 @@ set -e
 # First what Linux made of the preloaded LSAs, before anything else writes labels.
 for d in 6 7 8 9 10 11; do ndctl list -N -v -r \"$(region_of nmem$d)\" >/out/torn$d.list-N.json; done
 ndctl list -N -v -r \"$(region_of nmem12)\" >/out/tool.list-N.json
+dump nmem14 oursbig12
 dump nmem0 replay11
 dump nmem1 replay12
 dump nmem4 ours11
@@ -61,6 +65,8 @@ ndctl_recipe nmem2 1.1 v11
 ndctl_recipe nmem3 1.2 v12
 dump nmem2 v11
 dump nmem3 v12
+ndctl_recipe nmem13 1.1 big11
+dump nmem13 big11
 ndctl create-namespace -r \"$(region_of nmem4)\" -m raw -s 16M -n linux-on-ours11 >/dev/null
 ndctl create-namespace -r \"$(region_of nmem5)\" -m raw -s 16M -n linux-on-ours12 >/dev/null
 # Linux rewrites the label of our own-claim-class namespace (a rename).
@@ -143,7 +149,7 @@ fn ns_uuid(slot: u8, n: u8) -> Uuid {
 
 /// Our v1.2 area for `slot` in state `i` of `torn::states` (rename b, create e, delete a).
 fn torn_state(slot: u8, i: usize) -> (torn::State, Vec<torn::Set>) {
-    let (base, _) = our_lsa(slot, LabelVersion::V1_2, InitStyle::Kernel);
+    let (base, _) = our_lsa(slot, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
     let cookie = cookie_v1_2(&mut [qemu_dimm(u32::from(slot))]);
     let region = Region::pmem(PMEM_SIZE, cookie);
     let (mut states, sets) = torn::states(
@@ -159,8 +165,13 @@ fn torn_state(slot: u8, i: usize) -> (torn::State, Vec<torn::Set>) {
 /// Writes an LSA with our writer for QEMU slot `slot`: four namespaces created (one at a
 /// fixed DPA, one with our own claim class on v1.2), one renamed, one deleted. Returns
 /// the area and the namespaces that must remain.
-fn our_lsa(slot: u8, version: LabelVersion, style: InitStyle) -> (Vec<u8>, Vec<Expected>) {
-    let mut area = vec![0u8; LABEL_SIZE];
+fn our_lsa(
+    slot: u8,
+    version: LabelVersion,
+    style: InitStyle,
+    size: usize,
+) -> (Vec<u8>, Vec<Expected>) {
+    let mut area = vec![0u8; size];
     init(&mut area[..], version, style).expect("init");
     let mut dimms = [qemu_dimm(u32::from(slot))];
     let cookie = match version {
@@ -397,8 +408,8 @@ fn linux_round_trips() {
     fixture_backend(&mut boot, "v12");
     boot.add_dimm(&[0; LABEL_SIZE]);
     boot.add_dimm(&[0; LABEL_SIZE]);
-    let (ours11, want11) = our_lsa(4, LabelVersion::V1_1, InitStyle::Ndctl);
-    let (ours12, want12) = our_lsa(5, LabelVersion::V1_2, InitStyle::Kernel);
+    let (ours11, want11) = our_lsa(4, LabelVersion::V1_1, InitStyle::Ndctl, LABEL_SIZE);
+    let (ours12, want12) = our_lsa(5, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
     boot.add_dimm(&ours11);
     boot.add_dimm(&ours12);
     let torn: Vec<_> = (0..TORN_STATES)
@@ -409,6 +420,9 @@ fn linux_round_trips() {
     }
     boot.add_dimm(&[0; LABEL_SIZE]);
     let want_tool = tool_labels(&boot.dimm_path(12));
+    boot.add_dimm(&vec![0; 1 << 20]);
+    let (ours_big12, want_big12) = our_lsa(14, LabelVersion::V1_2, InitStyle::Kernel, 256 << 10);
+    boot.add_dimm(&ours_big12);
     match boot.run() {
         Outcome::Skipped(why) => {
             eprintln!("SKIPPED: linux_round_trips: {why}");
@@ -423,12 +437,24 @@ fn linux_round_trips() {
     // Direction (1): ndctl wrote, we read.
     assert_eq!(check_parse(&boot, 2, "v11").namespaces().len(), 4);
     assert_eq!(check_parse(&boot, 3, "v12").namespaces().len(), 4);
+    let big11 = check_parse(&boot, 13, "big11");
+    assert_eq!(big11.namespaces().len(), 4);
+    assert_eq!(
+        (big11.index().geometry.index_size, big11.index().nslot()),
+        (1280, 8172)
+    );
     // Direction (2): we wrote, Linux lists exactly our namespaces.
     assert_eq!(
         listed(&parse_out(&boot, "ours11.list-N.json")),
         want11,
         "v1.1: Linux's view of our LSA"
     );
+    assert_eq!(
+        listed(&parse_out(&boot, "oursbig12.list-N.json")),
+        want_big12,
+        "v1.2, 256 KiB: Linux's view of our LSA"
+    );
+    assert_eq!(check_parse(&boot, 14, "oursbig12").index().nslot(), 1022);
     assert_eq!(
         listed(&parse_out(&boot, "ours12.list-N.json")),
         want12,
