@@ -242,11 +242,17 @@ fn view<'a>(boot: &Boot, tag: &str, slot: u32, keep: &'a mut Vec<Json>) -> Ndctl
 /// Direction (1), and (2) after Linux changed our area: our parse of the LSA Linux left
 /// on DIMM `dimm` agrees with what ndctl reported.
 fn check_parse(boot: &Boot, dimm: usize, tag: &str) -> nvdimm_label::Lsa {
+    check_parse_area(boot, dimm, tag, &boot.lsa(dimm))
+}
+
+/// Our parse of `area` agrees with what ndctl reported as `tag` for DIMM `dimm` (for
+/// an area Linux changed again after that report: the bytes as they were then).
+fn check_parse_area(boot: &Boot, dimm: usize, tag: &str, area: &[u8]) -> nvdimm_label::Lsa {
     let slot = u32::try_from(dimm).expect("small");
     let mut keep = Vec::new();
     let v = view(boot, tag, slot, &mut keep);
     let head = |dpa: u64| boot.backend(dimm, dpa, CLASSIFY_BYTES);
-    check_lsa(tag, &boot.lsa(dimm), &v, &head)
+    check_lsa(tag, area, &v, &head)
 }
 
 fn data(name: &str) -> PathBuf {
@@ -401,17 +407,26 @@ fn check_fixtures_reproduce(boot: &Boot, version: &str) {
     }
 }
 
-#[test]
-fn linux_round_trips() {
-    let mut boot = Boot::new("round-trips", &format!("{GUEST_LIB}{GUEST_MAIN}"));
-    fixture_backend(&mut boot, "v11");
-    fixture_backend(&mut boot, "v12");
+/// What the host prepared and Linux must reproduce.
+struct Plan {
+    /// Our areas for nmem4, nmem5 and nmem14, and the namespaces Linux must list.
+    ours11: (Vec<u8>, Vec<Expected>),
+    ours12: (Vec<u8>, Vec<Expected>),
+    ours_big12: (Vec<u8>, Vec<Expected>),
+    torn: Vec<(torn::State, Vec<torn::Set>)>,
+    tool: Vec<Expected>,
+}
+
+/// Lays out the fifteen DIMMs described at the top of this file.
+fn prepare(boot: &mut Boot) -> Plan {
+    fixture_backend(boot, "v11");
+    fixture_backend(boot, "v12");
     boot.add_dimm(&[0; LABEL_SIZE]);
     boot.add_dimm(&[0; LABEL_SIZE]);
-    let (ours11, want11) = our_lsa(4, LabelVersion::V1_1, InitStyle::Ndctl, LABEL_SIZE);
-    let (ours12, want12) = our_lsa(5, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
-    boot.add_dimm(&ours11);
-    boot.add_dimm(&ours12);
+    let ours11 = our_lsa(4, LabelVersion::V1_1, InitStyle::Ndctl, LABEL_SIZE);
+    let ours12 = our_lsa(5, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
+    boot.add_dimm(&ours11.0);
+    boot.add_dimm(&ours12.0);
     let torn: Vec<_> = (0..TORN_STATES)
         .map(|i| torn_state(6 + i, usize::from(i)))
         .collect();
@@ -419,53 +434,55 @@ fn linux_round_trips() {
         boot.add_dimm(&state.area);
     }
     boot.add_dimm(&[0; LABEL_SIZE]);
-    let want_tool = tool_labels(&boot.dimm_path(12));
+    let tool = tool_labels(&boot.dimm_path(12));
     boot.add_dimm(&vec![0; 1 << 20]);
-    let (ours_big12, want_big12) = our_lsa(14, LabelVersion::V1_2, InitStyle::Kernel, 256 << 10);
-    boot.add_dimm(&ours_big12);
-    match boot.run() {
-        Outcome::Skipped(why) => {
-            eprintln!("SKIPPED: linux_round_trips: {why}");
-            return;
-        }
-        Outcome::Ran => {}
+    let ours_big12 = our_lsa(14, LabelVersion::V1_2, InitStyle::Kernel, 256 << 10);
+    boot.add_dimm(&ours_big12.0);
+    Plan {
+        ours11,
+        ours12,
+        ours_big12,
+        torn,
+        tool,
     }
-    check_replay(&boot, 0, "v11", "replay11");
-    check_replay(&boot, 1, "v12", "replay12");
-    check_fixtures_reproduce(&boot, "v11");
-    check_fixtures_reproduce(&boot, "v12");
-    // Direction (1): ndctl wrote, we read.
-    assert_eq!(check_parse(&boot, 2, "v11").namespaces().len(), 4);
-    assert_eq!(check_parse(&boot, 3, "v12").namespaces().len(), 4);
-    let big11 = check_parse(&boot, 13, "big11");
+}
+
+/// Direction (1): ndctl wrote (128 KiB v1.1 and v1.2, 1 MiB v1.1), we read.
+fn check_ndctl_wrote(boot: &Boot) {
+    assert_eq!(check_parse(boot, 2, "v11").namespaces().len(), 4);
+    assert_eq!(check_parse(boot, 3, "v12").namespaces().len(), 4);
+    let big11 = check_parse(boot, 13, "big11");
     assert_eq!(big11.namespaces().len(), 4);
     assert_eq!(
         (big11.index().geometry.index_size, big11.index().nslot()),
         (1280, 8172)
     );
-    // Direction (2): we wrote, Linux lists exactly our namespaces.
+}
+
+/// Direction (2): we wrote (library and `lsa` tool), Linux lists exactly our namespaces,
+/// and ndctl reads our labels the way we do.
+fn check_we_wrote(boot: &Boot, plan: &Plan) {
+    for (tag, dimm, (area, want)) in [
+        ("ours11", 4, &plan.ours11),
+        ("ours12", 5, &plan.ours12),
+        ("oursbig12", 14, &plan.ours_big12),
+    ] {
+        let listed = listed(&parse_out(boot, &format!("{tag}.list-N.json")));
+        assert_eq!(&listed, want, "{tag}: Linux's view of our LSA");
+        check_parse_area(boot, dimm, tag, area);
+    }
+    let tool = listed(&parse_out(boot, "tool.list-N.json"));
     assert_eq!(
-        listed(&parse_out(&boot, "ours11.list-N.json")),
-        want11,
-        "v1.1: Linux's view of our LSA"
+        tool, plan.tool,
+        "Linux's view of the area the lsa tool wrote"
     );
-    assert_eq!(
-        listed(&parse_out(&boot, "oursbig12.list-N.json")),
-        want_big12,
-        "v1.2, 256 KiB: Linux's view of our LSA"
-    );
-    assert_eq!(check_parse(&boot, 14, "oursbig12").index().nslot(), 1022);
-    assert_eq!(
-        listed(&parse_out(&boot, "ours12.list-N.json")),
-        want12,
-        "v1.2: Linux's view of our LSA"
-    );
-    check_parse(&boot, 4, "after11");
-    let after12 = check_parse(&boot, 5, "after12");
-    // Interrupted and damaged updates: Linux and our parser agree, on the set expected.
-    for (i, (state, sets)) in torn.iter().enumerate() {
+}
+
+/// Interrupted and damaged updates: Linux and our parser agree, on the set expected.
+fn check_torn(boot: &Boot, plan: &Plan) {
+    for (i, (state, sets)) in plan.torn.iter().enumerate() {
         let tag = format!("torn{}", 6 + i);
-        let linux: Vec<_> = listed(&parse_out(&boot, &format!("{tag}.list-N.json")))
+        let linux: Vec<_> = listed(&parse_out(boot, &format!("{tag}.list-N.json")))
             .into_iter()
             .map(|e| (e.uuid, e.name, e.size))
             .collect();
@@ -482,22 +499,30 @@ fn linux_round_trips() {
             ours.len()
         );
     }
-    let tool = listed(&parse_out(&boot, "tool.list-N.json"));
-    assert_eq!(
-        tool, want_tool,
-        "Linux's view of the area the lsa tool wrote"
-    );
-    // After Linux's own updates: ours plus its namespace, and on v1.2 our own-claim
-    // namespace renamed by Linux.
-    let mut want12_after = want12;
-    for w in &mut want12_after {
-        if w.name == "ours-claim-v12" {
-            w.name = "renamed-by-linux".to_owned();
-        }
-    }
-    want12_after.sort();
-    for (tag, want) in [("after11", &want11), ("after12", &want12_after)] {
-        let now = listed(&parse_out(&boot, &format!("{tag}.list-N.json")));
+}
+
+/// After Linux's own updates to our areas (a namespace added to each, our own-claim
+/// namespace renamed on v1.2): ours are all still there and we read Linux's labels.
+fn check_linux_updated_ours(boot: &Boot, plan: &Plan) {
+    check_parse(boot, 4, "after11");
+    let after12 = check_parse(boot, 5, "after12");
+    let mut ours12 = plan
+        .ours12
+        .1
+        .iter()
+        .map(|w| Expected {
+            uuid: w.uuid.clone(),
+            name: if w.name == "ours-claim-v12" {
+                "renamed-by-linux".to_owned()
+            } else {
+                w.name.clone()
+            },
+            size: w.size,
+        })
+        .collect::<Vec<_>>();
+    ours12.sort();
+    for (tag, want) in [("after11", &plan.ours11.1), ("after12", &ours12)] {
+        let now = listed(&parse_out(boot, &format!("{tag}.list-N.json")));
         assert_eq!(
             now.len(),
             want.len() + 1,
@@ -523,4 +548,25 @@ fn linux_round_trips() {
         Some(ClaimClass::None),
         "Linux 6.1 dropped our claim class on rename"
     );
+}
+
+#[test]
+fn linux_round_trips() {
+    let mut boot = Boot::new("round-trips", &format!("{GUEST_LIB}{GUEST_MAIN}"));
+    let plan = prepare(&mut boot);
+    match boot.run() {
+        Outcome::Skipped(why) => {
+            eprintln!("SKIPPED: linux_round_trips: {why}");
+            return;
+        }
+        Outcome::Ran => {}
+    }
+    check_replay(&boot, 0, "v11", "replay11");
+    check_replay(&boot, 1, "v12", "replay12");
+    check_fixtures_reproduce(&boot, "v11");
+    check_fixtures_reproduce(&boot, "v12");
+    check_ndctl_wrote(&boot);
+    check_we_wrote(&boot, &plan);
+    check_torn(&boot, &plan);
+    check_linux_updated_ours(&boot, &plan);
 }
