@@ -26,6 +26,8 @@
 //! - nmem13, nmem14: other label-size geometries. nmem13 has a 1 MiB label area and
 //!   runs the ndctl recipe with v1.1 labels (index blocks of 1280 bytes, 8172 slots);
 //!   nmem14 has a 256 KiB area written by our writer with v1.2 labels (1022 slots).
+//! - nmem15, nmem16: labels Linux skips: our area made for slot 4 (another DIMM's
+//!   interleave-set cookie), and our area with one label's checksum broken.
 
 #[path = "linux_support/compare.rs"]
 mod compare;
@@ -57,6 +59,8 @@ set -e
 for d in 6 7 8 9 10 11; do ndctl list -N -v -r \"$(region_of nmem$d)\" >/out/torn$d.list-N.json; done
 ndctl list -N -v -r \"$(region_of nmem12)\" >/out/tool.list-N.json
 dump nmem14 oursbig12
+ndctl list -N -v -r \"$(region_of nmem15)\" >/out/wrongslot.list-N.json
+ndctl list -N -v -r \"$(region_of nmem16)\" >/out/badsum.list-N.json
 dump nmem0 replay11
 dump nmem1 replay12
 dump nmem4 ours11
@@ -415,9 +419,13 @@ struct Plan {
     ours_big12: (Vec<u8>, Vec<Expected>),
     torn: Vec<(torn::State, Vec<torn::Set>)>,
     tool: Vec<Expected>,
+    /// nmem15: our v1.2 area made for slot 4, so its labels carry another DIMM's cookie.
+    wrong_slot: Vec<u8>,
+    /// nmem16: our v1.2 area with one label changed after its checksum was computed.
+    bad_checksum: Vec<u8>,
 }
 
-/// Lays out the fifteen DIMMs described at the top of this file.
+/// Lays out the seventeen DIMMs described at the top of this file.
 fn prepare(boot: &mut Boot) -> Plan {
     fixture_backend(boot, "v11");
     fixture_backend(boot, "v12");
@@ -438,7 +446,14 @@ fn prepare(boot: &mut Boot) -> Plan {
     boot.add_dimm(&vec![0; 1 << 20]);
     let ours_big12 = our_lsa(14, LabelVersion::V1_2, InitStyle::Kernel, 256 << 10);
     boot.add_dimm(&ours_big12.0);
+    let (wrong_slot, _) = our_lsa(4, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
+    boot.add_dimm(&wrong_slot);
+    let (mut bad_checksum, _) = our_lsa(16, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
+    torn::break_label_checksum(&mut bad_checksum);
+    boot.add_dimm(&bad_checksum);
     Plan {
+        wrong_slot,
+        bad_checksum,
         ours11,
         ours12,
         ours_big12,
@@ -475,6 +490,48 @@ fn check_we_wrote(boot: &Boot, plan: &Plan) {
     assert_eq!(
         tool, plan.tool,
         "Linux's view of the area the lsa tool wrote"
+    );
+}
+
+/// Labels Linux skips: with a cookie that is not the region's (our parser returns them
+/// with their cookie; a caller filters by the region's, as Linux does), and with a bad
+/// checksum (our parser drops the label and says why).
+fn check_skipped_labels(boot: &Boot, plan: &Plan) {
+    let as_set = |v: Vec<Expected>| -> torn::Set {
+        v.into_iter().map(|e| (e.uuid, e.name, e.size)).collect()
+    };
+    let linux = as_set(listed(&parse_out(boot, "wrongslot.list-N.json")));
+    let lsa = nvdimm_label::Lsa::parse(&plan.wrong_slot).expect("parses");
+    assert_eq!(lsa.namespaces().len(), 3, "the labels themselves are fine");
+    let cookie = cookie_v1_2(&mut [qemu_dimm(15)]);
+    let ours: torn::Set = lsa
+        .namespaces()
+        .iter()
+        .filter(|n| n.isetcookie == cookie)
+        .map(|n| {
+            (
+                n.uuid.to_string(),
+                n.name.as_str().expect("UTF-8").to_owned(),
+                n.size(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        linux, ours,
+        "labels with another DIMM's cookie: Linux lists none"
+    );
+    let linux = as_set(listed(&parse_out(boot, "badsum.list-N.json")));
+    let ours = torn::namespaces(&plan.bad_checksum);
+    assert_eq!(ours.len(), 2, "the label with a bad checksum is dropped");
+    assert_eq!(
+        linux, ours,
+        "a label with a bad checksum: Linux vs our parser"
+    );
+    let lsa = nvdimm_label::Lsa::parse(&plan.bad_checksum).expect("parses");
+    assert!(
+        lsa.is_damaged(),
+        "a bad label checksum is damage: {:?}",
+        lsa.diagnostics()
     );
 }
 
@@ -568,5 +625,6 @@ fn linux_round_trips() {
     check_ndctl_wrote(&boot);
     check_we_wrote(&boot, &plan);
     check_torn(&boot, &plan);
+    check_skipped_labels(&boot, &plan);
     check_linux_updated_ours(&boot, &plan);
 }
