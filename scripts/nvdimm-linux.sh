@@ -7,8 +7,9 @@
 #   scripts/nvdimm-linux.sh run WORKDIR
 #       WORKDIR holds guest.sh (a busybox sh script run as root in the guest; whatever it
 #       writes into /out/NAME comes back as WORKDIR/out/NAME) and dimm0.img, dimm1.img, ...
-#       (QEMU memory-backend-file images; each becomes one NVDIMM with label-size=128K,
-#       its label storage area is the LAST 128 KiB of the file, guest DPA 0 = file offset 0).
+#       (QEMU memory-backend-file images; each becomes one NVDIMM with label-size=128K, or
+#       the byte count in dimmN.label-size if that file exists; its label storage area is
+#       the LAST label-size bytes of the file, guest DPA 0 = file offset 0).
 #       Writes WORKDIR/console.log and WORKDIR/out/*; exits non-zero if the guest did not
 #       finish. /out/guest.log is the `sh -x` trace of guest.sh with its exit status.
 #
@@ -98,6 +99,11 @@ build_initramfs() {
   (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
 }
 
+# The label-size of DIMM $2 in WORKDIR $1: the number in dimmN.label-size, or 128 KiB.
+dimm_label_size() {
+  if [ -f "$1/dimm$2.label-size" ]; then cat "$1/dimm$2.label-size"; else echo "$LABEL_SIZE"; fi
+}
+
 cmd_run() {
   local work=$1 n=0 args=() img size total=0 start end
   [ -f "$work/guest.sh" ] || { echo "nvdimm-linux: $work/guest.sh missing" >&2; exit 2; }
@@ -106,7 +112,7 @@ cmd_run() {
     img=$work/dimm$n.img
     size=$(stat -c %s "$img")
     args+=(-object "memory-backend-file,id=mem$n,share=on,mem-path=$img,size=$size"
-      -device "nvdimm,id=nv$n,memdev=mem$n,label-size=$LABEL_SIZE")
+      -device "nvdimm,id=nv$n,memdev=mem$n,label-size=$(dimm_label_size "$work" $n)")
     total=$((total + size))
     n=$((n + 1))
   done

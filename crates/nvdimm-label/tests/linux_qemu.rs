@@ -21,6 +21,13 @@
 //! - nmem6 .. nmem11: our v1.2 area caught in the middle of updates (a write cut short,
 //!   a write torn) or damaged (current index checksum broken, a label marked
 //!   UPDATING): Linux must list exactly what our parser reads (tests/linux_support/torn.rs).
+//! - nmem12: a blank backend file edited in place by the `lsa` tool (`init`, `create`
+//!   with `--tail 128K --qemu-slot 12`): Linux must list the tool's namespaces.
+//! - nmem13, nmem14: other label-size geometries. nmem13 has a 1 MiB label area and
+//!   runs the ndctl recipe with v1.1 labels (index blocks of 1280 bytes, 8172 slots);
+//!   nmem14 has a 256 KiB area written by our writer with v1.2 labels (1022 slots).
+//! - nmem15, nmem16: labels Linux skips: our area made for slot 4 (another DIMM's
+//!   interleave-set cookie), and our area with one label's checksum broken.
 
 #[path = "linux_support/compare.rs"]
 mod compare;
@@ -50,6 +57,10 @@ const GUEST_MAIN: &str = "
 set -e
 # First what Linux made of the preloaded LSAs, before anything else writes labels.
 for d in 6 7 8 9 10 11; do ndctl list -N -v -r \"$(region_of nmem$d)\" >/out/torn$d.list-N.json; done
+ndctl list -N -v -r \"$(region_of nmem12)\" >/out/tool.list-N.json
+dump nmem14 oursbig12
+ndctl list -N -v -r \"$(region_of nmem15)\" >/out/wrongslot.list-N.json
+ndctl list -N -v -r \"$(region_of nmem16)\" >/out/badsum.list-N.json
 dump nmem0 replay11
 dump nmem1 replay12
 dump nmem4 ours11
@@ -58,6 +69,8 @@ ndctl_recipe nmem2 1.1 v11
 ndctl_recipe nmem3 1.2 v12
 dump nmem2 v11
 dump nmem3 v12
+ndctl_recipe nmem13 1.1 big11
+dump nmem13 big11
 ndctl create-namespace -r \"$(region_of nmem4)\" -m raw -s 16M -n linux-on-ours11 >/dev/null
 ndctl create-namespace -r \"$(region_of nmem5)\" -m raw -s 16M -n linux-on-ours12 >/dev/null
 # Linux rewrites the label of our own-claim-class namespace (a rename).
@@ -80,6 +93,57 @@ struct Expected {
     size: u64,
 }
 
+/// Runs the `lsa` tool; returns its standard output.
+fn lsa_tool(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lsa"))
+        .args(args)
+        .output()
+        .expect("run lsa");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "lsa {args:?} failed: {stderr}");
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Labels a blank backend file (DIMM slot 12) with the `lsa` tool the way a user would:
+/// `init` then two `create`s on the file's last 128 KiB. Returns what Linux must list.
+fn tool_labels(image: &std::path::Path) -> Vec<Expected> {
+    let image = image.to_str().expect("UTF-8 path");
+    let area = ["--tail", "128K"];
+    lsa_tool(&[&["init", image, "--label-version", "1.2"][..], &area].concat());
+    let mut want = Vec::new();
+    for (name, size, uuid) in [
+        (
+            "tool-a",
+            32u64 << 20,
+            "4c534154-4f4f-4c00-8000-00000000000a",
+        ),
+        ("tool-b", 16 << 20, "4c534154-4f4f-4c00-8000-00000000000b"),
+    ] {
+        let size_arg = size.to_string();
+        let args = [
+            "create",
+            image,
+            "--size",
+            &size_arg,
+            "--name",
+            name,
+            "--uuid",
+            uuid,
+            "--qemu-slot",
+            "12",
+        ];
+        let printed = lsa_tool(&[&args[..], &area].concat());
+        assert_eq!(printed.trim(), uuid, "lsa create prints the namespace UUID");
+        want.push(Expected {
+            uuid: uuid.to_owned(),
+            name: name.to_owned(),
+            size,
+        });
+    }
+    want.sort();
+    want
+}
+
 /// The UUID of our namespace `n` on QEMU slot `slot`.
 fn ns_uuid(slot: u8, n: u8) -> Uuid {
     Uuid([
@@ -89,7 +153,7 @@ fn ns_uuid(slot: u8, n: u8) -> Uuid {
 
 /// Our v1.2 area for `slot` in state `i` of `torn::states` (rename b, create e, delete a).
 fn torn_state(slot: u8, i: usize) -> (torn::State, Vec<torn::Set>) {
-    let (base, _) = our_lsa(slot, LabelVersion::V1_2, InitStyle::Kernel);
+    let (base, _) = our_lsa(slot, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
     let cookie = cookie_v1_2(&mut [qemu_dimm(u32::from(slot))]);
     let region = Region::pmem(PMEM_SIZE, cookie);
     let (mut states, sets) = torn::states(
@@ -105,8 +169,13 @@ fn torn_state(slot: u8, i: usize) -> (torn::State, Vec<torn::Set>) {
 /// Writes an LSA with our writer for QEMU slot `slot`: four namespaces created (one at a
 /// fixed DPA, one with our own claim class on v1.2), one renamed, one deleted. Returns
 /// the area and the namespaces that must remain.
-fn our_lsa(slot: u8, version: LabelVersion, style: InitStyle) -> (Vec<u8>, Vec<Expected>) {
-    let mut area = vec![0u8; LABEL_SIZE];
+fn our_lsa(
+    slot: u8,
+    version: LabelVersion,
+    style: InitStyle,
+    size: usize,
+) -> (Vec<u8>, Vec<Expected>) {
+    let mut area = vec![0u8; size];
     init(&mut area[..], version, style).expect("init");
     let mut dimms = [qemu_dimm(u32::from(slot))];
     let cookie = match version {
@@ -177,11 +246,17 @@ fn view<'a>(boot: &Boot, tag: &str, slot: u32, keep: &'a mut Vec<Json>) -> Ndctl
 /// Direction (1), and (2) after Linux changed our area: our parse of the LSA Linux left
 /// on DIMM `dimm` agrees with what ndctl reported.
 fn check_parse(boot: &Boot, dimm: usize, tag: &str) -> nvdimm_label::Lsa {
+    check_parse_area(boot, dimm, tag, &boot.lsa(dimm))
+}
+
+/// Our parse of `area` agrees with what ndctl reported as `tag` for DIMM `dimm` (for
+/// an area Linux changed again after that report: the bytes as they were then).
+fn check_parse_area(boot: &Boot, dimm: usize, tag: &str, area: &[u8]) -> nvdimm_label::Lsa {
     let slot = u32::try_from(dimm).expect("small");
     let mut keep = Vec::new();
     let v = view(boot, tag, slot, &mut keep);
     let head = |dpa: u64| boot.backend(dimm, dpa, CLASSIFY_BYTES);
-    check_lsa(tag, &boot.lsa(dimm), &v, &head)
+    check_lsa(tag, area, &v, &head)
 }
 
 fn data(name: &str) -> PathBuf {
@@ -336,54 +411,135 @@ fn check_fixtures_reproduce(boot: &Boot, version: &str) {
     }
 }
 
-#[test]
-fn linux_round_trips() {
-    let mut boot = Boot::new("round-trips", &format!("{GUEST_LIB}{GUEST_MAIN}"));
-    fixture_backend(&mut boot, "v11");
-    fixture_backend(&mut boot, "v12");
+/// What the host prepared and Linux must reproduce.
+struct Plan {
+    /// Our areas for nmem4, nmem5 and nmem14, and the namespaces Linux must list.
+    ours11: (Vec<u8>, Vec<Expected>),
+    ours12: (Vec<u8>, Vec<Expected>),
+    ours_big12: (Vec<u8>, Vec<Expected>),
+    torn: Vec<(torn::State, Vec<torn::Set>)>,
+    tool: Vec<Expected>,
+    /// nmem15: our v1.2 area made for slot 4, so its labels carry another DIMM's cookie.
+    wrong_slot: Vec<u8>,
+    /// nmem16: our v1.2 area with one label changed after its checksum was computed.
+    bad_checksum: Vec<u8>,
+}
+
+/// Lays out the seventeen DIMMs described at the top of this file.
+fn prepare(boot: &mut Boot) -> Plan {
+    fixture_backend(boot, "v11");
+    fixture_backend(boot, "v12");
     boot.add_dimm(&[0; LABEL_SIZE]);
     boot.add_dimm(&[0; LABEL_SIZE]);
-    let (ours11, want11) = our_lsa(4, LabelVersion::V1_1, InitStyle::Ndctl);
-    let (ours12, want12) = our_lsa(5, LabelVersion::V1_2, InitStyle::Kernel);
-    boot.add_dimm(&ours11);
-    boot.add_dimm(&ours12);
+    let ours11 = our_lsa(4, LabelVersion::V1_1, InitStyle::Ndctl, LABEL_SIZE);
+    let ours12 = our_lsa(5, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
+    boot.add_dimm(&ours11.0);
+    boot.add_dimm(&ours12.0);
     let torn: Vec<_> = (0..TORN_STATES)
         .map(|i| torn_state(6 + i, usize::from(i)))
         .collect();
     for (state, _) in &torn {
         boot.add_dimm(&state.area);
     }
-    match boot.run() {
-        Outcome::Skipped(why) => {
-            eprintln!("SKIPPED: linux_round_trips: {why}");
-            return;
-        }
-        Outcome::Ran => {}
+    boot.add_dimm(&[0; LABEL_SIZE]);
+    let tool = tool_labels(&boot.dimm_path(12));
+    boot.add_dimm(&vec![0; 1 << 20]);
+    let ours_big12 = our_lsa(14, LabelVersion::V1_2, InitStyle::Kernel, 256 << 10);
+    boot.add_dimm(&ours_big12.0);
+    let (wrong_slot, _) = our_lsa(4, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
+    boot.add_dimm(&wrong_slot);
+    let (mut bad_checksum, _) = our_lsa(16, LabelVersion::V1_2, InitStyle::Kernel, LABEL_SIZE);
+    torn::break_label_checksum(&mut bad_checksum);
+    boot.add_dimm(&bad_checksum);
+    Plan {
+        wrong_slot,
+        bad_checksum,
+        ours11,
+        ours12,
+        ours_big12,
+        torn,
+        tool,
     }
-    check_replay(&boot, 0, "v11", "replay11");
-    check_replay(&boot, 1, "v12", "replay12");
-    check_fixtures_reproduce(&boot, "v11");
-    check_fixtures_reproduce(&boot, "v12");
-    // Direction (1): ndctl wrote, we read.
-    assert_eq!(check_parse(&boot, 2, "v11").namespaces().len(), 4);
-    assert_eq!(check_parse(&boot, 3, "v12").namespaces().len(), 4);
-    // Direction (2): we wrote, Linux lists exactly our namespaces.
+}
+
+/// Direction (1): ndctl wrote (128 KiB v1.1 and v1.2, 1 MiB v1.1), we read.
+fn check_ndctl_wrote(boot: &Boot) {
+    assert_eq!(check_parse(boot, 2, "v11").namespaces().len(), 4);
+    assert_eq!(check_parse(boot, 3, "v12").namespaces().len(), 4);
+    let big11 = check_parse(boot, 13, "big11");
+    assert_eq!(big11.namespaces().len(), 4);
     assert_eq!(
-        listed(&parse_out(&boot, "ours11.list-N.json")),
-        want11,
-        "v1.1: Linux's view of our LSA"
+        (big11.index().geometry.index_size, big11.index().nslot()),
+        (1280, 8172)
     );
+}
+
+/// Direction (2): we wrote (library and `lsa` tool), Linux lists exactly our namespaces,
+/// and ndctl reads our labels the way we do.
+fn check_we_wrote(boot: &Boot, plan: &Plan) {
+    for (tag, dimm, (area, want)) in [
+        ("ours11", 4, &plan.ours11),
+        ("ours12", 5, &plan.ours12),
+        ("oursbig12", 14, &plan.ours_big12),
+    ] {
+        let listed = listed(&parse_out(boot, &format!("{tag}.list-N.json")));
+        assert_eq!(&listed, want, "{tag}: Linux's view of our LSA");
+        check_parse_area(boot, dimm, tag, area);
+    }
+    let tool = listed(&parse_out(boot, "tool.list-N.json"));
     assert_eq!(
-        listed(&parse_out(&boot, "ours12.list-N.json")),
-        want12,
-        "v1.2: Linux's view of our LSA"
+        tool, plan.tool,
+        "Linux's view of the area the lsa tool wrote"
     );
-    check_parse(&boot, 4, "after11");
-    let after12 = check_parse(&boot, 5, "after12");
-    // Interrupted and damaged updates: Linux and our parser agree, on the set expected.
-    for (i, (state, sets)) in torn.iter().enumerate() {
+}
+
+/// Labels Linux skips: with a cookie that is not the region's (our parser returns them
+/// with their cookie; a caller filters by the region's, as Linux does), and with a bad
+/// checksum (our parser drops the label and says why).
+fn check_skipped_labels(boot: &Boot, plan: &Plan) {
+    let as_set = |v: Vec<Expected>| -> torn::Set {
+        v.into_iter().map(|e| (e.uuid, e.name, e.size)).collect()
+    };
+    let linux = as_set(listed(&parse_out(boot, "wrongslot.list-N.json")));
+    let lsa = nvdimm_label::Lsa::parse(&plan.wrong_slot).expect("parses");
+    assert_eq!(lsa.namespaces().len(), 3, "the labels themselves are fine");
+    let cookie = cookie_v1_2(&mut [qemu_dimm(15)]);
+    let ours: torn::Set = lsa
+        .namespaces()
+        .iter()
+        .filter(|n| n.isetcookie == cookie)
+        .map(|n| {
+            (
+                n.uuid.to_string(),
+                n.name.as_str().expect("UTF-8").to_owned(),
+                n.size(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        linux, ours,
+        "labels with another DIMM's cookie: Linux lists none"
+    );
+    let linux = as_set(listed(&parse_out(boot, "badsum.list-N.json")));
+    let ours = torn::namespaces(&plan.bad_checksum);
+    assert_eq!(ours.len(), 2, "the label with a bad checksum is dropped");
+    assert_eq!(
+        linux, ours,
+        "a label with a bad checksum: Linux vs our parser"
+    );
+    let lsa = nvdimm_label::Lsa::parse(&plan.bad_checksum).expect("parses");
+    assert!(
+        lsa.is_damaged(),
+        "a bad label checksum is damage: {:?}",
+        lsa.diagnostics()
+    );
+}
+
+/// Interrupted and damaged updates: Linux and our parser agree, on the set expected.
+fn check_torn(boot: &Boot, plan: &Plan) {
+    for (i, (state, sets)) in plan.torn.iter().enumerate() {
         let tag = format!("torn{}", 6 + i);
-        let linux: Vec<_> = listed(&parse_out(&boot, &format!("{tag}.list-N.json")))
+        let linux: Vec<_> = listed(&parse_out(boot, &format!("{tag}.list-N.json")))
             .into_iter()
             .map(|e| (e.uuid, e.name, e.size))
             .collect();
@@ -400,17 +556,30 @@ fn linux_round_trips() {
             ours.len()
         );
     }
-    // After Linux's own updates: ours plus its namespace, and on v1.2 our own-claim
-    // namespace renamed by Linux.
-    let mut want12_after = want12;
-    for w in &mut want12_after {
-        if w.name == "ours-claim-v12" {
-            w.name = "renamed-by-linux".to_owned();
-        }
-    }
-    want12_after.sort();
-    for (tag, want) in [("after11", &want11), ("after12", &want12_after)] {
-        let now = listed(&parse_out(&boot, &format!("{tag}.list-N.json")));
+}
+
+/// After Linux's own updates to our areas (a namespace added to each, our own-claim
+/// namespace renamed on v1.2): ours are all still there and we read Linux's labels.
+fn check_linux_updated_ours(boot: &Boot, plan: &Plan) {
+    check_parse(boot, 4, "after11");
+    let after12 = check_parse(boot, 5, "after12");
+    let mut ours12 = plan
+        .ours12
+        .1
+        .iter()
+        .map(|w| Expected {
+            uuid: w.uuid.clone(),
+            name: if w.name == "ours-claim-v12" {
+                "renamed-by-linux".to_owned()
+            } else {
+                w.name.clone()
+            },
+            size: w.size,
+        })
+        .collect::<Vec<_>>();
+    ours12.sort();
+    for (tag, want) in [("after11", &plan.ours11.1), ("after12", &ours12)] {
+        let now = listed(&parse_out(boot, &format!("{tag}.list-N.json")));
         assert_eq!(
             now.len(),
             want.len() + 1,
@@ -436,4 +605,26 @@ fn linux_round_trips() {
         Some(ClaimClass::None),
         "Linux 6.1 dropped our claim class on rename"
     );
+}
+
+#[test]
+fn linux_round_trips() {
+    let mut boot = Boot::new("round-trips", &format!("{GUEST_LIB}{GUEST_MAIN}"));
+    let plan = prepare(&mut boot);
+    match boot.run() {
+        Outcome::Skipped(why) => {
+            eprintln!("SKIPPED: linux_round_trips: {why}");
+            return;
+        }
+        Outcome::Ran => {}
+    }
+    check_replay(&boot, 0, "v11", "replay11");
+    check_replay(&boot, 1, "v12", "replay12");
+    check_fixtures_reproduce(&boot, "v11");
+    check_fixtures_reproduce(&boot, "v12");
+    check_ndctl_wrote(&boot);
+    check_we_wrote(&boot, &plan);
+    check_torn(&boot, &plan);
+    check_skipped_labels(&boot, &plan);
+    check_linux_updated_ours(&boot, &plan);
 }

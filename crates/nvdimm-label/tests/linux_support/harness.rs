@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// The `label-size` the harness gives every NVDIMM: the LSA is the last this many bytes
-/// of a backend file (QEMU `hw/mem/nvdimm.c`; checked in tests/data/README.md).
+/// QEMU's smallest (and the harness's usual) `label-size`: the LSA is the last
+/// `label-size` bytes of a backend file (QEMU `hw/mem/nvdimm.c`; checked in
+/// tests/data/README.md).
 pub(crate) const LABEL_SIZE: usize = 128 * 1024;
 
 /// Guest-visible pmem per DIMM: a multiple of the 16 MiB region alignment Linux reports.
@@ -19,7 +20,8 @@ pub(crate) const PMEM_SIZE: u64 = 256 << 20;
 #[derive(Debug)]
 pub(crate) struct Boot {
     dir: PathBuf,
-    dimms: usize,
+    /// The label-size of each DIMM added so far.
+    label_sizes: Vec<usize>,
 }
 
 /// What happened when the harness was asked to boot.
@@ -38,12 +40,15 @@ impl Boot {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create the scratch directory");
         fs::write(dir.join("guest.sh"), guest_script).expect("write guest.sh");
-        Boot { dir, dimms: 0 }
+        Boot {
+            dir,
+            label_sizes: Vec::new(),
+        }
     }
 
     /// Adds the next NVDIMM (nmemN in the guest for the N-th call, counting from 0): a
-    /// sparse backend of PMEM_SIZE bytes of zeros followed by `lsa` (LABEL_SIZE bytes;
-    /// all zero means "no labels").
+    /// sparse backend of PMEM_SIZE bytes of zeros followed by `lsa`, whose length (at
+    /// least LABEL_SIZE) becomes the DIMM's `label-size`; all zero means "no labels".
     pub(crate) fn add_dimm(&mut self, lsa: &[u8]) {
         self.add_dimm_with(lsa, &[]);
     }
@@ -51,14 +56,13 @@ impl Boot {
     /// Like `add_dimm`, with `data` bytes written at the given DPAs (guest DPA = file
     /// offset) before the boot, e.g. namespace info blocks.
     pub(crate) fn add_dimm_with(&mut self, lsa: &[u8], data: &[(u64, Vec<u8>)]) {
-        assert_eq!(
-            lsa.len(),
-            LABEL_SIZE,
-            "an LSA image must be the whole label area"
+        assert!(
+            lsa.len() >= LABEL_SIZE,
+            "QEMU's label-size is at least 128 KiB"
         );
-        let path = self.dir.join(format!("dimm{}.img", self.dimms));
-        let mut f = fs::File::create(&path).expect("create a backend file");
-        f.set_len(PMEM_SIZE + LABEL_SIZE as u64)
+        let n = self.label_sizes.len();
+        let mut f = fs::File::create(self.dimm_path(n)).expect("create a backend file");
+        f.set_len(PMEM_SIZE + lsa.len() as u64)
             .expect("size the backend file");
         for (dpa, bytes) in data {
             assert!(dpa + bytes.len() as u64 <= PMEM_SIZE, "data past the pmem");
@@ -68,7 +72,14 @@ impl Boot {
         f.seek(SeekFrom::Start(PMEM_SIZE))
             .expect("seek to the label area");
         f.write_all(lsa).expect("write the label area");
-        self.dimms += 1;
+        let sidecar = self.dir.join(format!("dimm{n}.label-size"));
+        fs::write(sidecar, lsa.len().to_string()).expect("write the label-size");
+        self.label_sizes.push(lsa.len());
+    }
+
+    /// The backend file of DIMM `n`, for tools that edit it in place before the boot.
+    pub(crate) fn dimm_path(&self, n: usize) -> PathBuf {
+        self.dir.join(format!("dimm{n}.img"))
     }
 
     /// Boots once. A missing peer is `Skipped`; any other failure panics with the
@@ -132,13 +143,7 @@ impl Boot {
 
     /// The label storage area of DIMM `n` as the guest left it.
     pub(crate) fn lsa(&self, n: usize) -> Vec<u8> {
-        let mut f =
-            fs::File::open(self.dir.join(format!("dimm{n}.img"))).expect("open a backend file");
-        f.seek(SeekFrom::Start(PMEM_SIZE))
-            .expect("seek to the label area");
-        let mut bytes = vec![0; LABEL_SIZE];
-        f.read_exact(&mut bytes).expect("read the label area");
-        bytes
+        self.backend(n, PMEM_SIZE, self.label_sizes[n])
     }
 }
 

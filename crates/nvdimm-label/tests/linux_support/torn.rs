@@ -9,6 +9,8 @@ use nvdimm_label::{
     Lsa, Name, NamespaceSpec, Region, Storage, StorageError, Uuid, Writer, fletcher64_skipping,
 };
 
+/// Offset of `name` in an EFI label (Linux `struct nvdimm_efi_label`).
+const LABEL_NAME_OFFSET: usize = 16;
 /// Offset of `flags` in an EFI label (Linux `struct nvdimm_efi_label`).
 const LABEL_FLAGS_OFFSET: usize = 80;
 /// Offset of `checksum` in a v1.2 label (Linux `struct nvdimm_efi_label`).
@@ -78,6 +80,21 @@ pub(crate) fn namespaces(area: &[u8]) -> Set {
     v
 }
 
+/// The bytes of the first active label of `area`.
+fn first_label(area: &mut [u8]) -> &mut [u8] {
+    let lsa = Lsa::parse(area).expect("parses");
+    let geometry = lsa.index().geometry;
+    let label_size = usize::try_from(geometry.label_size).expect("small");
+    let slot = usize::try_from(lsa.labels()[0].slot()).expect("small");
+    let start = usize::try_from(geometry.label_base()).expect("small") + slot * label_size;
+    &mut area[start..start + label_size]
+}
+
+/// Changes a byte of the first active label's name without fixing its checksum.
+pub(crate) fn break_label_checksum(area: &mut [u8]) {
+    first_label(area)[LABEL_NAME_OFFSET] ^= 0x20;
+}
+
 /// Runs rename `rename` → "torn-renamed", create `create` (16 MiB), delete `delete` on
 /// `base` and returns the chosen states and the four namespace sets they must read as
 /// (0: base, 1: renamed, 2: created, 3: deleted).
@@ -123,11 +140,7 @@ pub(crate) fn states(
     let at = usize::try_from(lsa.index().offset()).expect("small") + INDEX_CHECKSUM_OFFSET;
     bad_index[at] ^= 1;
     let mut updating = done.clone();
-    let geometry = lsa.index().geometry;
-    let label_size = usize::try_from(geometry.label_size).expect("small");
-    let slot = usize::try_from(lsa.labels()[0].slot()).expect("small");
-    let start = usize::try_from(geometry.label_base()).expect("small") + slot * label_size;
-    let label = &mut updating[start..start + label_size];
+    let label = first_label(&mut updating);
     let flags = u32::from_le_bytes(
         label[LABEL_FLAGS_OFFSET..][..4]
             .try_into()
