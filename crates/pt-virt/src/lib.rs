@@ -5,7 +5,10 @@
 //! the current Intel SDM, a fabricator that writes the packets hardware would emit for an
 //! event (PSB+, PIP on CR3 writes, FUP on interrupts, TIP.PGE/PGD, MODE), and the policy for
 //! trapped `IA32_RTIT_*` MSR writes, ToPA output buffers and live-migration compatibility.
-//! Nothing is implemented yet.
+//!
+//! - [`packet`]: every packet of the SDM as a value, a zero-allocation encoder that picks
+//!   IP compressions against its last-IP state, and a decoder with libipt's (strict) or
+//!   perf's (lenient) rules, checked against libipt 2.0.5 in `peers/libipt`.
 #![no_std]
 #![forbid(unsafe_code)]
 
