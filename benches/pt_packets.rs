@@ -208,12 +208,25 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
+/// Nanoseconds this thread has spent on a CPU (`/proc/thread-self/schedstat`, first
+/// field), so that time the scheduler gives to the machine's other processes is not
+/// charged to the loop being timed; `None` where the file is missing.
+fn on_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Per-pass time of `reps` passes of `f`: on-CPU time where the kernel reports it,
+/// wall-clock time otherwise.
 fn time(reps: u32, mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), on_cpu_ns());
     for _ in 0..reps {
         f();
     }
-    start.elapsed() / reps
+    match (cpu, on_cpu_ns()) {
+        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)) / reps,
+        _ => start.elapsed() / reps,
+    }
 }
 
 /// Median, minimum and maximum of `values`.
@@ -226,10 +239,10 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     )
 }
 
-/// Interleaved runs: 15 rounds, each timing 50 passes of all four loops back to back;
-/// prints median throughputs and the median of the per-round ratios (a round's ratio is
-/// taken between loops that ran milliseconds apart, which cancels most of the load
-/// other processes put on a shared machine).
+/// Interleaved runs: 15 rounds, each timing 200 passes of all four loops back to back in
+/// on-CPU time; prints median throughputs and the median of the per-round ratios (a
+/// round's ratio is taken between loops that ran milliseconds apart, which cancels most
+/// of the load other processes put on a shared machine).
 fn print_ratios() {
     const ROUNDS: usize = 15;
     let mut s = setup();
@@ -237,10 +250,10 @@ fn print_ratios() {
     let rounds: Vec<[f64; 4]> = (0..ROUNDS)
         .map(|_| {
             [
-                time(50, || assert!(s.libipt.encode() > 0)).as_secs_f64(),
-                time(50, || assert!(ours_encode(&s.packets, &mut s.out) > 0)).as_secs_f64(),
-                time(50, || assert!(s.libipt.decode() > 0)).as_secs_f64(),
-                time(50, || assert!(ours_decode(&s.stream) > 0)).as_secs_f64(),
+                time(200, || assert!(s.libipt.encode() > 0)).as_secs_f64(),
+                time(200, || assert!(ours_encode(&s.packets, &mut s.out) > 0)).as_secs_f64(),
+                time(200, || assert!(s.libipt.decode() > 0)).as_secs_f64(),
+                time(200, || assert!(ours_decode(&s.stream) > 0)).as_secs_f64(),
             ]
         })
         .collect();
