@@ -14,10 +14,11 @@
 #
 #   scripts/nvdimm-linux.sh fixtures [DATADIR]
 #       Regenerates the checked-in fixtures (default crates/nvdimm-label/tests/data): one
-#       boot, two DIMMs, ndctl init-labels -V 1.1 on nmem0 and -V 1.2 on nmem1, then
-#       fsdax/devdax/raw/sector namespaces with names on both; saves each LSA, the
-#       `ndctl read-labels -j` and `ndctl list` JSON, and the 4 KiB info block of every
-#       namespace. See DATADIR/README.md.
+#       boot, three DIMMs: ndctl init-labels -V 1.1 on nmem0 and -V 1.2 on nmem1, then
+#       fsdax/devdax/raw/sector namespaces with names on both; nmem2 left to ndctl's
+#       autolabel path. Saves each LSA, the `ndctl read-labels -j` and `ndctl list` JSON,
+#       and the first 8 KiB (info blocks) of every namespace. Needs jq. See
+#       DATADIR/README.md.
 #
 # Environment: NVDIMM_LINUX_KERNEL (vmlinuz path; default the newest /boot/vmlinuz-* that
 # has /lib/modules/VERSION/kernel/drivers/nvdimm), NVDIMM_LINUX_ACCEL (default tcg: the
@@ -27,6 +28,8 @@
 # Exit status 77 means "cannot run here" (no qemu, no kernel, no ndctl); the reason is on
 # stderr prefixed with SKIPPED.
 set -euo pipefail
+# depmod and modinfo live in /usr/sbin, which is not on a Debian user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -77,7 +80,7 @@ copy_with_libs() {
   done
 }
 
-# Builds an uncompressed initramfs (the kernel unpacks it faster under TCG than gzip).
+# Builds an uncompressed initramfs: nothing for the guest to decompress.
 build_initramfs() {
   local root=$1 out=$2 guest=$3 m f
   mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,out,lib/modules/"$kver"}
@@ -120,9 +123,11 @@ cmd_run() {
     -nodefaults -display none -no-reboot -monitor none \
     -serial "file:$work/console.log" \
     -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-    -append "console=ttyS0 panic=-1 loglevel=4 nvdimm_linux.dimms=$n" \
+    -append "console=ttyS0 panic=-1 loglevel=1 nvdimm_linux.dimms=$n" \
     "${args[@]}" || true
   end=$(date +%s.%N)
+  # loglevel=1 keeps kernel messages (e.g. a failed BTT probe) from interleaving with
+  # the files printed between the markers; the guest's dmesg comes back as out/dmesg.log.
   tr -d '\r' <"$work/console.log" | awk -v dir="$work/out" '
     /^@@BEGIN / { f = dir "/" $2; printf "" > f; next }
     /^@@END /   { close(f); f = ""; next }
@@ -136,63 +141,52 @@ cmd_run() {
   fi
 }
 
-# The fixture recipe: nmem0 gets v1.1 labels, nmem1 v1.2, both the same namespaces.
+# The fixture recipe: nmem0 gets v1.1 labels, nmem1 v1.2, both the same namespaces;
+# nmem2 stays blank (label-less to Linux) until ndctl reconfigures its whole-region
+# namespace as fsdax, which makes ndctl initialize v1.2 labels on its own ("autolabel").
+FIXTURE_TAGS=(v11 v12 auto12)
 fixture_guest() {
+  cat "$here/nvdimm-linux/guest-lib.sh"
   cat <<'EOF'
 set -e
-region_of() {
-  for r in /sys/bus/nd/devices/region*; do
-    case "$(cat "$r/mapping0")" in "$1",*) basename "$r" ;; esac
-  done
-}
-ndctl disable-region all
-ndctl init-labels -f -V 1.1 nmem0
-ndctl init-labels -f -V 1.2 nmem1
-ndctl enable-region all
-for d in 0 1; do
-  v=$([ $d = 0 ] && echo 11 || echo 12)
-  r=$(region_of nmem$d)
-  ndctl create-namespace -r $r -m fsdax -M mem -s 64M -n "fsdax-v$v" >/dev/null
-  ndctl create-namespace -r $r -m devdax -a 2M -s 32M -n "devdax-v$v" >/dev/null
-  ndctl create-namespace -r $r -m raw -s 16M -n "raw-v$v" >/dev/null
-  ndctl create-namespace -r $r -m sector -l 4096 -s 32M -n "sector-v$v" >/dev/null
-  # A namespace created and destroyed again: its labels stay behind in freed slots.
-  gone=$(ndctl create-namespace -r $r -m raw -s 16M -n "gone-v$v" | sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p')
-  ndctl destroy-namespace -f "$gone"
-  ndctl read-labels -j nmem$d >/out/v$v.read-labels.json
-  ndctl list -N -v -r $r >/out/v$v.list-N.json
-  ndctl list -R -v -r $r >/out/v$v.list-R.json
-done
+ndctl_recipe nmem0 1.1 v11
+ndctl_recipe nmem1 1.2 v12
+r=$(region_of nmem2)
+ndctl create-namespace -f -e "namespace${r#region}.0" -m fsdax >/dev/null
+dump nmem0 v11
+dump nmem1 v12
+dump nmem2 auto12
 ndctl list -D >/out/list-D.json
 EOF
 }
 
 cmd_fixtures() {
-  local data=${1:-$repo/crates/nvdimm-label/tests/data} work d v
+  local data=${1:-$repo/crates/nvdimm-label/tests/data} work d tag
   check_tools
   command -v jq >/dev/null || { echo "nvdimm-linux: fixtures needs jq" >&2; exit 2; }
   work=$(mktemp -d)
   fixture_work=$work
   trap 'rm -rf "$fixture_work"' EXIT
   fixture_guest >"$work/guest.sh"
-  for d in 0 1; do
+  for d in "${!FIXTURE_TAGS[@]}"; do
     truncate -s $((256 * 1024 * 1024 + LABEL_SIZE)) "$work/dimm$d.img"
   done
   cmd_run "$work"
   grep -q '^exit=0$' "$work/out/guest.log" || { cat "$work/out/guest.log" >&2; exit 1; }
   mkdir -p "$data"
-  for d in 0 1; do
-    v=$([ $d = 0 ] && echo 11 || echo 12)
-    tail -c "$LABEL_SIZE" "$work/dimm$d.img" >"$data/v$v.lsa"
+  for d in "${!FIXTURE_TAGS[@]}"; do
+    tag=${FIXTURE_TAGS[$d]}
+    tail -c "$LABEL_SIZE" "$work/dimm$d.img" >"$data/$tag.lsa"
     # Copied byte for byte: jq would round 64-bit integers such as isetcookie to doubles.
     for f in read-labels list-N list-R; do
-      cp "$work/out/v$v.$f.json" "$data/v$v.$f.json"
+      cp "$work/out/$tag.$f.json" "$data/$tag.$f.json"
     done
-    # The first 8 KiB of every live namespace: the pfn/dax info block sits at offset
-    # 4096, the BTT info block at 0 (BTT2, v1.2 labels) or 4096 (BTT1).
-    jq -r '.[0].label[] | "\(.name) \(.dpa)"' "$work/out/v$v.read-labels.json" | sort -u |
-      while read -r name dpa; do
-        case "$name" in gone-*) continue ;; esac
+    # The first 8 KiB of every live namespace (NAME.head, or TAG-unnamed.head): the
+    # pfn/dax info block sits at offset 4096, the BTT info block at 0 (BTT2, v1.2
+    # labels) or 4096 (BTT1).
+    jq -r '.[0].label[] | "\(.dpa) \(.name)"' "$work/out/$tag.read-labels.json" | sort -u |
+      while read -r dpa name; do
+        case "$name" in gone-*) continue ;; "") name=$tag-unnamed ;; esac
         dd if="$work/dimm$d.img" of="$data/$name.head" bs=4096 skip=$((dpa / 4096)) count=2 status=none
       done
   done

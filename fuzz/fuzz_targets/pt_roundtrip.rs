@@ -10,7 +10,9 @@ use pt_virt::packet::{Decoder, Encoder, Packet, Strictness};
 
 fuzz_target!(|data: &[u8]| {
     for strictness in [Strictness::Strict, Strictness::Lenient] {
-        let first: Vec<_> = Decoder::new(data, strictness).map_while(Result::ok).collect();
+        let first: Vec<_> = Decoder::new(data, strictness)
+            .map_while(Result::ok)
+            .collect();
         let mut enc = Encoder::new(Vec::new());
         let mut kept = Vec::new();
         for d in &first {
@@ -25,9 +27,15 @@ fuzz_target!(|data: &[u8]| {
                     // Strict packets always re-encode; lenient-only forms may not.
                     let lenient_only = matches!(
                         d.packet,
-                        Packet::Tnt64 { count: 0, .. } | Packet::Cyc { value: 0x2000_0000_0000_0000.. }
+                        Packet::Tnt64 { count: 0, .. }
+                            | Packet::Cyc {
+                                value: 0x2000_0000_0000_0000..
+                            }
                     );
-                    assert!(strictness == Strictness::Lenient && lenient_only, "{d:?}: {e}");
+                    assert!(
+                        strictness == Strictness::Lenient && lenient_only,
+                        "{d:?}: {e}"
+                    );
                     break;
                 }
             }

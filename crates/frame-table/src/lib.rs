@@ -11,8 +11,15 @@
 //!   (`dataoff`, `end_trunc`), DRAM and pmem used, and paging-structure bytes at 4 KiB,
 //!   2 MiB and 1 GiB leaves; [`recommend`] chooses one and says why. Pure checked
 //!   arithmetic, O(number of namespaces).
+//! - [`infoblock`]: Linux's fsdax/devdax info block (`struct nd_pfn_sb`): parse, emit,
+//!   create as `nd_pfn_init` does, validate as `nd_pfn_validate` does.
+//! - [`superblock`]: our versioned, checksummed management superblock for strategy (a),
+//!   and [`MGMT_CLAIM_GUID`] for the namespace label that claims it.
+//! - [`layout`]: the on-media structures byte for byte, with their constants.
 //! - [`lifecycle`]: raw → initialised → active → mapped/unmapped per pmem range, with
 //!   activation refused while the management domain still maps the range.
+//! - [`builder`]: writes one descriptor per data page into a mapped range, with a
+//!   progress callback.
 //! - [`checksum`]: Linux's `nd_fletcher64`, used by every on-media block here.
 //!
 //! # Example
@@ -51,14 +58,27 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod builder;
 pub mod checksum;
 mod error;
+pub mod infoblock;
+pub mod layout;
 pub mod lifecycle;
 pub mod plan;
+pub mod superblock;
 
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+pub use builder::{Build, Progress};
 pub use error::{Error, Error as FrameTableError, Result};
+pub use infoblock::{InitParams, NamespaceGeometry, Personality, PfnInfo, PfnMode};
+pub use layout::{MGMT_CLAIM_GUID, MGMT_CLAIM_GUID_BYTES};
 pub use lifecycle::{Event, GuestId, Lifecycle, State};
 pub use plan::{
     CostModel, Medium, Namespace, NamespaceLayout, PageSizes, Paging, PagingCost, Plan, Reason,
     Recommendation, Request, Role, Strategy, TableLocation, recommend,
 };
+pub use superblock::{Header as SuperblockHeader, Range as SuperblockRange, Superblock};

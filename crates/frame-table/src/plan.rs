@@ -83,7 +83,7 @@ pub struct Namespace {
 }
 
 /// The per-page cost of the frame table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CostModel {
     /// Bytes of descriptor per 4 KiB page: a power of two up to 4096.
     pub descriptor_size: u64,

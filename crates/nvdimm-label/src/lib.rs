@@ -62,7 +62,7 @@ pub use label::{
 };
 pub use lsa::{ActiveSlots, active_slots, free_bits_past_nslot};
 #[cfg(feature = "alloc")]
-pub use lsa::{Diagnostic, Extent, Lsa, Namespace};
+pub use lsa::{Diagnostic, Extent, Extents, Lsa, Namespace};
 #[cfg(feature = "std")]
 pub use storage::FileStorage;
 pub use storage::{MaxTransfer, Storage, StorageError, read_all, write_all};

@@ -187,6 +187,40 @@ mod owned {
         pub slot: u32,
     }
 
+    /// The extents of a namespace on this DIMM, in label position order: one for pmem,
+    /// several for BLK (`NSLABEL_FLAG_LOCAL`) and CXL namespaces. The first is stored
+    /// inline, so the common case allocates nothing.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    pub struct Extents {
+        first: Extent,
+        rest: Vec<Extent>,
+    }
+
+    impl Extents {
+        /// The first extent (lowest position).
+        #[must_use]
+        pub fn first(&self) -> &Extent {
+            &self.first
+        }
+
+        /// All extents.
+        pub fn iter(&self) -> impl Iterator<Item = &Extent> {
+            core::iter::once(&self.first).chain(&self.rest)
+        }
+
+        /// Number of extents (at least one).
+        #[must_use]
+        pub fn len(&self) -> usize {
+            1 + self.rest.len()
+        }
+
+        /// Always false: a namespace has at least one extent.
+        #[must_use]
+        pub fn is_empty(&self) -> bool {
+            false
+        }
+    }
+
     /// A namespace as this DIMM's labels describe it. For an interleaved namespace
     /// (`nlabel > 1`) this is this DIMM's share; the other DIMMs hold the other
     /// positions.
@@ -212,8 +246,8 @@ mod owned {
         pub claim: Option<ClaimClass>,
         /// CXL: the region UUID.
         pub region_uuid: Option<Uuid>,
-        /// The extents on this DIMM, in label position order (one for pmem).
-        pub extents: Vec<Extent>,
+        /// The extents on this DIMM.
+        pub extents: Extents,
     }
 
     impl Namespace {
@@ -263,7 +297,10 @@ mod owned {
                     });
                 }
             }
-            let mut labels = Vec::new();
+            let free = bitmap(area, &current);
+            let free_count: u32 = free.iter().map(|b| b.count_ones()).sum();
+            let in_use = current.nslot().saturating_sub(free_count) as usize;
+            let mut labels = Vec::with_capacity(in_use);
             for (slot, label) in active_slots(area, &current) {
                 match label {
                     Ok(label) => {
@@ -280,7 +317,7 @@ mod owned {
             Ok(Lsa {
                 current,
                 other: selection.other,
-                free: bitmap(area, &current).to_vec(),
+                free: free.to_vec(),
                 labels,
                 namespaces,
                 diagnostics,
@@ -357,6 +394,14 @@ mod owned {
         }
     }
 
+    fn extent(l: &NamespaceLabel) -> Extent {
+        Extent {
+            dpa: l.dpa,
+            size: l.rawsize,
+            slot: l.slot,
+        }
+    }
+
     /// Groups namespace labels by UUID into namespaces (Linux `scan_labels` on one DIMM).
     fn group(
         labels: &[Label],
@@ -371,7 +416,7 @@ mod owned {
             })
             .collect();
         ns.sort_unstable_by_key(|l| (l.uuid, l.position, l.slot));
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(ns.len());
         for set in ns.chunk_by(|a, b| a.uuid == b.uuid) {
             let multi_ok = match version {
                 LabelVersion::Cxl => true,
@@ -396,14 +441,10 @@ mod owned {
                 type_guid: first.type_guid,
                 claim: first.claim,
                 region_uuid: first.region_uuid,
-                extents: set
-                    .iter()
-                    .map(|l| Extent {
-                        dpa: l.dpa,
-                        size: l.rawsize,
-                        slot: l.slot,
-                    })
-                    .collect(),
+                extents: Extents {
+                    first: extent(first),
+                    rest: set.iter().skip(1).map(|l| extent(l)).collect(),
+                },
             });
         }
         out

@@ -58,7 +58,7 @@ fn namespaces_are_read_back() {
         assert_eq!(ns.uuid, Uuid([2; 16]));
         assert_eq!(ns.name.as_str(), Some("ns2"));
         assert_eq!(ns.size(), 2 * MIB);
-        assert_eq!(ns.extents[0].dpa, 2 * MIB);
+        assert_eq!(ns.extents.first().dpa, 2 * MIB);
         assert_eq!((ns.nlabel, ns.position), (1, 0));
         match version {
             LabelVersion::V1_1 => assert_eq!((ns.isetcookie, ns.claim), (7, None)),

@@ -28,9 +28,53 @@ pub struct CpuidRegs {
 /// CPUID leaf number of the Intel PT enumeration leaf (SDM vol. 2A, CPUID leaf 14H).
 pub const LEAF: u32 = 0x14;
 
-/// CPUID.(EAX=07H,ECX=0):EBX bit 25: Intel PT is supported (SDM vol. 2A, leaf 07H; the
-/// SDM's VMX chapter once said bit 26, a typo: Linux `X86_FEATURE_INTEL_PT` is 9*32+25).
+/// CPUID.(EAX=07H,ECX=0):EBX bit 25: Intel PT is supported (SDM vol. 2A, leaf 07H; Linux
+/// `X86_FEATURE_INTEL_PT` is 9*32+25).
 pub const LEAF7_EBX_INTEL_PT: u32 = 1 << 25;
+
+/// The set operations of a CPUID bit set whose defined bits are `Self::ALL`.
+macro_rules! bit_set {
+    ($name:ident, $reg:literal) => {
+        impl $name {
+            /// The empty set.
+            pub const fn empty() -> Self {
+                Self(0)
+            }
+            #[doc = concat!("The raw ", $reg, " bits.")]
+            pub const fn bits(self) -> u32 {
+                self.0
+            }
+            /// The set of the given bits, or `None` if a bit outside `ALL` is set.
+            pub const fn from_bits(bits: u32) -> Option<Self> {
+                if bits & !Self::ALL.0 == 0 {
+                    Some(Self(bits))
+                } else {
+                    None
+                }
+            }
+            /// The given bits with those outside `ALL` dropped.
+            pub const fn from_bits_truncate(bits: u32) -> Self {
+                Self(bits & Self::ALL.0)
+            }
+            /// Whether every bit of `other` is set here.
+            pub const fn contains(self, other: Self) -> bool {
+                self.0 & other.0 == other.0
+            }
+            /// Bits set in both.
+            pub const fn intersection(self, other: Self) -> Self {
+                Self(self.0 & other.0)
+            }
+            /// Bits of `self` not in `other`.
+            pub const fn difference(self, other: Self) -> Self {
+                Self(self.0 & !other.0)
+            }
+            /// Whether no bit is set.
+            pub const fn is_empty(self) -> bool {
+                self.0 == 0
+            }
+        }
+    };
+}
 
 /// Features enumerated in CPUID.(EAX=14H,ECX=0):EBX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -59,44 +103,9 @@ impl Features {
     pub const TNT_DISABLE: Self = Self(1 << 8);
     /// Every bit the SDM defines; EBX\[31:9\] are reserved.
     pub const ALL: Self = Self(0x1ff);
-
-    /// No feature.
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-    /// The raw EBX bits.
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-    /// The set of the given bits, or `None` if a reserved bit is set.
-    pub const fn from_bits(bits: u32) -> Option<Self> {
-        if bits & !Self::ALL.0 == 0 {
-            Some(Self(bits))
-        } else {
-            None
-        }
-    }
-    /// The given bits with the reserved ones dropped.
-    pub const fn from_bits_truncate(bits: u32) -> Self {
-        Self(bits & Self::ALL.0)
-    }
-    /// Whether every bit of `other` is set here.
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// Bits set in both.
-    pub const fn intersection(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-    /// Bits of `self` not in `other`.
-    pub const fn difference(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
-    /// Whether no bit is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
 }
+
+bit_set!(Features, "EBX");
 
 /// Output schemes enumerated in CPUID.(EAX=14H,ECX=0):ECX bits 3:0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -113,44 +122,9 @@ impl OutputSchemes {
     pub const TRANSPORT: Self = Self(1 << 3);
     /// Every scheme bit the SDM defines (ECX\[31\] is [`Caps::lip`], the rest reserved).
     pub const ALL: Self = Self(0xf);
-
-    /// No scheme.
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-    /// The raw ECX bits.
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-    /// The set of the given bits, or `None` if a bit outside 3:0 is set.
-    pub const fn from_bits(bits: u32) -> Option<Self> {
-        if bits & !Self::ALL.0 == 0 {
-            Some(Self(bits))
-        } else {
-            None
-        }
-    }
-    /// The given bits with everything outside 3:0 dropped.
-    pub const fn from_bits_truncate(bits: u32) -> Self {
-        Self(bits & Self::ALL.0)
-    }
-    /// Whether every bit of `other` is set here.
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// Bits set in both.
-    pub const fn intersection(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-    /// Bits of `self` not in `other`.
-    pub const fn difference(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
-    /// Whether no bit is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
 }
+
+bit_set!(OutputSchemes, "ECX");
 
 /// CPUID.(EAX=14H,ECX=0):ECX bit 31: IP payloads are linear addresses (LIP, CS base
 /// included) rather than effective addresses (RIP).

@@ -16,6 +16,7 @@
 extern crate std;
 
 pub mod cpuid;
+pub mod fabricate;
 pub mod mode;
 pub mod msr;
 pub mod output;

@@ -226,7 +226,7 @@ pub fn switched_msrs(caps: &Caps) -> impl Iterator<Item = u32> + use<> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpuid::{CpuidRegs, Features};
+    use crate::cpuid::Features;
 
     #[test]
     fn control_bits_match_linux_values() {
@@ -309,20 +309,7 @@ mod tests {
 
     #[test]
     fn switched_msr_list_follows_caps() {
-        let mut caps = Caps::from_host_cpuid(
-            CpuidRegs {
-                eax: 1,
-                ebx: 0xf,
-                ecx: 7,
-                edx: 0,
-            },
-            CpuidRegs {
-                eax: 0x0249_0002,
-                ebx: 0x003f_3fff,
-                ecx: 0,
-                edx: 0,
-            },
-        );
+        let mut caps = crate::policy::tests::cascade_lake().caps;
         let list: [u32; 8] = [0x571, 0x560, 0x561, 0x572, 0x580, 0x581, 0x582, 0x583];
         assert!(switched_msrs(&caps).eq(list));
         caps.features = caps.features.difference(Features::CR3_FILTER);

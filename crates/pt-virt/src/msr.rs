@@ -5,8 +5,7 @@
 //! don't need to pass through the Intel PT MSRs at any time"). [`PtVcpu`] holds the
 //! per-vCPU state and answers each access with the value, or a #GP and its typed
 //! [`GpReason`], following the Intel SDM vol. 3C chapter "Intel Processor Trace"
-//! (section "Trace Configuration MSRs"; older revisions number it 35.2.7 / 36.2.7) for
-//! each bit against the [`Policy`].
+//! (section "Trace Configuration MSRs") for each bit against the [`Policy`].
 //!
 //! Guest writes follow the SDM. Host-initiated writes ([`Origin::Host`], e.g. restoring
 //! state after migration or saving what the processor advanced after a VM exit) check the
@@ -122,8 +121,8 @@ pub mod status {
     pub const PROCESSOR_OWNED: u64 = FILTER_EN | CONTEXT_EN | TRIGGER_EN;
 }
 
-/// `IA32_RTIT_OUTPUT_MASK_PTRS` bits 6:0, LowerMask: forced to 1 (SDM: "writes are
-/// ignored", reads return 7FH).
+/// `IA32_RTIT_OUTPUT_MASK_PTRS` bits 6:0, LowerMask: forced to 1 (SDM, IA32_RTIT_OUTPUT_MASK_PTRS
+/// description), so reads return them set whatever was written.
 pub const LOWER_MASK: u64 = 0x7f;
 /// `IA32_RTIT_OUTPUT_BASE` bits 6:0 are reserved (the base is 128-byte aligned).
 pub const OUTPUT_BASE_RESERVED_LOW: u64 = 0x7f;
@@ -162,6 +161,20 @@ impl RtitState {
     /// Whether TraceEn is set.
     pub const fn is_tracing(&self) -> bool {
         self.ctl & ctl::TRACE_EN != 0
+    }
+
+    /// The stored value of an RTIT MSR index (0 for an index that is not one).
+    pub fn read(&self, index: u32) -> u64 {
+        match Msr::from_index(index) {
+            Some(Msr::OutputBase) => self.output_base,
+            Some(Msr::OutputMaskPtrs) => self.output_mask_ptrs | LOWER_MASK,
+            Some(Msr::Ctl) => self.ctl,
+            Some(Msr::Status) => self.status,
+            Some(Msr::Cr3Match) => self.cr3_match,
+            Some(Msr::AddrA(n)) => self.addr.get(usize::from(n)).map_or(0, |p| p[0]),
+            Some(Msr::AddrB(n)) => self.addr.get(usize::from(n)).map_or(0, |p| p[1]),
+            None => 0,
+        }
     }
 }
 
@@ -220,7 +233,9 @@ pub enum OutputError {
     /// A non-zero entry index although ToPA tables hold a single output entry.
     #[error("ToPA entry index {0} without multi-entry ToPA support")]
     TopaEntryIndex(u32),
-    /// The single-range mask (bits 31:0) is not 2^n - 1.
+    /// The single-range mask (bits 31:0) is not 2^n - 1. The SDM only asks that the
+    /// mask's ones not overlap the base's; a mask with holes describes no contiguous
+    /// region, so this policy refuses it.
     #[error("single-range mask {0:#x} is not 2^n - 1")]
     MaskNotContiguous(u32),
     /// The single-range base is not aligned to the region size (hardware: operational
@@ -704,21 +719,5 @@ impl PtVcpu {
             }
         }
         Ok(())
-    }
-}
-
-impl RtitState {
-    /// The stored value of an RTIT MSR index (0 for an index that is not one).
-    pub fn read(&self, index: u32) -> u64 {
-        match Msr::from_index(index) {
-            Some(Msr::OutputBase) => self.output_base,
-            Some(Msr::OutputMaskPtrs) => self.output_mask_ptrs | LOWER_MASK,
-            Some(Msr::Ctl) => self.ctl,
-            Some(Msr::Status) => self.status,
-            Some(Msr::Cr3Match) => self.cr3_match,
-            Some(Msr::AddrA(n)) => self.addr.get(usize::from(n)).map_or(0, |p| p[0]),
-            Some(Msr::AddrB(n)) => self.addr.get(usize::from(n)).map_or(0, |p| p[1]),
-            None => 0,
-        }
     }
 }

@@ -15,6 +15,45 @@
 //! and PSBFreq encoding the guest may have written; MAXPHYADDR and the linear-address
 //! width must not shrink (OUTPUT_BASE and ADDRn values stay valid); and the destination
 //! must offer PT in VMX operation with guest-physical output.
+//!
+//! # Example
+//!
+//! ```
+//! use pt_virt::cpuid::{Caps, CpuidRegs, Features};
+//! use pt_virt::mode::VmxPtSupport;
+//! use pt_virt::msr::{ctl, GpReason, Origin, PtVcpu, IA32_RTIT_CR3_MATCH, IA32_RTIT_CTL, IA32_RTIT_OUTPUT_BASE};
+//! use pt_virt::policy::{migratable, HostPt, Incompatibility, Policy};
+//!
+//! // The host: CPUID leaf 0x14 of a Cascade Lake Xeon, and its VMX PT facilities.
+//! let host = HostPt {
+//!     caps: Caps::from_host_cpuid(
+//!         CpuidRegs { eax: 1, ebx: 0xf, ecx: 0x7, edx: 0 },
+//!         CpuidRegs { eax: 0x0249_0002, ebx: 0x003f_3fff, ecx: 0, edx: 0 },
+//!     ),
+//!     vmx: VmxPtSupport { pt_in_vmx: true, use_gpa: true, conceal_vmx: true, load_rtit_ctl: true, clear_rtit_ctl: true },
+//!     maxphyaddr: 46,
+//!     linear_address_bits: 48,
+//! };
+//! // The guest sees the safe common subset; this is its CPUID leaf 0x14.
+//! let policy = Policy::safe_default(&host)?;
+//! let (sub0, _sub1) = policy.caps().to_cpuid();
+//! assert_eq!((sub0.ebx, sub0.ecx), (0xf, 0x7));
+//!
+//! // Trapped guest WRMSRs: an output buffer, then TraceEn.
+//! let mut vcpu = PtVcpu::new(policy);
+//! vcpu.write(IA32_RTIT_OUTPUT_BASE, 0x10_0000, Origin::Guest)?;
+//! vcpu.write(IA32_RTIT_CTL, ctl::TRACE_EN | ctl::TOPA | ctl::BRANCH_EN, Origin::Guest)?;
+//! // While tracing, the other MSRs #GP, with a reason.
+//! let gp = vcpu.write(IA32_RTIT_CR3_MATCH, 0x1000, Origin::Guest).unwrap_err();
+//! assert_eq!(gp.reason, GpReason::WhileTracing);
+//!
+//! // Live migration: a destination without MTC cannot take this guest, and says why.
+//! let mut dest = host;
+//! dest.caps.features = dest.caps.features.difference(Features::MTC);
+//! let why = migratable(&policy, &dest).unwrap_err();
+//! assert!(why.iter().eq([Incompatibility::Features(Features::MTC)]));
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::cpuid::{Caps, CpuidError, Features, MAX_ADDRESS_RANGES, OutputSchemes};
 use crate::mode::VmxPtSupport;

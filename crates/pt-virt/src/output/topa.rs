@@ -267,7 +267,7 @@ pub fn walk<M: GuestMemory + ?Sized>(
         let gpa = u64::from(index)
             .checked_mul(ENTRY_BYTES)
             .and_then(|off| table.checked_add(off))
-            .filter(|g| g.0 + ENTRY_BYTES <= limit)
+            .filter(|g| g.0.checked_add(ENTRY_BYTES).is_some_and(|e| e <= limit))
             .ok_or(TopaError::BeyondMaxPhyAddr {
                 table,
                 entry: index,
@@ -465,6 +465,53 @@ mod tests {
             ..start(0x10000)
         };
         assert_eq!(run(&mem, mid).map(|s| s.regions), Ok(3));
+    }
+
+    /// OUTPUT_BASE is the current table, MASK_PTRS[31:7] the current entry and
+    /// MASK_PTRS[63:32] the offset: the walk starts there, in hardware order, and the
+    /// offset is checked against that entry's region.
+    #[test]
+    fn mask_ptrs_select_entry_and_offset() {
+        let mut mem = TestMemory::ram();
+        mem.set(0x10000, region(0x100000, 0));
+        mem.set(0x10008, region(0x200000, 1));
+        mem.set(0x10010, end(0x20000));
+        mem.set(0x20000, region(0x300000, 0));
+        mem.set(0x20008, end(0x10000));
+        let state = |mask_ptrs: u64| RtitState {
+            output_mask_ptrs: mask_ptrs,
+            ..tracing_topa(0x10000)
+        };
+        let lim = WalkLimits::default();
+        // Entry 1 (an 8 KiB region), offset 0x1fff: inside.
+        let inside = state(0x7f | 1 << 7 | 0x1fff << 32);
+        assert_eq!(check_output(&mem, &policy(), &inside, lim), Verdict::Fine);
+        let mut order = std::vec::Vec::new();
+        let pos = Position {
+            table: Gpa(0x10000),
+            entry: 1,
+            offset: 0x1fff,
+            stopped: false,
+        };
+        walk(&mem, &policy(), pos, lim, |r| order.push(r.base.0)).expect("ring");
+        assert_eq!(order, [0x200000, 0x300000, 0x100000]);
+        // Offset 0x2000 is past entry 1's region.
+        let outside = state(0x7f | 1 << 7 | 0x2000 << 32);
+        assert_eq!(
+            check_output(&mem, &policy(), &outside, lim),
+            Verdict::Crash(CrashReason::Topa(TopaError::OffsetOutside {
+                offset: 0x2000,
+                size: 0x2000
+            }))
+        );
+        // Entry 2 is the END entry: not a place output can be.
+        let at_end = state(0x7f | 2 << 7);
+        assert_eq!(
+            check_output(&mem, &policy(), &at_end, lim),
+            Verdict::Crash(CrashReason::Topa(TopaError::StartsAtEnd {
+                gpa: Gpa(0x10010)
+            }))
+        );
     }
 
     #[test]

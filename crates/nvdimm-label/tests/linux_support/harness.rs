@@ -1,0 +1,151 @@
+//! Drives `scripts/nvdimm-linux.sh run`: one QEMU boot of the Debian kernel with one
+//! emulated NVDIMM per backend image, a guest shell script, and the files it leaves in
+//! the guest's /out.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The `label-size` the harness gives every NVDIMM: the LSA is the last this many bytes
+/// of a backend file (QEMU `hw/mem/nvdimm.c`; checked in tests/data/README.md).
+pub(crate) const LABEL_SIZE: usize = 128 * 1024;
+
+/// Guest-visible pmem per DIMM: a multiple of the 16 MiB region alignment Linux reports.
+pub(crate) const PMEM_SIZE: u64 = 256 << 20;
+
+/// A scratch directory for one boot, removed on drop.
+#[derive(Debug)]
+pub(crate) struct Boot {
+    dir: PathBuf,
+    dimms: usize,
+}
+
+/// What happened when the harness was asked to boot.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The guest ran to the end.
+    Ran,
+    /// The host cannot run the harness (no qemu, kernel or ndctl); the reason.
+    Skipped(String),
+}
+
+impl Boot {
+    /// A fresh directory whose guest will run `guest_script` (busybox sh).
+    pub(crate) fn new(tag: &str, guest_script: &str) -> Boot {
+        let dir = std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create the scratch directory");
+        fs::write(dir.join("guest.sh"), guest_script).expect("write guest.sh");
+        Boot { dir, dimms: 0 }
+    }
+
+    /// Adds the next NVDIMM (nmemN in the guest for the N-th call, counting from 0): a
+    /// sparse backend of PMEM_SIZE bytes of zeros followed by `lsa` (LABEL_SIZE bytes;
+    /// all zero means "no labels").
+    pub(crate) fn add_dimm(&mut self, lsa: &[u8]) {
+        self.add_dimm_with(lsa, &[]);
+    }
+
+    /// Like `add_dimm`, with `data` bytes written at the given DPAs (guest DPA = file
+    /// offset) before the boot, e.g. namespace info blocks.
+    pub(crate) fn add_dimm_with(&mut self, lsa: &[u8], data: &[(u64, Vec<u8>)]) {
+        assert_eq!(
+            lsa.len(),
+            LABEL_SIZE,
+            "an LSA image must be the whole label area"
+        );
+        let path = self.dir.join(format!("dimm{}.img", self.dimms));
+        let mut f = fs::File::create(&path).expect("create a backend file");
+        f.set_len(PMEM_SIZE + LABEL_SIZE as u64)
+            .expect("size the backend file");
+        for (dpa, bytes) in data {
+            assert!(dpa + bytes.len() as u64 <= PMEM_SIZE, "data past the pmem");
+            f.seek(SeekFrom::Start(*dpa)).expect("seek to a DPA");
+            f.write_all(bytes).expect("write data at a DPA");
+        }
+        f.seek(SeekFrom::Start(PMEM_SIZE))
+            .expect("seek to the label area");
+        f.write_all(lsa).expect("write the label area");
+        self.dimms += 1;
+    }
+
+    /// Boots once. A missing peer is `Skipped`; any other failure panics with the
+    /// harness output. In CI (`CI` set, as `.ci/run` has it) or with
+    /// `NVDIMM_LINUX_REQUIRED` set, a skip is a failure: scripts/deps.sh installed
+    /// everything there, so the round trips must really run.
+    pub(crate) fn run(&self) -> Outcome {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/nvdimm-linux.sh");
+        let start = Instant::now();
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("run")
+            .arg(&self.dir)
+            .output()
+            .expect("run bash");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{stderr}");
+        eprintln!(
+            "nvdimm-linux: harness took {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+        match out.status.code() {
+            Some(0) => {
+                let log = self.out("guest.log");
+                assert!(log.ends_with("exit=0\n"), "guest script failed:\n{log}");
+                Outcome::Ran
+            }
+            Some(77) => {
+                let why = stderr
+                    .lines()
+                    .find_map(|l| l.strip_prefix("SKIPPED: "))
+                    .unwrap_or("the harness cannot run here")
+                    .to_owned();
+                let required = ["CI", "NVDIMM_LINUX_REQUIRED"].into_iter().find(|v| {
+                    std::env::var_os(v).is_some_and(|x| !x.is_empty() && x != "0" && x != "false")
+                });
+                if let Some(var) = required {
+                    panic!("{var} is set, so the Linux round trips must run, but: {why}");
+                }
+                Outcome::Skipped(why)
+            }
+            _ => panic!("scripts/nvdimm-linux.sh failed ({}):\n{stderr}", out.status),
+        }
+    }
+
+    /// A file the guest script wrote into /out (empty if it wrote none).
+    pub(crate) fn out(&self, name: &str) -> String {
+        fs::read_to_string(self.dir.join("out").join(name)).unwrap_or_default()
+    }
+
+    /// The backend bytes of DIMM `n` at `[offset, offset + len)`.
+    pub(crate) fn backend(&self, n: usize, offset: u64, len: usize) -> Vec<u8> {
+        let mut f =
+            fs::File::open(self.dir.join(format!("dimm{n}.img"))).expect("open a backend file");
+        f.seek(SeekFrom::Start(offset))
+            .expect("seek in a backend file");
+        let mut bytes = vec![0; len];
+        f.read_exact(&mut bytes).expect("read a backend file");
+        bytes
+    }
+
+    /// The label storage area of DIMM `n` as the guest left it.
+    pub(crate) fn lsa(&self, n: usize) -> Vec<u8> {
+        let mut f =
+            fs::File::open(self.dir.join(format!("dimm{n}.img"))).expect("open a backend file");
+        f.seek(SeekFrom::Start(PMEM_SIZE))
+            .expect("seek to the label area");
+        let mut bytes = vec![0; LABEL_SIZE];
+        f.read_exact(&mut bytes).expect("read the label area");
+        bytes
+    }
+}
+
+impl Drop for Boot {
+    fn drop(&mut self) {
+        if std::env::var_os("NVDIMM_LINUX_KEEP").is_none() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
