@@ -208,58 +208,81 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
+/// Nanoseconds this thread has spent on a CPU (`/proc/thread-self/schedstat`, first
+/// field), so that time the scheduler gives to the machine's other processes is not
+/// charged to the loop being timed; `None` where the file is missing.
+fn on_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Per-pass time of `reps` passes of `f`: on-CPU time where the kernel reports it,
+/// wall-clock time otherwise.
 fn time(reps: u32, mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), on_cpu_ns());
     for _ in 0..reps {
         f();
     }
-    start.elapsed() / reps
+    match (cpu, on_cpu_ns()) {
+        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)) / reps,
+        _ => start.elapsed() / reps,
+    }
 }
 
-/// Interleaved runs: per-pass times of all four loops, 9 rounds; prints medians.
+/// Median, minimum and maximum of `values`.
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}
+
+/// Interleaved runs: 15 rounds, each timing 200 passes of all four loops back to back in
+/// on-CPU time; prints median throughputs and the median of the per-round ratios (a
+/// round's ratio is taken between loops that ran milliseconds apart, which cancels most
+/// of the load other processes put on a shared machine).
 fn print_ratios() {
+    const ROUNDS: usize = 15;
     let mut s = setup();
     let (n, bytes) = (s.packets.len() as f64, s.stream.len() as f64);
-    let mut rounds: Vec<[f64; 4]> = (0..9)
+    let rounds: Vec<[f64; 4]> = (0..ROUNDS)
         .map(|_| {
             [
-                time(50, || assert!(s.libipt.encode() > 0)).as_secs_f64(),
-                time(50, || assert!(ours_encode(&s.packets, &mut s.out) > 0)).as_secs_f64(),
-                time(50, || assert!(s.libipt.decode() > 0)).as_secs_f64(),
-                time(50, || assert!(ours_decode(&s.stream) > 0)).as_secs_f64(),
+                time(200, || assert!(s.libipt.encode() > 0)).as_secs_f64(),
+                time(200, || assert!(ours_encode(&s.packets, &mut s.out) > 0)).as_secs_f64(),
+                time(200, || assert!(s.libipt.decode() > 0)).as_secs_f64(),
+                time(200, || assert!(ours_decode(&s.stream) > 0)).as_secs_f64(),
             ]
         })
         .collect();
-    let median = |i: usize, rounds: &mut Vec<[f64; 4]>| {
-        rounds.sort_by(|a, b| a[i].total_cmp(&b[i]));
-        rounds[rounds.len() / 2][i]
-    };
-    let t: Vec<f64> = (0..4).map(|i| median(i, &mut rounds)).collect();
-    let line = |what: &str, secs: f64| {
-        println!(
-            "{what:<28} {:>7.1} Mpackets/s {:>8.1} MiB/s",
-            n / secs / 1e6,
-            bytes / secs / (1024.0 * 1024.0)
-        )
-    };
     println!(
-        "pt_packets: {} packets, {} bytes ({:.2} B/packet), medians of 9 interleaved rounds",
+        "pt_packets: {} packets, {} bytes ({:.2} B/packet), {ROUNDS} interleaved rounds",
         s.packets.len(),
         s.stream.len(),
         bytes / n
     );
-    line("encode libipt pt_enc_next", t[0]);
-    line("encode pt-virt Encoder", t[1]);
-    line("decode libipt pt_pkt_next", t[2]);
-    line("decode pt-virt Decoder", t[3]);
-    println!(
-        "encode ratio pt-virt/libipt (throughput): {:.2}x",
-        t[0] / t[1]
-    );
-    println!(
-        "decode ratio pt-virt/libipt (throughput): {:.2}x",
-        t[2] / t[3]
-    );
+    let names = [
+        "encode libipt pt_enc_next",
+        "encode pt-virt Encoder",
+        "decode libipt pt_pkt_next",
+        "decode pt-virt Decoder",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let (secs, _, _) = spread(rounds.iter().map(|r| r[i]).collect());
+        println!(
+            "{name:<28} {:>7.1} Mpackets/s {:>8.1} MiB/s (median)",
+            n / secs / 1e6,
+            bytes / secs / (1024.0 * 1024.0)
+        );
+    }
+    for (what, base, ours) in [("encode", 0, 1), ("decode", 2, 3)] {
+        let (median, min, max) = spread(rounds.iter().map(|r| r[base] / r[ours]).collect());
+        println!(
+            "{what} throughput ratio pt-virt/libipt: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
+        );
+    }
 }
 
 criterion_group!(benches, encode, decode);

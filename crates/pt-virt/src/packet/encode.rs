@@ -207,26 +207,30 @@ impl<S: Sink> Encoder<S> {
     /// a decoder would; [`Encoder::encode_ip`] never picks one.
     #[inline]
     pub fn encode(&mut self, packet: &Packet) -> Result<usize> {
-        let mut state = State {
-            last_ip: self.last_ip,
-            block: self.block,
-        };
-        let len = match self.sink.window() {
-            Some(window) => {
-                let len = packet.image(window, &mut state)?;
-                self.sink.commit(len);
-                len
-            }
-            None => {
-                let mut scratch = [0u8; op::MAX_LEN];
-                let len = packet.image(&mut scratch, &mut state)?;
-                self.sink
-                    .write_all(scratch.get(..len).unwrap_or_default())?;
-                len
-            }
-        };
-        self.last_ip = state.last_ip;
-        self.block = state.block;
+        if let Some(window) = self.sink.window() {
+            // `image` changes the state only once the packet is complete, and nothing
+            // can fail after it here: update in place.
+            let mut state = InPlace {
+                last_ip: &mut self.last_ip,
+                block: &mut self.block,
+            };
+            let len = packet.image(window, &mut state)?;
+            self.sink.commit(len);
+            return Ok(len);
+        }
+        let (mut last_ip, mut block) = (self.last_ip, self.block);
+        let mut scratch = [0u8; op::MAX_LEN];
+        let len = packet.image(
+            &mut scratch,
+            &mut InPlace {
+                last_ip: &mut last_ip,
+                block: &mut block,
+            },
+        )?;
+        self.sink
+            .write_all(scratch.get(..len).unwrap_or_default())?;
+        self.last_ip = last_ip;
+        self.block = block;
         Ok(len)
     }
 
@@ -269,13 +273,13 @@ pub(crate) fn next_block(block: Option<PayloadSize>, packet: &Packet) -> Option<
     }
 }
 
-/// The encoder's state while one packet is built: committed only when it is written.
-struct State {
-    last_ip: LastIp,
-    block: Option<PayloadSize>,
+/// The encoder's state as [`Packet::image`] updates it.
+struct InPlace<'a> {
+    last_ip: &'a mut LastIp,
+    block: &'a mut Option<PayloadSize>,
 }
 
-impl Track for State {
+impl Track for InPlace<'_> {
     #[inline(always)]
     fn check_tnt8(&self, byte: u8, count: u8, bits: u8) -> Result<()> {
         if self.block.is_some() && byte & op::BIP_MASK == op::BIP {
@@ -287,12 +291,12 @@ impl Track for State {
 
     #[inline(always)]
     fn check_bip(&self, size: PayloadSize) -> Result<()> {
-        if self.block == Some(size) {
+        if *self.block == Some(size) {
             Ok(())
         } else {
             Err(Error::BipContext {
                 size,
-                block: self.block,
+                block: *self.block,
             })
         }
     }
@@ -309,7 +313,7 @@ impl Track for State {
 
     #[inline(always)]
     fn bbp(&mut self, size: PayloadSize) {
-        self.block = Some(size);
+        *self.block = Some(size);
     }
 
     #[inline(always)]
@@ -319,6 +323,6 @@ impl Track for State {
 
     #[inline(always)]
     fn end_block(&mut self) {
-        self.block = None;
+        *self.block = None;
     }
 }

@@ -76,16 +76,22 @@ impl IpCompression {
     /// The IP this compression and raw `payload` stand for, given the last IP
     /// (`None` when unknown). `None` for a suppressed IP, or an update form with no
     /// known last IP.
+    #[inline]
     pub const fn reconstruct(self, payload: u64, last: Option<u64>) -> Option<u64> {
+        // Without a branch per form (IP packets arrive in random forms): the bits an
+        // update form keeps from the last IP, and the payload sign-extended for sext48.
         let mask = self.payload_mask();
-        match self {
-            Self::Suppressed => None,
-            Self::Sext48 => Some(sext48(payload)),
-            Self::Full => Some(payload),
-            Self::Update16 | Self::Update32 | Self::Update48 => match last {
-                Some(last) => Some((last & !mask) | (payload & mask)),
-                None => None,
-            },
+        let keep = if self.needs_last_ip() { !mask } else { 0 };
+        let own = if matches!(self, Self::Sext48) {
+            sext48(payload)
+        } else {
+            payload & mask
+        };
+        match (self, last) {
+            (Self::Suppressed, _) => None,
+            (_, Some(last)) => Some((last & keep) | own),
+            (_, None) if keep == 0 => Some(own),
+            (_, None) => None,
         }
     }
 }
