@@ -618,3 +618,63 @@ fn bsp_lint0_after_reset() {
         [(Register::LvtLint0, 0x700, 0x1_0000)]
     );
 }
+
+/// An INIT IPI from another vCPU, as KVM processes it (`KVM_GET_MP_STATE` accepts pending
+/// INIT events), against the model's `init()`: the mode and ID stay, the x2APIC LDR
+/// stays, every other register returns to its power-up value.
+#[test]
+fn init_ipi_matches_the_model() {
+    let Some(m) = machine("init_ipi_matches_the_model", true) else {
+        return;
+    };
+    for mode in [Mode::X2apic, Mode::Xapic] {
+        let base_id = if mode == Mode::X2apic { 0x140 } else { 0x40 };
+        let mut sender = Pair::new(&m, base_id, true);
+        let mut target = Pair::new(&m, base_id + 1, true);
+        reach(&mut sender, mode);
+        reach(&mut target, mode);
+        // Program the target so INIT has something to reset.
+        if mode == Mode::X2apic {
+            software_enable(&mut target);
+            software_enable(&mut sender);
+            assert_eq!(target.wrmsr(0x808, 0x60), Outcome::Done(0));
+            assert_eq!(target.wrmsr(0x835, 0x700), Outcome::Done(0));
+            assert_eq!(target.wrmsr(0x83E, 0xB), Outcome::Done(0));
+            // INIT, level assert, physical, to the target's x2APIC ID.
+            let icr = u64::from(base_id + 1) << 32 | 0x4500;
+            let (kvm, effect) = sender.wrmsr_raw(0x830, icr);
+            assert_eq!(kvm, Outcome::Done(0));
+            let Ok(Effect::SendIpi(sent)) = effect else {
+                panic!("INIT IPI: {effect:?}");
+            };
+            assert_eq!(sent.delivery_mode(), x2apic_virt::icr::DeliveryMode::Init);
+        } else {
+            for p in [&mut target, &mut sender] {
+                p.store(0xF0, 0x1FF);
+            }
+            target.store(0x80, 0x60);
+            target.store(0xD0, 0x0200_0000);
+            target.store(0x350, 0x700);
+            sender.store(0x310, (base_id + 1) << 24);
+            sender.store(0x300, 0x4500);
+        }
+        target.compare_pages(IdFormat::Full, &[]);
+        target.kvm.mp_state().expect("KVM_GET_MP_STATE");
+        let before = target.model.clone();
+        target.model.init();
+        assert_ne!(
+            before, target.model,
+            "INIT changes registers, so the check can fail"
+        );
+        target.compare_pages(IdFormat::Full, &[]);
+        assert_eq!(target.model.mode(), mode);
+        assert_eq!(
+            target.model.apic_id(),
+            if mode == Mode::X2apic {
+                base_id + 1
+            } else {
+                (base_id + 1) & 0xFF
+            }
+        );
+    }
+}
