@@ -76,8 +76,10 @@ pub struct Destination {
     /// The destination field.
     pub dest: u32,
     /// Whether the destination is 32 bits (an x2APIC ICR, or a message routed with
-    /// 32-bit IDs) rather than 8 (an xAPIC ICR, a compatibility MSI or IOAPIC entry;
-    /// with the extended destination ID, up to 15 bits, in physical mode).
+    /// 32-bit IDs) rather than 8 (an xAPIC ICR, a compatibility MSI or IOAPIC entry).
+    /// An MSI decoded with the extended destination ID is wide: its 0xFF is APIC 255,
+    /// not a broadcast, as KVM treats it with `KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK`
+    /// (checked by `peers/kvm-x2apic`).
     pub wide: bool,
 }
 
