@@ -133,6 +133,14 @@ pub struct Features {
     pub tsc_deadline: bool,
 }
 
+impl Features {
+    /// The bits a WRMSR to `msr` stores (see [`Register::stored_bits`]); 0 for an MSR
+    /// that names no register.
+    pub fn stored_mask(self, msr: u32) -> u64 {
+        Register::from_msr(msr).map_or(0, |r| u64::from(r.stored_bits(self)))
+    }
+}
+
 impl Register {
     /// The xAPIC MMIO offset.
     pub const fn offset(self) -> u16 {
