@@ -32,7 +32,7 @@ use ioreq::{
 };
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use memmap2::MmapMut;
-use x2apic_virt::policy::{IdScheme, Plan};
+use x2apic_virt::policy::{IdScheme, Plan, Topology};
 
 /// Port the guest writes its x2APIC ID to.
 const PORT_REPORT: u16 = 0x10;
@@ -52,9 +52,11 @@ const CODE_ADDR: u16 = 0x1000;
 const MEMORY_SIZE: usize = 64 * 1024;
 
 const USAGE: &str = "\
-usage: many_vcpus [--vcpus N] [--rounds R]
+usage: many_vcpus [--vcpus N] [--rounds R] [--ids dense|xen|packed]
 
 A KVM VM with N vCPUs (default 288, at most KVM's maximum) switched to x2APIC by the VMM.
+APIC IDs come from the x2apic-virt plan: dense (default, ID = vCPU index), xen
+(2 x index) or packed (QEMU-style topology of 2 threads x 9 cores per socket, with holes).
 Each vCPU reads its x2APIC ID with rdmsr 0x802 and does R rounds (default 100) of:
 port-I/O report, MMIO report, port-I/O read of the device model's reply, MMIO store of
 that reply. Exits non-zero if any vCPU reports a wrong ID or reply, or any ID is missing
@@ -63,17 +65,57 @@ or repeated. Prints SKIPPED and exits 0 when /dev/kvm is absent.";
 struct Args {
     vcpus: usize,
     rounds: u32,
+    ids: Ids,
+}
+
+/// The APIC ID scheme asked for.
+#[derive(Clone, Copy, Debug)]
+enum Ids {
+    Dense,
+    Xen,
+    Packed,
+}
+
+impl Ids {
+    /// The plan's scheme for `n` vCPUs (packed: 2 threads x 9 cores per socket, so each
+    /// socket's 18 IDs sit in a 32-ID block).
+    fn scheme(self, n: u32) -> IdScheme {
+        match self {
+            Self::Dense => IdScheme::Dense,
+            Self::Xen => IdScheme::Xen,
+            Self::Packed => IdScheme::Topology(Topology {
+                threads: 2,
+                cores: 9,
+                modules: 1,
+                dies: 1,
+                sockets: n.div_ceil(18),
+            }),
+        }
+    }
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
         vcpus: 288,
         rounds: 100,
+        ids: Ids::Dense,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--ids" => {
+                args.ids = match it.next().as_deref() {
+                    Some("dense") => Ids::Dense,
+                    Some("xen") => Ids::Xen,
+                    Some("packed") => Ids::Packed,
+                    other => {
+                        return Err(format!(
+                            "--ids: expected dense, xen or packed, got {other:?}"
+                        ));
+                    }
+                };
+            }
             "--vcpus" | "--rounds" => {
                 let value = it.next().ok_or(format!("{flag} needs a value"))?;
                 let bad = |_| format!("{flag}: not a number: {value}");
@@ -125,7 +167,9 @@ fn reply_for(id: u32) -> u32 {
 struct DeviceState {
     /// Per vCPU (= slot): port reports, MMIO reports, replies stored, done.
     counts: Vec<[u32; 4]>,
-    /// How often each ID was seen as some vCPU's first report.
+    /// Each vCPU's APIC ID from the plan, by vCPU index (strictly increasing).
+    ids: Vec<u32>,
+    /// How often each planned ID (by its vCPU index) was seen as some vCPU's first report.
     first_reports: Vec<u32>,
     /// vCPUs that have made their first report, and when the last one did.
     reported: usize,
@@ -150,10 +194,12 @@ fn device_model(
     vcpu_threads: &[OnceLock<Thread>],
     progress: &Progress,
     rounds: u32,
+    ids: Vec<u32>,
 ) -> DeviceState {
     let n = vcpu_threads.len();
     let mut state = DeviceState {
         counts: vec![[0; 4]; n],
+        ids,
         first_reports: vec![0; n],
         reported: 0,
         all_reported_at: None,
@@ -197,17 +243,18 @@ fn device_model(
     state
 }
 
-/// Handles one request from `vcpu` (whose x2APIC ID must equal its index) and returns the
+/// Handles one request from `vcpu` (whose x2APIC ID must be the plan's) and returns the
 /// response data.
 fn serve(state: &mut DeviceState, vcpu: u32, request: &Request, rounds: u32) -> u64 {
     let index = vcpu as usize;
+    let id = state.ids.get(index).copied().unwrap_or(u32::MAX);
     let data = u32::try_from(request.data).unwrap_or(u32::MAX);
     let mmio = u64::from(MMIO_BASE);
     let slot = match (request.kind, request.dir, request.addr) {
         (RequestType::Pio, Direction::Write, a) if a == u64::from(PORT_REPORT) => 0,
         (RequestType::Mmio, Direction::Write, a) if a == mmio + u64::from(MMIO_REPORT) => 1,
         (RequestType::Pio, Direction::Read, a) if a == u64::from(PORT_REPLY) => {
-            return u64::from(reply_for(vcpu));
+            return u64::from(reply_for(id));
         }
         (RequestType::Mmio, Direction::Write, a) if a == mmio + u64::from(MMIO_REPLY) => 2,
         (RequestType::Pio, Direction::Write, a) if a == u64::from(PORT_DONE) => 3,
@@ -218,14 +265,19 @@ fn serve(state: &mut DeviceState, vcpu: u32, request: &Request, rounds: u32) -> 
             return u64::MAX;
         }
     };
-    let expected = if slot == 2 { reply_for(vcpu) } else { vcpu };
+    let expected = if slot == 2 { reply_for(id) } else { id };
     if data != expected {
         state.failures.push(format!(
             "vCPU {vcpu}: request {slot} carried {data:#x}, expected {expected:#x}"
         ));
     }
     if slot == 0 && state.counts[index][0] == 0 {
-        if let Some(seen) = state.first_reports.get_mut(data as usize) {
+        if let Some(seen) = state
+            .ids
+            .binary_search(&data)
+            .ok()
+            .and_then(|i| state.first_reports.get_mut(i))
+        {
             *seen += 1;
         }
         state.reported += 1;
@@ -359,12 +411,21 @@ fn run(args: &Args) -> Result<bool, String> {
         ip: CODE_ADDR,
         ds_base: MMIO_BASE,
     };
-    // Dense IDs: vCPU i has APIC ID i, which is what each vCPU must report below.
-    let plan = Plan::new(n, IdScheme::Dense)
+    // Each vCPU must report the APIC ID the plan gave it.
+    let plan = Plan::new(n, args.ids.scheme(n))
         .map_err(|e| e.to_string())?
         .force_x2apic();
+    if plan.max_apic_id() as usize >= kvm.get_max_vcpu_id() {
+        return Err(format!(
+            "{:?} IDs reach {}; KVM allows vCPU IDs below {}",
+            args.ids,
+            plan.max_apic_id(),
+            kvm.get_max_vcpu_id()
+        ));
+    }
     println!(
-        "  x2APIC plan: APIC IDs 0..={}, needed: {}, interrupt routing: {:?}, MADT entries: {} bytes",
+        "  x2APIC plan: {:?} APIC IDs up to {}, needed: {}, interrupt routing: {:?}, MADT entries: {} bytes",
+        args.ids,
         plan.max_apic_id(),
         plan.needs_x2apic(),
         plan.routing(),
@@ -406,7 +467,8 @@ fn run(args: &Args) -> Result<bool, String> {
     let started = Instant::now();
     let (results, state) = std::thread::scope(|s| {
         let (progress, vcpu_threads, emulator) = (&progress, &vcpu_threads, &emulator);
-        let dm = s.spawn(move || device_model(pages, vcpu_threads, progress, args.rounds));
+        let ids = plan.apic_ids().to_vec();
+        let dm = s.spawn(move || device_model(pages, vcpu_threads, progress, args.rounds, ids));
         // Set before any vCPU runs, so no notification is lost.
         let _ = dm_thread.set(dm.thread().clone());
         let handles: Vec<_> = vcpus
@@ -467,9 +529,9 @@ fn run(args: &Args) -> Result<bool, String> {
         ok = false;
     }
     let wrong: Vec<_> = state
-        .first_reports
+        .ids
         .iter()
-        .enumerate()
+        .zip(&state.first_reports)
         .filter(|(_, c)| **c != 1)
         .collect();
     if !wrong.is_empty() {
@@ -497,7 +559,8 @@ fn run(args: &Args) -> Result<bool, String> {
     );
     if ok {
         println!(
-            "OK: each of the {n} vCPUs reported its own x2APIC ID, each ID exactly once, all replies correct"
+            "OK: each of the {n} vCPUs reported its own x2APIC ID ({:?} plan), each ID exactly once, all replies correct",
+            args.ids
         );
     }
     Ok(ok)

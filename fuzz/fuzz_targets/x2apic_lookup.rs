@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Destination lookup on arbitrary vCPU states and destinations: the precomputed map
-//! selects exactly the vCPUs the linear scan selects, before and after an update.
+//! selects exactly the vCPUs the linear scan selects, before and after updates (one at a
+//! time, then as a batch).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -11,7 +12,7 @@ use x2apic_virt::lookup::{ApicState, Destination, DestinationMap};
 struct Input {
     states: Vec<ApicState>,
     dests: Vec<Destination>,
-    update: Option<(u32, ApicState)>,
+    updates: Vec<(u32, ApicState)>,
 }
 
 fn check(map: &DestinationMap, dests: &[Destination]) {
@@ -27,8 +28,11 @@ fn check(map: &DestinationMap, dests: &[Destination]) {
 fuzz_target!(|input: Input| {
     let mut map = DestinationMap::build(&input.states);
     check(&map, &input.dests);
-    if let Some((vcpu, state)) = input.update {
+    let mut batched = map.clone();
+    for &(vcpu, state) in &input.updates {
         map.set(vcpu, state);
         check(&map, &input.dests);
     }
+    batched.update(input.updates);
+    assert_eq!(batched, map, "a batch equals the same updates one by one");
 });

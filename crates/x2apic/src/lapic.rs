@@ -219,8 +219,9 @@ impl Lapic {
 
     /// Writes `IA32_APIC_BASE` and applies what the transition converts or resets:
     ///
-    /// - into x2APIC mode: the ID register takes the 32-bit x2APIC ID and the LDR is
-    ///   derived from it; other registers are kept;
+    /// - into x2APIC mode: the ID register takes the 32-bit x2APIC ID, the LDR is
+    ///   derived from it and the ICR's high half (the 32-bit destination) starts at 0;
+    ///   other registers are kept;
     /// - into the disabled state (and on a host jump from x2APIC to xAPIC): every register
     ///   returns to its power-up value, the ID to the xAPIC format.
     pub fn set_base(&mut self, value: u64, initiator: Initiator) -> Result<Transition, Fault> {
@@ -230,6 +231,10 @@ impl Lapic {
             (Mode::Xapic | Mode::Disabled, Mode::X2apic) => {
                 self.regs[Register::Id.slot()] = self.x2apic_id;
                 self.regs[Register::Ldr.slot()] = x2apic_ldr(self.x2apic_id);
+                // The SDM leaves extended fields undefined across the switch; the ICR's
+                // high half (xAPIC ICR2) starts at 0, as in KVM, whose x2APIC ICR is one
+                // 64-bit register.
+                self.regs[Register::Icr2.slot()] = 0;
             }
             (Mode::Xapic | Mode::X2apic, Mode::Disabled) | (Mode::X2apic, Mode::Xapic) => {
                 self.power_up_registers();
@@ -329,7 +334,8 @@ impl Lapic {
                 self.regs[reg.slot()] = value & reg.stored_bits(f);
                 if value & SVR_ENABLE == 0 {
                     // SDM vol. 3A §11.4.7.2: a software-disabled APIC masks every LVT.
-                    for lvt in Register::all().filter(|r| r.is_lvt()) {
+                    for lvt in Register::all().filter(|r| r.is_lvt() && r.xapic_access(f).is_some())
+                    {
                         self.regs[lvt.slot()] |= LVT_MASKED;
                     }
                 }
@@ -565,6 +571,8 @@ mod tests {
         assert_eq!(l.read_msr(0x835), Ok(0x700), "delivery status is read-only");
         l.write_msr(0x80F, 0xFF).unwrap();
         assert_eq!(l.read_msr(0x835), Ok(0x1_0700));
+        // Six LVTs: the absent CMCI slot is not touched (found by the random KVM test).
+        assert_eq!(l.register(Register::LvtCmci), 0);
     }
 
     #[test]

@@ -100,7 +100,7 @@ pub mod policy;
 pub mod regs;
 
 pub use base::{ApicBase, BaseRules, Initiator, Mode, Transition};
-pub use error::{Error, Fault, Result};
+pub use error::{Error, Error as X2apicError, Fault, Result};
 pub use icr::Icr;
 pub use lapic::{Config, Effect, Lapic};
 pub use page::IdFormat;

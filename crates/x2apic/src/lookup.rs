@@ -76,8 +76,10 @@ pub struct Destination {
     /// The destination field.
     pub dest: u32,
     /// Whether the destination is 32 bits (an x2APIC ICR, or a message routed with
-    /// 32-bit IDs) rather than 8 (an xAPIC ICR, a compatibility MSI or IOAPIC entry;
-    /// with the extended destination ID, up to 15 bits, in physical mode).
+    /// 32-bit IDs) rather than 8 (an xAPIC ICR, a compatibility MSI or IOAPIC entry).
+    /// An MSI decoded with the extended destination ID is wide: its 0xFF is APIC 255,
+    /// not a broadcast, as KVM treats it with `KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK`
+    /// (checked by `peers/kvm-x2apic`).
     pub wide: bool,
 }
 
@@ -325,6 +327,23 @@ impl DestinationMap {
         }
     }
 
+    /// Applies several updates with at most one rebuild (as when every vCPU switches
+    /// mode at boot); returns whether it rebuilt. Unknown vCPUs are skipped.
+    pub fn update(&mut self, changes: impl IntoIterator<Item = (u32, ApicState)>) -> bool {
+        let mut addressing = false;
+        for (vcpu, state) in changes {
+            if let Some(s) = self.states.get_mut(vcpu as usize) {
+                addressing |= (s.mode, s.id, s.ldr, s.dfr_model)
+                    != (state.mode, state.id, state.ldr, state.dfr_model);
+                *s = state;
+            }
+        }
+        if addressing {
+            *self = Self::build(&self.states);
+        }
+        addressing
+    }
+
     /// The reference semantics: whether `vcpu` is selected by `dest` (SDM vol. 3A
     /// §11.6.2 and §11.12.10; KVM `kvm_apic_match_dest`).
     pub fn matches(&self, vcpu: u32, dest: Destination) -> bool {
@@ -570,6 +589,10 @@ mod tests {
         assert_eq!(map.lookup(phys(u32::MAX)).iter().count(), 2);
         assert!(!map.is_empty());
         assert_eq!(map.len(), 3);
+        // A batch: every vCPU moves; one rebuild, and lookups see all of it.
+        assert!(map.update((0..3).map(|v| (v, x2(100 + v)))));
+        assert!(matches!(map.lookup(phys(102)), Targets::One(2)));
+        assert!(!map.update([(7, x2(1))]), "unknown vCPUs are skipped");
     }
 
     fn state() -> impl Strategy<Value = ApicState> {

@@ -66,7 +66,8 @@ pub enum Register {
     Ppr,
     /// EOI (0x0B0).
     Eoi,
-    /// Remote read, RRD (0x0C0); xAPIC only.
+    /// Remote read, RRD (0x0C0): named in the offset map, absent on every processor
+    /// since the Pentium 4 (SDM Table 11-1, note 1) and in KVM; it exists in no mode.
     Rrd,
     /// Logical destination, LDR (0x0D0).
     Ldr,
@@ -131,6 +132,14 @@ pub struct Features {
     pub directed_eoi: bool,
     /// TSC-deadline timer mode (CPUID.1:ECX\[24\]; LVT timer bit 18).
     pub tsc_deadline: bool,
+}
+
+impl Features {
+    /// The bits a WRMSR to `msr` stores (see [`Register::stored_bits`]); 0 for an MSR
+    /// that names no register.
+    pub fn stored_mask(self, msr: u32) -> u64 {
+        Register::from_msr(msr).map_or(0, |r| u64::from(r.stored_bits(self)))
+    }
 }
 
 impl Register {
@@ -235,10 +244,10 @@ impl Register {
             return None;
         }
         Some(match self {
+            Self::Rrd => return None,
             Self::Version
             | Self::Apr
             | Self::Ppr
-            | Self::Rrd
             | Self::Isr(_)
             | Self::Tmr(_)
             | Self::Irr(_)
@@ -391,6 +400,7 @@ mod tests {
         ];
         assert_eq!(x2, [None; 4]);
         assert_eq!(Register::SelfIpi.xapic_access(F), None);
+        assert_eq!(Register::Rrd.xapic_access(F), None);
         assert_eq!(Register::Ldr.x2apic_access(F), Some(Access::ReadOnly));
         assert_eq!(Register::Ldr.xapic_access(F), Some(Access::ReadWrite));
         let cmci = Features {

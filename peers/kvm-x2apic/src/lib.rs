@@ -370,6 +370,15 @@ impl Vcpu {
         Ok(written == 1)
     }
 
+    /// `KVM_GET_MP_STATE` (which also makes KVM process a pending INIT or SIPI).
+    pub fn mp_state(&self) -> Result<u32> {
+        let state = self
+            .fd
+            .get_mp_state()
+            .map_err(kvm_err("KVM_GET_MP_STATE"))?;
+        Ok(state.mp_state)
+    }
+
     /// `KVM_GET_LAPIC`: the 1 KiB register page.
     pub fn get_lapic(&self) -> Result<Vec<u8>> {
         let state = self.fd.get_lapic().map_err(kvm_err("KVM_GET_LAPIC"))?;
