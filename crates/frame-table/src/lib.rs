@@ -1,12 +1,64 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! Where the frame table for terabytes of persistent memory lives.
+//! Where the frame table for terabytes of persistent memory lives, and how it is built.
 //!
-//! This crate will plan the placement of per-page metadata (in DRAM, in one management
-//! superblock, or inside each namespace), read and write Linux's PFN/DAX info blocks and
-//! our own management superblock, and model the init/activate/map/unmap lifecycle of a pmem
-//! range. Nothing is implemented yet.
+//! Persistent memory comes in terabytes per host, and its per-page metadata (Xen's
+//! 32-byte `page_info` plus 8 bytes of M2P per 4 KiB page, Linux's 64-byte `struct page`)
+//! plus the page tables that map it can eat the host's DRAM. This crate answers the Xen
+//! Summit 2018 design question "where to put the frame table?" and carries the answer out:
+//!
+//! - [`plan`]: the planner. For DRAM, a management superblock, or inside each namespace
+//!   (Linux `--map=dev`), it computes table bytes and offsets, the aligned data area
+//!   (`dataoff`, `end_trunc`), DRAM and pmem used, and paging-structure bytes at 4 KiB,
+//!   2 MiB and 1 GiB leaves; [`recommend`] chooses one and says why. Pure checked
+//!   arithmetic, O(number of namespaces).
+//! - [`lifecycle`]: raw → initialised → active → mapped/unmapped per pmem range, with
+//!   activation refused while the management domain still maps the range.
+//! - [`checksum`]: Linux's `nd_fletcher64`, used by every on-media block here.
+//!
+//! # Example
+//!
+//! ```
+//! use frame_table::{CostModel, Namespace, PageSizes, Request, Strategy, plan};
+//!
+//! // Linux's in-namespace memmap for a 1 TiB namespace at 16 MiB alignment
+//! // (the `ndctl write-infoblock -s 1T` example): dataoff 16 GiB + 16 MiB.
+//! let ns = [Namespace { base: 0, size: 1 << 40, align: 16 << 20 }];
+//! let req = Request {
+//!     namespaces: &ns,
+//!     cost: CostModel::LINUX,
+//!     dram_budget: 0,
+//!     page_sizes: PageSizes::all(),
+//!     compat_align: 2 << 20,
+//!     management: None,
+//! };
+//! let layout = plan::layouts(req, Strategy::PerNamespace)?.next().unwrap()?;
+//! assert_eq!(layout.data_offset, 17_196_646_400);
+//! assert_eq!(layout.data_pages, 264_237_056);
+//! # Ok::<(), frame_table::FrameTableError>(())
+//! ```
+//!
+//! # Cargo features
+//!
+//! - `std` (default): links the standard library; nothing else changes.
+//! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
+//!
+//! # MSRV
+//!
+//! Rust 1.88.
 #![no_std]
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
+
+pub mod checksum;
+mod error;
+pub mod lifecycle;
+pub mod plan;
+
+pub use error::{Error, Error as FrameTableError, Result};
+pub use lifecycle::{Event, GuestId, Lifecycle, State};
+pub use plan::{
+    CostModel, Medium, Namespace, NamespaceLayout, PageSizes, Paging, PagingCost, Plan, Reason,
+    Recommendation, Request, Role, Strategy, TableLocation, recommend,
+};

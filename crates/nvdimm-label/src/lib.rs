@@ -1,13 +1,74 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Read, validate and write NVDIMM label storage areas (LSAs).
 //!
-//! This crate will parse the namespace index blocks and namespace labels of the UEFI 2.7
-//! label formats (v1.1 with 128-byte labels, v1.2 with 256-byte labels) and the CXL LSA,
-//! byte-compatible with Linux (`drivers/nvdimm/label.[ch]`) and ndctl, and write them with
-//! the kernel's crash-safe update order (new label, then the inactive index block, then
-//! the old slot freed). Nothing is implemented yet.
+//! A DIMM's label storage area holds two namespace index blocks and an array of label
+//! slots; the labels describe the namespaces carved out of the DIMM's persistent memory.
+//! This crate parses and validates the UEFI 2.7 formats (v1.1 with 128-byte labels, v1.2
+//! with 256-byte labels) and the CXL 2.0 LSA (index 2.1, region and namespace labels)
+//! exactly as Linux (`drivers/nvdimm/label.[ch]`) and ndctl do, and writes them with the
+//! kernel's crash-safe update order.
+//!
+//! - [`layout`]: the on-media structures byte for byte, and constants with sources.
+//! - [`fletcher64`]: the kernel's checksum.
+//! - [`index`]: index sizing, validation, the "newest of the two" rule.
+//! - [`Label`], [`parse_label`]: one slot, parsed and emitted.
+//! - [`Lsa`] (feature `alloc`): a whole area: current index, active labels,
+//!   [`Namespace`]s, [`Diagnostic`]s. [`active_slots`] is the allocation-free core.
+//! - [`classify`]: what a namespace holds, from its info block (BTT, fsdax, devdax, raw).
+//! - [`Storage`]: where an area lives (buffer, file, memory map, capped transfers).
+//!
+//! Untrusted bytes never panic: every problem is an [`Error`] or a [`Diagnostic`].
+//!
+//! # Cargo features
+//!
+//! - `std` (default): implies `alloc`; adds [`FileStorage`] and the `lsa` tool.
+//! - `alloc`: [`Lsa`], namespaces and diagnostics as owned collections.
+//! - `arbitrary`: derives `arbitrary::Arbitrary` for [`LabelVersion`] (implies `std`).
+//!
+//! Without `alloc` the crate still validates index blocks ([`index::select`]) and walks
+//! the active labels ([`active_slots`]) without allocating.
+//!
+//! # MSRV
+//!
+//! Rust 1.88.
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
+
+mod checksum;
+pub mod cookie;
+mod error;
+pub mod index;
+mod infoblock;
+mod label;
+pub mod layout;
+mod lsa;
+mod storage;
+mod uuid;
+#[cfg(feature = "alloc")]
+mod writer;
+
+pub use checksum::{fletcher64, fletcher64_skipping};
+pub use error::Error;
+pub use index::{Geometry, IndexBlock, IndexFault, LabelVersion, NoValidIndex};
+pub use infoblock::{CLASSIFY_BYTES, Content, PfnInfo, classify};
+pub use label::{
+    ClaimClass, EmitError, Label, LabelFault, LabelWarning, Name, NamespaceLabel, RegionLabel,
+    label_warnings, parse_label,
+};
+pub use lsa::{ActiveSlots, active_slots, free_bits_past_nslot};
+#[cfg(feature = "alloc")]
+pub use lsa::{Diagnostic, Extent, Lsa, Namespace};
+#[cfg(feature = "std")]
+pub use storage::FileStorage;
+pub use storage::{MaxTransfer, Storage, StorageError, read_all, write_all};
+pub use uuid::{Guid, Uuid};
+#[cfg(feature = "alloc")]
+pub use writer::{InitStyle, NamespaceSpec, Region, Writer, init};
+
+/// The crate's error type under a prefixed name.
+pub type NvdimmLabelError = Error;

@@ -12,5 +12,10 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod cpuid;
 pub mod fabricate;
+pub mod mode;
+pub mod msr;
+pub mod output;
 pub mod packet;
+pub mod policy;

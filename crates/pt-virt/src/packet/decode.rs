@@ -74,26 +74,43 @@ struct Parser<'a> {
     strictness: Strictness,
 }
 
-impl Parser<'_> {
-    /// The packet's first `len` bytes, or a truncation error.
+impl<'a> Parser<'a> {
+    /// The input from the packet's first byte on, once it is known to hold `len` bytes;
+    /// or a truncation error. Readers may look past `len` (never past the input).
     #[inline(always)]
-    fn need(&self, kind: Kind, len: usize) -> Result<&[u8]> {
-        self.rest.get(..len).ok_or(Error::Truncated {
+    fn need(&self, kind: Kind, len: usize) -> Result<&'a [u8]> {
+        if self.rest.len() >= len {
+            Ok(self.rest)
+        } else {
+            Err(self.truncated(kind, len))
+        }
+    }
+
+    #[cold]
+    fn truncated(&self, kind: Kind, len: usize) -> Error {
+        Error::Truncated {
             offset: self.pos,
             kind,
             needed: len,
             available: self.rest.len(),
-        })
+        }
     }
 
-    /// `n <= 8` little-endian bytes at `at` of a checked packet image.
+    /// `n <= 8` little-endian bytes at `at`: one 8-byte load, masked, when the input
+    /// has 8 bytes there, else byte by byte.
     #[inline(always)]
     fn le(bytes: &[u8], at: usize, n: usize) -> u64 {
-        let mut word = [0u8; 8];
-        if let (Some(dst), Some(src)) = (word.get_mut(..n), bytes.get(at..at.saturating_add(n))) {
-            dst.copy_from_slice(src);
+        let mask = if n >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * n)) - 1
+        };
+        if let Some(Ok(word)) = bytes.get(at..at + 8).map(<[u8; 8]>::try_from) {
+            return u64::from_le_bytes(word) & mask;
         }
-        u64::from_le_bytes(word)
+        (0..n).fold(0, |v, i| {
+            v | u64::from(Self::byte(bytes, at + i)) << (8 * i)
+        })
     }
 
     /// Two little-endian bytes at `at` of a checked packet image.
@@ -306,7 +323,11 @@ impl Parser<'_> {
         let (packet, len) = match b1 {
             op::EXT_PSB => {
                 let p = self.need(Kind::Psb, op::PSB_LEN)?;
-                if p.chunks_exact(2).any(|pair| pair != [op::EXT, op::EXT_PSB]) {
+                if p.get(..op::PSB_LEN)
+                    .unwrap_or_default()
+                    .chunks_exact(2)
+                    .any(|pair| pair != [op::EXT, op::EXT_PSB])
+                {
                     return Err(Error::BadPsb { offset: self.pos });
                 }
                 (Packet::Psb, op::PSB_LEN)
@@ -543,16 +564,23 @@ impl<'a> Decoder<'a> {
             Ok((packet, len)) => {
                 self.pos = offset + len;
                 let ip = match packet {
-                    Packet::Tip(ip) | Packet::TipPge(ip) | Packet::TipPgd(ip) | Packet::Fup(ip) => {
+                    Packet::Tip(ip) | Packet::TipPge(ip) | Packet::TipPgd(ip) => {
+                        self.block = None;
                         self.last_ip.apply(ip.ipc, ip.payload)
                     }
+                    Packet::Fup(ip) => self.last_ip.apply(ip.ipc, ip.payload),
                     Packet::Psb => {
                         self.last_ip.reset();
+                        self.block = None;
                         None
                     }
-                    _ => None,
+                    other => {
+                        if self.block.is_some() || matches!(other, Packet::Bbp { .. }) {
+                            self.block = next_block(self.block, &other);
+                        }
+                        None
+                    }
                 };
-                self.block = next_block(self.block, &packet);
                 Some(Ok(Decoded {
                     offset,
                     len,

@@ -8,15 +8,36 @@
 use super::error::{Error, Result};
 use super::ip::{Compression, IpCompression, LastIp};
 use super::opcode as op;
-use super::repr::{Ip, Kind, Packet, PayloadSize};
+use super::repr::{Ip, Packet, PayloadSize, Track};
 
 /// Where encoded packets go.
 pub trait Sink {
     /// Appends all of `bytes`, or nothing and an error ([`Error::BufferFull`]).
     fn write_all(&mut self, bytes: &[u8]) -> Result<()>;
+
+    /// A 16-byte window at the end of the output that the encoder may build the next
+    /// packet in, or `None` (the default) to have packets passed to
+    /// [`Sink::write_all`]. Bytes written there are not output until
+    /// [`Sink::commit`].
+    #[inline]
+    fn window(&mut self) -> Option<&mut [u8; op::MAX_LEN]> {
+        None
+    }
+
+    /// Appends the first `len` bytes (`len <= 16`) of the window the last
+    /// [`Sink::window`] call returned. Never called when that returned `None`.
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        let _ = len;
+    }
 }
 
 /// A sink over a caller's buffer.
+///
+/// Bytes of `buf` past [`SliceSink::len`] are scratch: the encoder builds each packet in
+/// place in the 16 bytes after it (when they exist), so up to 15 bytes past the output,
+/// or a refused packet's partial image, may be stored there. Only
+/// [`SliceSink::written`] is the output.
 #[derive(Debug)]
 pub struct SliceSink<'a> {
     buf: &'a mut [u8],
@@ -52,6 +73,18 @@ impl<'a> SliceSink<'a> {
 
 impl Sink for SliceSink<'_> {
     #[inline]
+    fn window(&mut self) -> Option<&mut [u8; op::MAX_LEN]> {
+        self.buf
+            .get_mut(self.len..self.len.saturating_add(op::MAX_LEN))
+            .and_then(|w| w.try_into().ok())
+    }
+
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        self.len = self.len.saturating_add(len).min(self.buf.len());
+    }
+
+    #[inline]
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         let available = self.buf.len().saturating_sub(self.len);
         let end = self.len.saturating_add(bytes.len());
@@ -69,7 +102,7 @@ impl Sink for SliceSink<'_> {
     }
 }
 
-#[cfg(any(feature = "std", test))]
+#[cfg(feature = "std")]
 impl Sink for std::vec::Vec<u8> {
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         self.extend_from_slice(bytes);
@@ -80,6 +113,16 @@ impl Sink for std::vec::Vec<u8> {
 impl<S: Sink + ?Sized> Sink for &mut S {
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         (**self).write_all(bytes)
+    }
+
+    #[inline]
+    fn window(&mut self) -> Option<&mut [u8; op::MAX_LEN]> {
+        (**self).window()
+    }
+
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        (**self).commit(len)
     }
 }
 
@@ -159,40 +202,31 @@ impl<S: Sink> Encoder<S> {
     }
 
     /// Writes `packet` as given (its IPBytes included) and updates the state; returns
-    /// the length. On error nothing is written and the state is unchanged.
+    /// the length. On error nothing is written and the state is unchanged. An update-form
+    /// IP with an unknown last IP is written as given and leaves the last IP unknown, as
+    /// a decoder would; [`Encoder::encode_ip`] never picks one.
     #[inline]
     pub fn encode(&mut self, packet: &Packet) -> Result<usize> {
-        if let Packet::Bip { size, .. } = packet
-            && self.block != Some(*size)
-        {
-            return Err(Error::BipContext {
-                size: *size,
-                block: self.block,
-            });
-        }
-        if let (Packet::Tnt8 { count, bits }, Some(_)) = (packet, self.block)
-            && ((1u8 << count) | bits) << 1 & op::BIP_MASK == op::BIP
-        {
-            return Err(Error::TntInBlock {
-                count: *count,
-                bits: *bits,
-            });
-        }
-        if let Some(ip) = packet.ip()
-            && ip.ipc.needs_last_ip()
-            && self.last_ip.get().is_none()
-        {
-            return Err(Error::IpNotRepresentable {
-                ip: ip.payload,
-                ipc: ip.ipc,
-                last: None,
-            });
-        }
-        let mut scratch = [0u8; op::MAX_LEN];
-        let len = packet.image(&mut scratch)?;
-        self.sink
-            .write_all(scratch.get(..len).unwrap_or_default())?;
-        self.update(packet);
+        let mut state = State {
+            last_ip: self.last_ip,
+            block: self.block,
+        };
+        let len = match self.sink.window() {
+            Some(window) => {
+                let len = packet.image(window, &mut state)?;
+                self.sink.commit(len);
+                len
+            }
+            None => {
+                let mut scratch = [0u8; op::MAX_LEN];
+                let len = packet.image(&mut scratch, &mut state)?;
+                self.sink
+                    .write_all(scratch.get(..len).unwrap_or_default())?;
+                len
+            }
+        };
+        self.last_ip = state.last_ip;
+        self.block = state.block;
         Ok(len)
     }
 
@@ -223,17 +257,6 @@ impl<S: Sink> Encoder<S> {
     pub fn encode_suppressed(&mut self, kind: IpKind) -> Result<usize> {
         self.encode(&kind.packet(Ip::SUPPRESSED))
     }
-
-    /// The state change a decoder makes for `packet`.
-    fn update(&mut self, packet: &Packet) {
-        if let Some(ip) = packet.ip() {
-            self.last_ip.apply(ip.ipc, ip.payload);
-        }
-        if *packet == Packet::Psb {
-            self.last_ip.reset();
-        }
-        self.block = next_block(self.block, packet);
-    }
 }
 
 /// The BIP payload size after `packet`, given the one before.
@@ -241,30 +264,61 @@ impl<S: Sink> Encoder<S> {
 pub(crate) fn next_block(block: Option<PayloadSize>, packet: &Packet) -> Option<PayloadSize> {
     match packet {
         Packet::Bbp { size, .. } => Some(*size),
-        other if ends_block(other.kind()) => None,
+        other if super::repr::ends_block(other.kind()) => None,
         _ => block,
     }
 }
 
-/// Whether a packet closes a BBP block (perf `intel_pt_upd_pkt_ctx`: every packet but
-/// PAD, TSC, TMA, MTC, FUP, CYC, CBR, MNT, EXSTOP, PWRE, PWRX, BIP and the Event Trace
-/// packets resets the context).
-pub(crate) const fn ends_block(kind: Kind) -> bool {
-    !matches!(
-        kind,
-        Kind::Pad
-            | Kind::Tsc
-            | Kind::Tma
-            | Kind::Mtc
-            | Kind::Fup
-            | Kind::Cyc
-            | Kind::Cbr
-            | Kind::Mnt
-            | Kind::Exstop
-            | Kind::Pwre
-            | Kind::Pwrx
-            | Kind::Bip
-            | Kind::Cfe
-            | Kind::Evd
-    )
+/// The encoder's state while one packet is built: committed only when it is written.
+struct State {
+    last_ip: LastIp,
+    block: Option<PayloadSize>,
+}
+
+impl Track for State {
+    #[inline(always)]
+    fn check_tnt8(&self, byte: u8, count: u8, bits: u8) -> Result<()> {
+        if self.block.is_some() && byte & op::BIP_MASK == op::BIP {
+            Err(Error::TntInBlock { count, bits })
+        } else {
+            Ok(())
+        }
+    }
+
+    #[inline(always)]
+    fn check_bip(&self, size: PayloadSize) -> Result<()> {
+        if self.block == Some(size) {
+            Ok(())
+        } else {
+            Err(Error::BipContext {
+                size,
+                block: self.block,
+            })
+        }
+    }
+
+    #[inline(always)]
+    fn ip(&mut self, ip: Ip) {
+        self.last_ip.apply(ip.ipc, ip.payload);
+    }
+
+    #[inline(always)]
+    fn psb(&mut self) {
+        self.last_ip.reset();
+    }
+
+    #[inline(always)]
+    fn bbp(&mut self, size: PayloadSize) {
+        self.block = Some(size);
+    }
+
+    #[inline(always)]
+    fn in_block(&self) -> bool {
+        self.block.is_some()
+    }
+
+    #[inline(always)]
+    fn end_block(&mut self) {
+        self.block = None;
+    }
 }

@@ -50,5 +50,5 @@ pub use error::{Error, Result};
 pub use ip::{Compression, IpCompression, LastIp, sext48};
 pub use repr::{Ip, Kind, Packet, PayloadSize};
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests;

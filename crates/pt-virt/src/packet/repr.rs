@@ -326,20 +326,35 @@ pub enum Packet {
 }
 
 /// Rejects `value` if it has bits above `bits`.
-fn fits(kind: Kind, field: &'static str, value: u64, bits: u32) -> Result<()> {
+#[inline(always)]
+fn fits(packet: &Packet, field: &'static str, value: u64, bits: u32) -> Result<()> {
     if bits < 64 && value >> bits != 0 {
-        Err(Error::FieldRange { kind, field, value })
+        Err(out_of_range(packet, field, value))
     } else {
         Ok(())
     }
 }
 
-/// Writes the `n` low bytes of `v` little-endian at `out[at..]` (`out` is the
-/// encoder's 16-byte scratch, large enough for every packet).
+#[cold]
+fn out_of_range(packet: &Packet, field: &'static str, value: u64) -> Error {
+    Error::FieldRange {
+        kind: packet.kind(),
+        field,
+        value,
+    }
+}
+
+/// Writes `v`, which fits in `n` bytes, little-endian at `out[at..]`. One 8-byte store
+/// when the scratch has room (the bytes past `at + n` it zeroes are either past the
+/// packet or written by a later field at a higher offset), else byte by byte.
+#[inline(always)]
 fn put_le(out: &mut [u8; op::MAX_LEN], at: usize, v: u64, n: usize) {
-    let bytes = v.to_le_bytes();
-    for (dst, src) in out.iter_mut().skip(at).zip(bytes.iter().take(n)) {
-        *dst = *src;
+    if let Some(dst) = out.get_mut(at..at + 8) {
+        dst.copy_from_slice(&v.to_le_bytes());
+    } else {
+        for (dst, src) in out.iter_mut().skip(at).zip(v.to_le_bytes().iter().take(n)) {
+            *dst = *src;
+        }
     }
 }
 
@@ -412,50 +427,96 @@ impl Packet {
         }
     }
 
-    /// Checks the fields and builds the image in `out`; returns the length.
-    pub(crate) fn image(&self, out: &mut [u8; op::MAX_LEN]) -> Result<usize> {
-        let kind = self.kind();
-        let len = self.encoded_len();
-        match *self {
-            Self::Pad => out[0] = op::PAD,
+    /// Checks the fields and builds the image in `out`; returns the length. `track`
+    /// sees the packet's effect on the stream state in the same match (one dispatch per
+    /// packet); it is called only once the image is complete, except for its checks.
+    #[inline(always)]
+    pub(crate) fn image<T: Track>(
+        &self,
+        out: &mut [u8; op::MAX_LEN],
+        track: &mut T,
+    ) -> Result<usize> {
+        let len = match *self {
+            Self::Pad => {
+                out[0] = op::PAD;
+                1
+            }
             Self::Psb => {
                 for pair in out.chunks_exact_mut(2) {
                     pair.copy_from_slice(&[op::EXT, op::EXT_PSB]);
                 }
+                track.psb();
+                op::PSB_LEN
             }
-            Self::PsbEnd => *out = ext(op::EXT_PSBEND),
-            Self::Ovf => *out = ext(op::EXT_OVF),
-            Self::Stop => *out = ext(op::EXT_STOP),
+            Self::PsbEnd => {
+                *out = ext(op::EXT_PSBEND);
+                2
+            }
+            Self::Ovf => {
+                *out = ext(op::EXT_OVF);
+                2
+            }
+            Self::Stop => {
+                *out = ext(op::EXT_STOP);
+                2
+            }
             Self::Tnt8 { count, bits } => {
                 if !(1..=6).contains(&count) {
-                    return Err(Error::TntCount { kind, count });
+                    return Err(Error::TntCount {
+                        kind: self.kind(),
+                        count,
+                    });
                 }
-                fits(kind, "bits", bits.into(), count.into())?;
-                out[0] = ((1u8 << count) | bits) << 1;
+                fits(self, "bits", bits.into(), count.into())?;
+                let byte = ((1u8 << count) | bits) << 1;
+                track.check_tnt8(byte, count, bits)?;
+                out[0] = byte;
+                1
             }
             Self::Tnt64 { count, bits } => {
                 if !(1..=47).contains(&count) {
-                    return Err(Error::TntCount { kind, count });
+                    return Err(Error::TntCount {
+                        kind: self.kind(),
+                        count,
+                    });
                 }
-                fits(kind, "bits", bits, count.into())?;
+                fits(self, "bits", bits, count.into())?;
                 *out = ext(op::EXT_TNT64);
                 put_le(out, 2, (1u64 << count) | bits, 6);
+                8
             }
-            Self::Tip(ip) => ip_image(out, kind, op::TIP, ip)?,
-            Self::TipPge(ip) => ip_image(out, kind, op::TIP_PGE, ip)?,
-            Self::TipPgd(ip) => ip_image(out, kind, op::TIP_PGD, ip)?,
-            Self::Fup(ip) => ip_image(out, kind, op::FUP, ip)?,
+            Self::Tip(ip) => {
+                ip_image(out, self, op::TIP, ip)?;
+                track.ip(ip);
+                1 + ip.ipc.payload_len()
+            }
+            Self::TipPge(ip) => {
+                ip_image(out, self, op::TIP_PGE, ip)?;
+                track.ip(ip);
+                1 + ip.ipc.payload_len()
+            }
+            Self::TipPgd(ip) => {
+                ip_image(out, self, op::TIP_PGD, ip)?;
+                track.ip(ip);
+                1 + ip.ipc.payload_len()
+            }
+            Self::Fup(ip) => {
+                ip_image(out, self, op::FUP, ip)?;
+                track.ip(ip);
+                1 + ip.ipc.payload_len()
+            }
             Self::Pip { cr3, nr } => {
                 if cr3 & 0x1F != 0 {
                     return Err(Error::FieldRange {
-                        kind,
+                        kind: self.kind(),
                         field: "cr3",
                         value: cr3,
                     });
                 }
-                fits(kind, "cr3", cr3, 52)?;
+                fits(self, "cr3", cr3, 52)?;
                 *out = ext(op::EXT_PIP);
                 put_le(out, 2, ((cr3 >> 5) << 1) | u64::from(nr), 6);
+                8
             }
             Self::ModeExec { csl, csd, iflag } => {
                 out[0] = op::MODE;
@@ -463,30 +524,36 @@ impl Packet {
                     | bit(csl, op::MODE_EXEC_CSL)
                     | bit(csd, op::MODE_EXEC_CSD)
                     | bit(iflag, op::MODE_EXEC_IF);
+                2
             }
             Self::ModeTsx { intx, abort } => {
                 out[0] = op::MODE;
                 out[1] = op::MODE_LEAF_TSX
                     | bit(intx, op::MODE_TSX_INTX)
                     | bit(abort, op::MODE_TSX_ABRT);
+                2
             }
             Self::Tsc { tsc } => {
-                fits(kind, "tsc", tsc, 56)?;
+                fits(self, "tsc", tsc, 56)?;
                 out[0] = op::TSC;
                 put_le(out, 1, tsc, 7);
+                8
             }
             Self::Mtc { ctc } => {
                 out[0] = op::MTC;
                 out[1] = ctc;
+                2
             }
             Self::Tma { ctc, fc } => {
-                fits(kind, "fc", fc.into(), 9)?;
+                fits(self, "fc", fc.into(), 9)?;
                 *out = ext(op::EXT_TMA);
                 put_le(out, 2, ctc.into(), 2);
                 put_le(out, 5, fc.into(), 2);
+                7
             }
             Self::Cyc { value } => {
-                fits(kind, "value", value, 61)?;
+                fits(self, "value", value, 61)?;
+                let len = cyc_len(value);
                 let more = |v: u64| u8::from(v != 0);
                 let mut v = value >> 5;
                 out[0] = ((value.to_le_bytes()[0] & 0x1F) << 3) | (more(v) << 2) | op::CYC;
@@ -495,32 +562,36 @@ impl Packet {
                     v >>= 7;
                     *byte = (low << 1) | more(v);
                 }
+                len
             }
             Self::Cbr { ratio } => {
                 *out = ext(op::EXT_CBR);
                 out[2] = ratio;
+                4
             }
             Self::Vmcs { base } => {
                 if base & 0xFFF != 0 {
                     return Err(Error::FieldRange {
-                        kind,
+                        kind: self.kind(),
                         field: "base",
                         value: base,
                     });
                 }
-                fits(kind, "base", base, 52)?;
+                fits(self, "base", base, 52)?;
                 *out = ext(op::EXT_VMCS);
                 put_le(out, 2, base >> 12, 5);
+                7
             }
             Self::Mnt { payload } => {
                 *out = ext(op::EXT_EXT2);
                 out[2] = op::EXT2_MNT;
                 put_le(out, 3, payload, 8);
+                11
             }
             Self::Ptw { payload, size, ip } => {
                 if payload & !size.mask() != 0 {
                     return Err(Error::FieldRange {
-                        kind,
+                        kind: self.kind(),
                         field: "payload",
                         value: payload,
                     });
@@ -531,23 +602,29 @@ impl Packet {
                 };
                 *out = ext(bit(ip, op::IP_BIT) | (plc << 5) | op::EXT_PTW);
                 put_le(out, 2, payload, size.bytes());
+                2 + size.bytes()
             }
-            Self::Exstop { ip } => *out = ext(op::EXT_EXSTOP | bit(ip, op::IP_BIT)),
+            Self::Exstop { ip } => {
+                *out = ext(op::EXT_EXSTOP | bit(ip, op::IP_BIT));
+                2
+            }
             Self::Mwait { hints, ext: e } => {
                 *out = ext(op::EXT_MWAIT);
                 put_le(out, 2, hints.into(), 4);
                 put_le(out, 6, e.into(), 4);
+                10
             }
             Self::Pwre {
                 state,
                 sub_state,
                 hw,
             } => {
-                fits(kind, "state", state.into(), 4)?;
-                fits(kind, "sub_state", sub_state.into(), 4)?;
+                fits(self, "state", state.into(), 4)?;
+                fits(self, "sub_state", sub_state.into(), 4)?;
                 *out = ext(op::EXT_PWRE);
                 out[2] = bit(hw, op::PWRE_HW);
                 out[3] = (state << 4) | sub_state;
+                4
             }
             Self::Pwrx {
                 last,
@@ -556,48 +633,61 @@ impl Packet {
                 store,
                 autonomous,
             } => {
-                fits(kind, "last", last.into(), 4)?;
-                fits(kind, "deepest", deepest.into(), 4)?;
+                fits(self, "last", last.into(), 4)?;
+                fits(self, "deepest", deepest.into(), 4)?;
                 *out = ext(op::EXT_PWRX);
                 out[2] = (last << 4) | deepest;
                 out[3] = bit(interrupt, op::PWRX_WR_INT)
                     | bit(store, op::PWRX_WR_STORE)
                     | bit(autonomous, op::PWRX_WR_HW);
+                7
             }
             Self::Bbp { size, kind: k } => {
-                fits(kind, "kind", k.into(), 5)?;
+                fits(self, "kind", k.into(), 5)?;
                 *out = ext(op::EXT_BBP);
                 out[2] = bit(size == PayloadSize::Four, op::BBP_SZ) | k;
+                track.bbp(size);
+                3
             }
             Self::Bip { id, payload, size } => {
-                fits(kind, "id", id.into(), 5)?;
+                track.check_bip(size)?;
+                fits(self, "id", id.into(), 5)?;
                 if payload & !size.mask() != 0 {
                     return Err(Error::FieldRange {
-                        kind,
+                        kind: self.kind(),
                         field: "payload",
                         value: payload,
                     });
                 }
                 out[0] = (id << 3) | op::BIP;
                 put_le(out, 1, payload, size.bytes());
+                1 + size.bytes()
             }
-            Self::Bep { ip } => *out = ext(op::EXT_BEP | bit(ip, op::IP_BIT)),
+            Self::Bep { ip } => {
+                *out = ext(op::EXT_BEP | bit(ip, op::IP_BIT));
+                2
+            }
             Self::Cfe {
                 ip,
                 kind: k,
                 vector,
             } => {
-                fits(kind, "kind", k.into(), 5)?;
+                fits(self, "kind", k.into(), 5)?;
                 *out = ext(op::EXT_CFE);
                 out[2] = bit(ip, op::IP_BIT) | k;
                 out[3] = vector;
+                4
             }
             Self::Evd { kind: k, payload } => {
-                fits(kind, "kind", k.into(), 6)?;
+                fits(self, "kind", k.into(), 6)?;
                 *out = ext(op::EXT_EVD);
                 out[2] = k;
                 put_le(out, 3, payload, 8);
+                11
             }
+        };
+        if track.in_block() && !matches!(self, Self::Bbp { .. }) && ends_block(self.kind()) {
+            track.end_block();
         }
         Ok(len)
     }
@@ -609,7 +699,7 @@ impl Packet {
     /// [`Encoder`]: super::Encoder
     pub fn emit(&self, out: &mut [u8]) -> Result<usize> {
         let mut scratch = [0u8; op::MAX_LEN];
-        let len = self.image(&mut scratch)?;
+        let len = self.image(&mut scratch, &mut Untracked)?;
         match (out.get_mut(..len), scratch.get(..len)) {
             (Some(dst), Some(src)) => {
                 dst.copy_from_slice(src);
@@ -621,6 +711,66 @@ impl Packet {
             }),
         }
     }
+}
+
+/// The stream state [`Packet::image`] reports to (the encoder's last IP and block).
+pub(crate) trait Track {
+    /// Refuses a short TNT whose byte would read as a BIP in the current block.
+    fn check_tnt8(&self, byte: u8, count: u8, bits: u8) -> Result<()>;
+    /// Refuses a BIP outside a block or with another payload size than the block's.
+    fn check_bip(&self, size: PayloadSize) -> Result<()>;
+    /// An IP packet was written.
+    fn ip(&mut self, ip: Ip);
+    /// A PSB was written.
+    fn psb(&mut self);
+    /// A BBP was written.
+    fn bbp(&mut self, size: PayloadSize);
+    /// Whether a BBP block is open.
+    fn in_block(&self) -> bool;
+    /// A packet that closes the block was written.
+    fn end_block(&mut self);
+}
+
+/// No state: for [`Packet::emit`].
+struct Untracked;
+
+impl Track for Untracked {
+    fn check_tnt8(&self, _: u8, _: u8, _: u8) -> Result<()> {
+        Ok(())
+    }
+    fn check_bip(&self, _: PayloadSize) -> Result<()> {
+        Ok(())
+    }
+    fn ip(&mut self, _: Ip) {}
+    fn psb(&mut self) {}
+    fn bbp(&mut self, _: PayloadSize) {}
+    fn in_block(&self) -> bool {
+        false
+    }
+    fn end_block(&mut self) {}
+}
+
+/// Whether a packet closes a BBP block (perf `intel_pt_upd_pkt_ctx`: every packet but
+/// PAD, TSC, TMA, MTC, FUP, CYC, CBR, MNT, EXSTOP, PWRE, PWRX, BIP and the Event Trace
+/// packets resets the context).
+pub(crate) const fn ends_block(kind: Kind) -> bool {
+    !matches!(
+        kind,
+        Kind::Pad
+            | Kind::Tsc
+            | Kind::Tma
+            | Kind::Mtc
+            | Kind::Fup
+            | Kind::Cyc
+            | Kind::Cbr
+            | Kind::Mnt
+            | Kind::Exstop
+            | Kind::Pwre
+            | Kind::Pwrx
+            | Kind::Bip
+            | Kind::Cfe
+            | Kind::Evd
+    )
 }
 
 /// A zeroed scratch image starting `02 code`.
@@ -637,13 +787,10 @@ const fn bit(flag: bool, mask: u8) -> u8 {
 }
 
 /// Writes an IP packet's header and payload.
-fn ip_image(out: &mut [u8; op::MAX_LEN], kind: Kind, opcode: u8, ip: Ip) -> Result<()> {
+#[inline(always)]
+fn ip_image(out: &mut [u8; op::MAX_LEN], packet: &Packet, opcode: u8, ip: Ip) -> Result<()> {
     if ip.payload & !ip.ipc.payload_mask() != 0 {
-        return Err(Error::FieldRange {
-            kind,
-            field: "payload",
-            value: ip.payload,
-        });
+        return Err(out_of_range(packet, "payload", ip.payload));
     }
     out[0] = (ip.ipc.bits() << op::IPBYTES_SHIFT) | opcode;
     put_le(out, 1, ip.payload, ip.ipc.payload_len());

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The lifecycle of one pmem range: raw → initialised (frame table built) → active
+//! (assigned to a guest) → mapped / unmapped into that guest.
+//!
+//! The design session's rule is enforced here rather than trusted: "we will build the
+//! frame table when active/promote the pmem to DomU ... trust that dom0 has unmapped
+//! before active" becomes [`Error::ManagementDomainMapped`] when the management domain
+//! (dom0) still maps the range at activation. The management domain may map a range only
+//! while no guest owns it (to write labels, info blocks or the superblock).
+//!
+//! | state \ event | Initialise | Dom0Map | Dom0Unmap | Activate | Map | Unmap | Deactivate | Reset |
+//! |---|---|---|---|---|---|---|---|---|
+//! | Raw | Initialised | Raw (dom0) | Raw (if dom0) | — | — | — | — | — |
+//! | Initialised | — | Initialised (dom0) | Initialised (if dom0) | Active, refused while dom0 maps | — | — | — | Raw |
+//! | Active | — | — | — | — | Mapped | — | Initialised | — |
+//! | Mapped | — | — | — | — | — | Active | — | — |
+//!
+//! Every other pair is [`Error::IllegalTransition`]; the state is unchanged on error.
+
+use crate::error::{Error, Result};
+
+/// Identifies a guest domain.
+pub type GuestId = u16;
+
+/// The state of a pmem range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum State {
+    /// No frame table yet.
+    Raw {
+        /// The management domain maps the range.
+        dom0_mapped: bool,
+    },
+    /// Frame table built, no owner.
+    Initialised {
+        /// The management domain maps the range.
+        dom0_mapped: bool,
+    },
+    /// Assigned to a guest, not mapped into it.
+    Active {
+        /// The owner.
+        guest: GuestId,
+    },
+    /// Assigned to a guest and mapped into its physical address space.
+    Mapped {
+        /// The owner.
+        guest: GuestId,
+    },
+}
+
+/// Something that happens to a pmem range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Event {
+    /// The frame table for the range has been built.
+    Initialise,
+    /// The management domain maps the range.
+    Dom0Map,
+    /// The management domain unmaps the range.
+    Dom0Unmap,
+    /// Assign the range to a guest.
+    Activate(GuestId),
+    /// Map the range into its guest.
+    Map,
+    /// Unmap the range from its guest.
+    Unmap,
+    /// Take the range back from its guest.
+    Deactivate,
+    /// Drop the frame table.
+    Reset,
+}
+
+/// A pmem range's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lifecycle {
+    state: State,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Lifecycle {
+    /// A raw range that the management domain does not map.
+    pub const fn new() -> Self {
+        Self {
+            state: State::Raw { dom0_mapped: false },
+        }
+    }
+
+    /// The current state.
+    pub const fn state(&self) -> State {
+        self.state
+    }
+
+    /// The state after `event` from `state`, or why not.
+    pub const fn next(state: State, event: Event) -> Result<State> {
+        use Event as E;
+        use State as S;
+        let illegal = Err(Error::IllegalTransition { state, event });
+        match (state, event) {
+            (S::Raw { dom0_mapped }, E::Initialise) => Ok(S::Initialised { dom0_mapped }),
+            (S::Raw { .. }, E::Dom0Map) => Ok(S::Raw { dom0_mapped: true }),
+            (S::Raw { dom0_mapped: true }, E::Dom0Unmap) => Ok(S::Raw { dom0_mapped: false }),
+            (S::Initialised { .. }, E::Dom0Map) => Ok(S::Initialised { dom0_mapped: true }),
+            (S::Initialised { dom0_mapped: true }, E::Dom0Unmap) => {
+                Ok(S::Initialised { dom0_mapped: false })
+            }
+            (S::Initialised { dom0_mapped: true }, E::Activate(_)) => {
+                Err(Error::ManagementDomainMapped)
+            }
+            (S::Initialised { dom0_mapped: false }, E::Activate(guest)) => Ok(S::Active { guest }),
+            (S::Initialised { dom0_mapped }, E::Reset) => Ok(S::Raw { dom0_mapped }),
+            (S::Active { guest }, E::Map) => Ok(S::Mapped { guest }),
+            (S::Active { .. }, E::Deactivate) => Ok(S::Initialised { dom0_mapped: false }),
+            (S::Mapped { guest }, E::Unmap) => Ok(S::Active { guest }),
+            _ => illegal,
+        }
+    }
+
+    /// Applies `event`; on error the state is unchanged.
+    pub fn apply(&mut self, event: Event) -> Result<State> {
+        self.state = Self::next(self.state, event)?;
+        Ok(self.state)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    const G: GuestId = 7;
+
+    fn states() -> [State; 6] {
+        [
+            State::Raw { dom0_mapped: false },
+            State::Raw { dom0_mapped: true },
+            State::Initialised { dom0_mapped: false },
+            State::Initialised { dom0_mapped: true },
+            State::Active { guest: G },
+            State::Mapped { guest: G },
+        ]
+    }
+
+    fn events() -> [Event; 8] {
+        [
+            Event::Initialise,
+            Event::Dom0Map,
+            Event::Dom0Unmap,
+            Event::Activate(G),
+            Event::Map,
+            Event::Unmap,
+            Event::Deactivate,
+            Event::Reset,
+        ]
+    }
+
+    /// The table from the module doc, row by row: `None` is an illegal transition.
+    fn expected(state: State, event: Event) -> core::result::Result<State, Error> {
+        use State as S;
+        let raw = |d| S::Raw { dom0_mapped: d };
+        let init = |d| S::Initialised { dom0_mapped: d };
+        let ill = Err(Error::IllegalTransition { state, event });
+        let row: [core::result::Result<State, Error>; 8] = match state {
+            S::Raw { dom0_mapped: false } => {
+                [Ok(init(false)), Ok(raw(true)), ill, ill, ill, ill, ill, ill]
+            }
+            S::Raw { dom0_mapped: true } => [
+                Ok(init(true)),
+                Ok(raw(true)),
+                Ok(raw(false)),
+                ill,
+                ill,
+                ill,
+                ill,
+                ill,
+            ],
+            S::Initialised { dom0_mapped: false } => [
+                ill,
+                Ok(init(true)),
+                ill,
+                Ok(S::Active { guest: G }),
+                ill,
+                ill,
+                ill,
+                Ok(raw(false)),
+            ],
+            S::Initialised { dom0_mapped: true } => [
+                ill,
+                Ok(init(true)),
+                Ok(init(false)),
+                Err(Error::ManagementDomainMapped),
+                ill,
+                ill,
+                ill,
+                Ok(raw(true)),
+            ],
+            S::Active { .. } => [
+                ill,
+                ill,
+                ill,
+                ill,
+                Ok(S::Mapped { guest: G }),
+                ill,
+                Ok(init(false)),
+                ill,
+            ],
+            S::Mapped { .. } => [
+                ill,
+                ill,
+                ill,
+                ill,
+                ill,
+                Ok(S::Active { guest: G }),
+                ill,
+                ill,
+            ],
+        };
+        let column = events()
+            .iter()
+            .position(|e| *e == event)
+            .expect("known event");
+        row[column]
+    }
+
+    #[test]
+    fn every_state_event_pair() {
+        let mut checked = Vec::new();
+        for state in states() {
+            for event in events() {
+                let mut lc = Lifecycle { state };
+                let got = lc.apply(event);
+                assert_eq!(got, expected(state, event), "{state:?} + {event:?}");
+                if got.is_err() {
+                    assert_eq!(lc.state(), state, "state kept after a refused {event:?}");
+                }
+                checked.push((state, event));
+            }
+        }
+        assert_eq!(checked.len(), 6 * 8);
+    }
+
+    #[test]
+    fn activation_waits_for_dom0_unmap() {
+        let mut lc = Lifecycle::new();
+        lc.apply(Event::Dom0Map).unwrap();
+        lc.apply(Event::Initialise).unwrap();
+        assert_eq!(
+            lc.apply(Event::Activate(1)),
+            Err(Error::ManagementDomainMapped)
+        );
+        lc.apply(Event::Dom0Unmap).unwrap();
+        assert_eq!(lc.apply(Event::Activate(1)), Ok(State::Active { guest: 1 }));
+        assert_eq!(lc.apply(Event::Map), Ok(State::Mapped { guest: 1 }));
+        assert!(
+            lc.apply(Event::Dom0Map).is_err(),
+            "dom0 may not map a guest's range"
+        );
+    }
+}

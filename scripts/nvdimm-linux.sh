@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Boots the Debian kernel under qemu-system-x86_64 with emulated NVDIMMs and runs ndctl
+# inside, so nvdimm-label can be checked against Linux itself (issue 3, "Proven against
+# Linux itself"). Everything comes from Debian packages installed by scripts/deps.sh:
+# qemu-system-x86, linux-image-amd64, busybox-static, cpio, kmod, ndctl.
+#
+#   scripts/nvdimm-linux.sh run WORKDIR
+#       WORKDIR holds guest.sh (a busybox sh script run as root in the guest; whatever it
+#       writes into /out/NAME comes back as WORKDIR/out/NAME) and dimm0.img, dimm1.img, ...
+#       (QEMU memory-backend-file images; each becomes one NVDIMM with label-size=128K,
+#       its label storage area is the LAST 128 KiB of the file, guest DPA 0 = file offset 0).
+#       Writes WORKDIR/console.log and WORKDIR/out/*; exits non-zero if the guest did not
+#       finish. /out/guest.log is the `sh -x` trace of guest.sh with its exit status.
+#
+#   scripts/nvdimm-linux.sh fixtures [DATADIR]
+#       Regenerates the checked-in fixtures (default crates/nvdimm-label/tests/data): one
+#       boot, two DIMMs, ndctl init-labels -V 1.1 on nmem0 and -V 1.2 on nmem1, then
+#       fsdax/devdax/raw/sector namespaces with names on both; saves each LSA, the
+#       `ndctl read-labels -j` and `ndctl list` JSON, and the 4 KiB info block of every
+#       namespace. See DATADIR/README.md.
+#
+# Environment: NVDIMM_LINUX_KERNEL (vmlinuz path; default the newest /boot/vmlinuz-* that
+# has /lib/modules/VERSION/kernel/drivers/nvdimm), NVDIMM_LINUX_ACCEL (default tcg: the
+# stock kernel hangs under the nested kvm_pvm host this was developed on),
+# NVDIMM_LINUX_TIMEOUT (seconds, default 300).
+#
+# Exit status 77 means "cannot run here" (no qemu, no kernel, no ndctl); the reason is on
+# stderr prefixed with SKIPPED.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+LABEL_SIZE=$((128 * 1024))
+
+skip() {
+  echo "SKIPPED: $*" >&2
+  exit 77
+}
+
+find_kernel() {
+  if [ -n "${NVDIMM_LINUX_KERNEL:-}" ]; then
+    kernel=$NVDIMM_LINUX_KERNEL
+    kver=${NVDIMM_LINUX_KVER:-$(basename "$kernel" | sed 's/^vmlinuz-//')}
+  else
+    kernel=
+    for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V -r); do
+      v=$(basename "$k" | sed 's/^vmlinuz-//')
+      if [ -d "/lib/modules/$v/kernel/drivers/nvdimm" ]; then
+        kernel=$k
+        kver=$v
+        break
+      fi
+    done
+    [ -n "$kernel" ] || skip "no /boot/vmlinuz-* with NVDIMM modules (apt-get install linux-image-amd64)"
+  fi
+  [ -r "$kernel" ] || skip "$kernel is not readable"
+  [ -d "/lib/modules/$kver" ] || skip "no /lib/modules/$kver"
+}
+
+check_tools() {
+  command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
+  command -v ndctl >/dev/null || skip "no ndctl (apt-get install ndctl)"
+  command -v cpio >/dev/null || skip "no cpio"
+  command -v depmod >/dev/null || skip "no depmod (apt-get install kmod)"
+  busybox=$(command -v busybox || true)
+  [ -n "$busybox" ] || skip "no busybox (apt-get install busybox-static)"
+  ldd "$busybox" >/dev/null 2>&1 && skip "$busybox is dynamically linked (apt-get install busybox-static)"
+  find_kernel
+}
+
+# Copies a binary and every shared library ldd finds for it into the tree $1.
+copy_with_libs() {
+  local root=$1 bin=$2 lib
+  install -D -m 0755 "$bin" "$root$bin"
+  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+    [ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
+  done
+}
+
+# Builds an uncompressed initramfs (the kernel unpacks it faster under TCG than gzip).
+build_initramfs() {
+  local root=$1 out=$2 guest=$3 m f
+  mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,out,lib/modules/"$kver"}
+  install -m 0755 "$busybox" "$root/bin/busybox"
+  install -m 0755 "$here/nvdimm-linux/init" "$root/init"
+  install -m 0644 "$guest" "$root/guest.sh"
+  copy_with_libs "$root" "$(command -v ndctl)"
+  if [ -d /etc/ndctl.conf.d ]; then cp -r /etc/ndctl.conf.d "$root/etc/"; fi
+  for m in nfit libnvdimm nd_pmem nd_btt dax_pmem device_dax; do
+    f=$(modinfo -k "$kver" -n "$m") || skip "kernel $kver has no module $m"
+    install -D -m 0644 "$f" "$root$f"
+  done
+  cp "/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$kver/" 2>/dev/null || true
+  depmod -b "$root" "$kver"
+  (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
+}
+
+cmd_run() {
+  local work=$1 n=0 args=() img size total=0 start end
+  [ -f "$work/guest.sh" ] || { echo "nvdimm-linux: $work/guest.sh missing" >&2; exit 2; }
+  check_tools
+  while [ -f "$work/dimm$n.img" ]; do
+    img=$work/dimm$n.img
+    size=$(stat -c %s "$img")
+    args+=(-object "memory-backend-file,id=mem$n,share=on,mem-path=$img,size=$size"
+      -device "nvdimm,id=nv$n,memdev=mem$n,label-size=$LABEL_SIZE")
+    total=$((total + size))
+    n=$((n + 1))
+  done
+  [ "$n" -gt 0 ] || { echo "nvdimm-linux: no $work/dimm0.img" >&2; exit 2; }
+  rm -rf "$work/initramfs" "$work/out"
+  mkdir -p "$work/out"
+  build_initramfs "$work/initramfs" "$work/initramfs.cpio" "$work/guest.sh"
+  rm -rf "$work/initramfs"
+  local ram_mb=512 max_mb=$((512 + (total >> 20) + 2 * n))
+  start=$(date +%s.%N)
+  timeout "${NVDIMM_LINUX_TIMEOUT:-300}" qemu-system-x86_64 \
+    -machine pc,nvdimm=on -accel "${NVDIMM_LINUX_ACCEL:-tcg}" -cpu max -smp 1 \
+    -m "${ram_mb}M,slots=$n,maxmem=${max_mb}M" \
+    -nodefaults -display none -no-reboot -monitor none \
+    -serial "file:$work/console.log" \
+    -kernel "$kernel" -initrd "$work/initramfs.cpio" \
+    -append "console=ttyS0 panic=-1 loglevel=4 nvdimm_linux.dimms=$n" \
+    "${args[@]}" || true
+  end=$(date +%s.%N)
+  tr -d '\r' <"$work/console.log" | awk -v dir="$work/out" '
+    /^@@BEGIN / { f = dir "/" $2; printf "" > f; next }
+    /^@@END /   { close(f); f = ""; next }
+    f != ""     { print >> f }'
+  echo "nvdimm-linux: $n DIMM(s), kernel $kver, qemu wall time $(awk "BEGIN{print $end - $start}") s" >&2
+  grep -a '^@@nvdimm-linux' "$work/console.log" >&2 || true
+  if ! grep -aq '^@@nvdimm-linux: done' "$work/console.log"; then
+    echo "nvdimm-linux: the guest did not finish; last console lines:" >&2
+    tail -n 40 "$work/console.log" >&2
+    exit 1
+  fi
+}
+
+# The fixture recipe: nmem0 gets v1.1 labels, nmem1 v1.2, both the same namespaces.
+fixture_guest() {
+  cat <<'EOF'
+set -e
+region_of() {
+  for r in /sys/bus/nd/devices/region*; do
+    case "$(cat "$r/mapping0")" in "$1",*) basename "$r" ;; esac
+  done
+}
+ndctl disable-region all
+ndctl init-labels -f -V 1.1 nmem0
+ndctl init-labels -f -V 1.2 nmem1
+ndctl enable-region all
+for d in 0 1; do
+  v=$([ $d = 0 ] && echo 11 || echo 12)
+  r=$(region_of nmem$d)
+  ndctl create-namespace -r $r -m fsdax -M mem -s 64M -n "fsdax-v$v" >/dev/null
+  ndctl create-namespace -r $r -m devdax -a 2M -s 32M -n "devdax-v$v" >/dev/null
+  ndctl create-namespace -r $r -m raw -s 16M -n "raw-v$v" >/dev/null
+  ndctl create-namespace -r $r -m sector -l 4096 -s 32M -n "sector-v$v" >/dev/null
+  # A namespace created and destroyed again: its labels stay behind in freed slots.
+  gone=$(ndctl create-namespace -r $r -m raw -s 16M -n "gone-v$v" | sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p')
+  ndctl destroy-namespace -f "$gone"
+  ndctl read-labels -j nmem$d >/out/v$v.read-labels.json
+  ndctl list -N -v -r $r >/out/v$v.list-N.json
+  ndctl list -R -v -r $r >/out/v$v.list-R.json
+done
+ndctl list -D >/out/list-D.json
+EOF
+}
+
+cmd_fixtures() {
+  local data=${1:-$repo/crates/nvdimm-label/tests/data} work d v
+  check_tools
+  command -v jq >/dev/null || { echo "nvdimm-linux: fixtures needs jq" >&2; exit 2; }
+  work=$(mktemp -d)
+  fixture_work=$work
+  trap 'rm -rf "$fixture_work"' EXIT
+  fixture_guest >"$work/guest.sh"
+  for d in 0 1; do
+    truncate -s $((256 * 1024 * 1024 + LABEL_SIZE)) "$work/dimm$d.img"
+  done
+  cmd_run "$work"
+  grep -q '^exit=0$' "$work/out/guest.log" || { cat "$work/out/guest.log" >&2; exit 1; }
+  mkdir -p "$data"
+  for d in 0 1; do
+    v=$([ $d = 0 ] && echo 11 || echo 12)
+    tail -c "$LABEL_SIZE" "$work/dimm$d.img" >"$data/v$v.lsa"
+    # Copied byte for byte: jq would round 64-bit integers such as isetcookie to doubles.
+    for f in read-labels list-N list-R; do
+      cp "$work/out/v$v.$f.json" "$data/v$v.$f.json"
+    done
+    # The first 8 KiB of every live namespace: the pfn/dax info block sits at offset
+    # 4096, the BTT info block at 0 (BTT2, v1.2 labels) or 4096 (BTT1).
+    jq -r '.[0].label[] | "\(.name) \(.dpa)"' "$work/out/v$v.read-labels.json" | sort -u |
+      while read -r name dpa; do
+        case "$name" in gone-*) continue ;; esac
+        dd if="$work/dimm$d.img" of="$data/$name.head" bs=4096 skip=$((dpa / 4096)) count=2 status=none
+      done
+  done
+  cp "$work/out/list-D.json" "$data/list-D.json"
+  cp "$work/out/proc-version" "$data/proc-version.txt"
+  cp "$work/out/ndctl-version" "$data/ndctl-version.txt"
+  echo "nvdimm-linux: fixtures written to $data" >&2
+}
+
+case "${1:-}" in
+  run) cmd_run "${2:?usage: $0 run WORKDIR}" ;;
+  fixtures) cmd_fixtures "${2:-}" ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;
+esac
