@@ -45,7 +45,7 @@ fn run(loops: u32, interrupts: &[usize], config: Config) -> (Vec<u8>, Vec<u64>) 
         mode: ExecMode::Bits64,
     };
     let mut fab = Fabricator::new(Vec::new(), config, state).unwrap();
-    let mut ev = |fab: &mut Fabricator<Vec<u8>>, e: Event| fab.event(&e).unwrap();
+    let ev = |fab: &mut Fabricator<Vec<u8>>, e: Event| fab.event(&e).unwrap();
     ev(&mut fab, Event::Enable { next: BASE });
     let (mut ip, mut ecx, mut rax, mut stack) = (BASE, 0u32, 0u64, Vec::new());
     let mut expected = Vec::new();
