@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Errors of the fabricator.
 
-/// An error from the fabricator. On error the fabricator's state is as before the event
-/// whenever nothing was written; a sink that fills mid-event leaves the packets written
-/// so far in the sink (each packet is whole, see [`crate::packet::Sink`]).
+/// An error from the fabricator.
+///
+/// An invalid input ([`BadCpl`](Self::BadCpl)) is refused before anything is written or
+/// changed. A sink that fills mid-event ([`Packet`](Self::Packet)) leaves the packets
+/// written before it (each one whole, see [`crate::packet::Sink`]) and the event applied
+/// to the guest state: the trace has lost packets, as after an internal overflow, and
+/// the caller should continue with [`Event::Overflow`](super::Event::Overflow) once the
+/// sink has room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

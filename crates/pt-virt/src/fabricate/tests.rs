@@ -645,3 +645,35 @@ fn bad_inputs_are_errors() {
         Err(Error::Packet(crate::packet::Error::BufferFull { .. }))
     ));
 }
+
+#[test]
+fn a_full_sink_loses_packets_and_overflow_resumes() {
+    let mut buf = [0u8; 48];
+    let mut fab = Fabricator::new(
+        crate::packet::SliceSink::new(&mut buf),
+        Config::default(),
+        kernel(),
+    )
+    .unwrap();
+    fab.event(&Event::Enable { next: 0x1000 }).unwrap();
+    let mut target = 0x2000;
+    let err = loop {
+        target += 0x10;
+        match fab.event(&Event::Indirect { target }) {
+            Ok(()) => {}
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(
+        err,
+        Error::Packet(crate::packet::Error::BufferFull { .. })
+    ));
+    // The sink is drained; the trace continues with OVF and an uncompressed FUP.
+    fab.sink_mut().clear();
+    fab.event(&Event::Overflow { resume: 0x3000 }).unwrap();
+    let written = fab.sink().written().to_vec();
+    let got: Vec<Packet> = Decoder::new(&written, Strictness::Strict)
+        .map(|d| d.unwrap().packet)
+        .collect();
+    assert_eq!(got, [Packet::Ovf, Packet::Fup(full(0x3000))]);
+}
