@@ -22,7 +22,8 @@
 #       DATADIR/README.md.
 #
 # Environment: NVDIMM_LINUX_KERNEL (vmlinuz path; default the newest /boot/vmlinuz-* that
-# has /lib/modules/VERSION/kernel/drivers/nvdimm), NVDIMM_LINUX_ACCEL (default tcg: the
+# has /lib/modules/VERSION/kernel/drivers/nvdimm) with NVDIMM_LINUX_KVER (its module
+# directory name, default the vmlinuz-VERSION suffix), NVDIMM_LINUX_ACCEL (default tcg: the
 # stock kernel hangs under the nested kvm_pvm host this was developed on),
 # NVDIMM_LINUX_TIMEOUT (seconds, default 300).
 #
