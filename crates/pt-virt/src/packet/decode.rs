@@ -220,6 +220,7 @@ impl<'a> Parser<'a> {
         ))
     }
 
+    #[inline(always)]
     fn mode(&self) -> Result<(Packet, usize)> {
         let p = self.need(Kind::Mode, 2)?;
         let b1 = Self::byte(p, 1);
@@ -256,6 +257,7 @@ impl<'a> Parser<'a> {
         Ok((packet, 2))
     }
 
+    #[inline(always)]
     fn cyc(&self, b0: u8) -> Result<(Packet, usize)> {
         let max = match self.strictness {
             Strictness::Strict => op::CYC_MAX_LEN_STRICT,
@@ -294,6 +296,7 @@ impl<'a> Parser<'a> {
         Ok((Packet::Cyc { value }, len))
     }
 
+    #[inline(always)]
     fn ext(&self) -> Result<(Packet, usize)> {
         let b1 = Self::byte(self.need(Kind::Ext, 2)?, 1);
         if b1 & op::IP_OPCODE_MASK == op::EXT_PTW {

@@ -850,3 +850,83 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn ip_full_is_independent_of_the_last_ip() {
+    assert_eq!(
+        Ip::full(0xffff_8000_0000_1000),
+        Ip {
+            ipc: IpCompression::Sext48,
+            payload: 0x8000_0000_1000
+        }
+    );
+    assert_eq!(
+        Ip::full(0x0a00_0000_0000_1000),
+        Ip {
+            ipc: IpCompression::Full,
+            payload: 0x0a00_0000_0000_1000
+        }
+    );
+    for ip in [
+        0u64,
+        0x7fff_ffff_ffff,
+        0xffff_8000_0000_0000,
+        0x1234_5678_9abc_def0,
+    ] {
+        let full = Ip::full(ip);
+        assert_eq!(full.ipc.reconstruct(full.payload, None), Some(ip));
+    }
+}
+
+#[test]
+fn slice_sink_fills_to_the_last_byte_and_refuses_whole_packets() {
+    // 16 + 9 + 3 bytes fit exactly in 28; the window path runs while 16 bytes are
+    // left, the exact-copy path after.
+    let mut buf = [0u8; 28];
+    let mut enc = Encoder::new(SliceSink::new(&mut buf));
+    enc.encode(&Packet::Psb).expect("psb");
+    let full = enc.encode_ip(IpKind::Tip, 0x0a00_0000_0000_1000, Compression::Shortest);
+    assert_eq!(full.map(|ip| ip.ipc), Ok(IpCompression::Full));
+    let before = enc.last_ip();
+    assert_eq!(
+        enc.encode_ip(
+            IpKind::Fup,
+            0x0a00_0000_0000_2000,
+            Compression::Forced(IpCompression::Update48)
+        ),
+        Err(Error::BufferFull {
+            needed: 7,
+            available: 3
+        })
+    );
+    assert_eq!(
+        enc.last_ip(),
+        before,
+        "a refused packet leaves the state alone"
+    );
+    enc.encode(&Packet::Fup(Ip {
+        ipc: IpCompression::Update16,
+        payload: 0x2000,
+    }))
+    .expect("fits");
+    assert_eq!(enc.sink().len(), 28);
+    assert_eq!(
+        enc.encode(&Packet::Pad),
+        Err(Error::BufferFull {
+            needed: 1,
+            available: 0
+        })
+    );
+    let written = enc.sink().written().to_vec();
+    let ips: Vec<Option<u64>> = Decoder::new(&written, Strictness::Strict)
+        .map(|d| d.expect("valid").ip)
+        .collect();
+    assert_eq!(
+        ips,
+        [
+            None,
+            Some(0x0a00_0000_0000_1000),
+            Some(0x0a00_0000_0000_2000)
+        ]
+    );
+}
