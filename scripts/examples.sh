@@ -14,3 +14,4 @@ run() {
 run ioreq_pages -- --vcpus 288 --rounds 50
 run many_vcpus -- --vcpus 288 --rounds 20
 run pmem_guest -- --size 4
+run many_vcpus -- --vcpus 288 --rounds 20 --ids packed
