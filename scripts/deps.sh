@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libxen-dev                     # <xen/hvm/ioreq.h>: ioreq ABI test
   libipt-dev                     # Intel's PT encoder/decoder: pt-virt differential tests
   ndctl qemu-system-x86 linux-image-amd64 busybox-static cpio kmod  # Linux+ndctl LSA round trips
+  acpica-tools                   # iasl -d: x2apic MADT entries as ACPICA decodes them
 )
 
 sudo_cmd=()

@@ -37,8 +37,9 @@ pub const XEN_HVM_CPUID_EXT_DEST_ID: u32 = 1 << 5;
 /// The largest APIC ID an xAPIC can have: 255 is the broadcast ID (SDM vol. 3A
 /// §11.6.2.1), so IDs of 255 and above need x2APIC mode.
 pub const MAX_XAPIC_ID: u32 = 254;
-/// Level types of CPUID leaves 0xB/0x1F ECX\[15:8\] (SDM vol. 2A, CPUID leaf 1FH):
-/// invalid, SMT, core, module, tile, die.
+/// Level types of CPUID leaves 0xB/0x1F ECX\[15:8\] (SDM vol. 2A, CPUID leaf 1FH; the
+/// values as Linux `arch/x86/kernel/cpu/topology_ext.c` `enum topo_types` has them:
+/// invalid 0, SMT 1, core 2, module 3, tile 4, die 5, die group 6).
 pub const LEVEL_INVALID: u32 = 0;
 /// SMT level type.
 pub const LEVEL_SMT: u32 = 1;

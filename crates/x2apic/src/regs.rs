@@ -50,9 +50,9 @@ pub const VERSION_DIRECTED_EOI: u32 = 1 << 24;
 /// reserved.
 pub const ICR_X2APIC_VALID_LOW: u32 = 0x000C_DFFF;
 
-/// A local APIC register, named as in SDM Table 11-1.
+/// A local APIC register, named as in SDM Table 11-1. The index of `Isr`, `Tmr` and `Irr`
+/// (0..=7) is taken modulo 8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Register {
     /// Local APIC ID (0x020).
     Id,
