@@ -75,13 +75,14 @@ impl Sink for SliceSink<'_> {
     #[inline]
     fn window(&mut self) -> Option<&mut [u8; op::MAX_LEN]> {
         self.buf
-            .get_mut(self.len..self.len.saturating_add(op::MAX_LEN))
-            .and_then(|w| w.try_into().ok())
+            .get_mut(self.len..)
+            .and_then(|rest| rest.first_chunk_mut())
     }
 
     #[inline]
     fn commit(&mut self, len: usize) {
-        self.len = self.len.saturating_add(len).min(self.buf.len());
+        // `self.len <= self.buf.len() <= isize::MAX`: the sum cannot overflow.
+        self.len = (self.len + len.min(op::MAX_LEN)).min(self.buf.len());
     }
 
     #[inline]
