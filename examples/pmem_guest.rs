@@ -109,6 +109,9 @@ fn parse_args() -> Result<Option<Args>, String> {
         if flag == "-h" || flag == "--help" {
             return Ok(None);
         }
+        if !matches!(flag.as_str(), "--size" | "--strategy" | "--file") {
+            return Err(format!("unknown argument {flag}"));
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--size" => {
@@ -182,16 +185,20 @@ fn namespaces(a: &Args) -> Vec<Ns> {
     let mut out = Vec::new();
     let data_claim = match a.strategy {
         Strategy::ManagementSuperblock => {
-            // The management namespace carries frame-table's claim GUID, stored as the
-            // label's raw abstraction bytes (EFI byte order, what v1.2 labels hold).
+            // The management namespace carries frame-table's claim GUID, decoded from
+            // the abstraction bytes a v1.2 label stores (EFI byte order); `run` checks
+            // that nvdimm-label knows it as its own hugevm class.
             out.push(Ns {
                 uuid: MGMT_UUID,
                 name: "hugevm-mgmt",
-                claim: ClaimClass::Unknown(frame_table::MGMT_CLAIM_GUID_BYTES),
+                claim: ClaimClass::from_bytes(
+                    frame_table::MGMT_CLAIM_GUID_BYTES,
+                    LabelVersion::V1_2,
+                ),
                 dpa: 0,
                 size: MGMT_SIZE,
             });
-            // Its contents are the hypervisor's: Linux exposes it raw and keeps off.
+            // Its contents are the hypervisor's too: Linux exposes it raw and keeps off.
             ClaimClass::Hugevm
         }
         // Linux's fsdax claim class, which the info block written below satisfies.
@@ -430,7 +437,7 @@ fn prepare(
         return Err(format!("labels just written do not parse back: {lsa:?}"));
     }
     println!(
-        "  labels: v1.2 area of {} slots at file offset {pmem_size:#x}, {} namespaces, in {}",
+        "  labels: v1.2 area of {} slots at file offset {pmem_size:#x}, namespaces: {}, in {}",
         lsa.index().nslot(),
         lsa.namespaces().len(),
         report::ms(t.elapsed())
@@ -544,7 +551,7 @@ fn verify(
 
     match Lsa::parse(&map[byte_range(pmem_size, LSA_SIZE)?]) {
         Ok(lsa) if labels_match(&lsa, ns) => println!(
-            "  labels: parse, same {} namespaces (index seq {})",
+            "  labels: parse, same namespaces ({}; index seq {})",
             lsa.namespaces().len(),
             lsa.index().seq()
         ),
@@ -631,6 +638,14 @@ fn run(a: &Args) -> Result<bool, String> {
         return Ok(true);
     };
     let ns = namespaces(a);
+    // The two crates share no code, so the glue checks they agree on the claim GUID.
+    if ns.iter().any(|n| matches!(n.claim, ClaimClass::Unknown(_))) {
+        eprintln!(
+            "FAIL: frame-table's MGMT_CLAIM_GUID {} is not nvdimm-label's hugevm claim class",
+            frame_table::MGMT_CLAIM_GUID
+        );
+        return Ok(false);
+    }
     let pmem_size = ns.iter().map(|n| n.dpa + n.size).max().unwrap_or(0);
     let temp = a.file.is_none();
     let path = a.file.clone().unwrap_or_else(|| {
