@@ -90,8 +90,9 @@ pub enum ClaimClass {
     /// [`HUGEVM_CLAIM_GUID`]: a hypervisor-managed namespace (Linux sees it as unknown
     /// and exposes it raw).
     Hugevm,
-    /// Any other value, as the 16 bytes on media (Linux `NVDIMM_CCLASS_UNKNOWN`,
-    /// preserved on rewrite).
+    /// Any other value, as the 16 bytes on media (Linux `NVDIMM_CCLASS_UNKNOWN`). This
+    /// crate's writer keeps it on rename and resize; Linux 6.1 writes a zero GUID when
+    /// it rewrites such a label (seen in `tests/linux_qemu.rs`).
     Unknown([u8; 16]),
 }
 
