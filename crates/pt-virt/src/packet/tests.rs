@@ -930,3 +930,45 @@ fn slice_sink_fills_to_the_last_byte_and_refuses_whole_packets() {
         ]
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// `Shortest` picks a form that reconstructs the IP and no form that also does is
+    /// shorter; `Independent` never depends on the last IP; `Forced` succeeds exactly
+    /// when the form reconstructs the IP.
+    #[test]
+    fn compression_choice_is_minimal_and_sound(
+        last in prop_oneof![Just(None), any::<u64>().prop_map(Some)],
+        ip in prop_oneof![
+            any::<u64>(),
+            any::<u64>().prop_map(sext48),
+            (any::<u64>(), any::<u16>()).prop_map(|(l, low)| (l & !0xFFFF) | u64::from(low)),
+        ],
+        near in any::<bool>(),
+    ) {
+        use IpCompression::*;
+        // Half of the cases put the IP near the last IP, to reach the update forms.
+        let last = match (last, near) {
+            (Some(l), true) => Some((l & !0xFFFF_FFFF) | (ip & 0xFFFF_FFFF)),
+            (l, _) => l,
+        };
+        let state = match last {
+            Some(l) => LastIp::known(l),
+            None => LastIp::unknown(),
+        };
+        let works = |ipc: IpCompression| ipc.reconstruct(ip & ipc.payload_mask(), last) == Some(ip);
+        let shortest = state.choose(ip, Compression::Shortest).expect("always a form");
+        prop_assert!(works(shortest));
+        for ipc in [Update16, Update32, Sext48, Update48, Full] {
+            if works(ipc) {
+                prop_assert!(shortest.payload_len() <= ipc.payload_len(), "{shortest:?} vs {ipc:?}");
+            }
+            let forced = state.choose(ip, Compression::Forced(ipc));
+            prop_assert_eq!(forced.is_some(), works(ipc));
+        }
+        let independent = state.choose(ip, Compression::Independent).expect("always a form");
+        prop_assert!(!independent.needs_last_ip());
+        prop_assert_eq!(independent.reconstruct(ip & independent.payload_mask(), None), Some(ip));
+    }
+}
