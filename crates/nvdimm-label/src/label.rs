@@ -330,6 +330,7 @@ impl LabelSummary {
 /// Linux's activity checks on the label in `bytes` sitting in `slot` (the label kind
 /// for CXL, the slot field, then the checksum for v1.2 and CXL), returning the fields
 /// validation reads.
+#[cfg(feature = "alloc")]
 pub(crate) fn check_label(
     bytes: &[u8],
     version: LabelVersion,
@@ -387,6 +388,7 @@ pub(crate) fn check_label(
     Ok(summary)
 }
 
+#[cfg(feature = "alloc")]
 fn efi_summary(l: &EfiLabel) -> LabelSummary {
     LabelSummary {
         region: false,
@@ -401,6 +403,7 @@ fn efi_summary(l: &EfiLabel) -> LabelSummary {
 
 /// Decodes the label in `bytes` without the activity checks (for bytes that already
 /// passed [`parse_label`]).
+#[cfg(feature = "alloc")]
 pub(crate) fn decode_label(bytes: &[u8], version: LabelVersion) -> Result<Label, LabelFault> {
     read_label(bytes, version, None)
 }
