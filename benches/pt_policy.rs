@@ -48,13 +48,7 @@ fn policy() -> Policy {
                 edx: 0,
             },
         ),
-        vmx: VmxPtSupport {
-            pt_in_vmx: true,
-            use_gpa: true,
-            conceal_vmx: true,
-            load_rtit_ctl: true,
-            clear_rtit_ctl: true,
-        },
+        vmx: VmxPtSupport::ALL,
         maxphyaddr: 46,
         linear_address_bits: 48,
     };

@@ -19,31 +19,9 @@
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use std::hint::black_box;
 use std::time::Instant;
-use x2apic_virt::Mode;
 use x2apic_virt::lookup::{ApicState, DFR_CLUSTER, DFR_FLAT, Destination, DestinationMap};
-use x2apic_virt::regs::x2apic_ldr;
 
 const VCPUS: u32 = 4096;
-
-fn x2(id: u32) -> ApicState {
-    ApicState {
-        mode: Mode::X2apic,
-        id,
-        ldr: x2apic_ldr(id),
-        dfr_model: DFR_FLAT,
-        software_enabled: true,
-    }
-}
-
-fn xapic(id: u32, ldr8: u32, dfr_model: u8) -> ApicState {
-    ApicState {
-        mode: Mode::Xapic,
-        id: id & 0xFF,
-        ldr: ldr8 << 24,
-        dfr_model,
-        software_enabled: true,
-    }
-}
 
 /// A deterministic spread of 64 values below `n` (a multiplicative walk, no RNG crate).
 fn spread(n: u32) -> impl Iterator<Item = u32> {
@@ -57,7 +35,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let x2_states: Vec<ApicState> = (0..VCPUS).map(x2).collect();
+    let x2_states: Vec<ApicState> = (0..VCPUS).map(ApicState::x2apic).collect();
     let x2_map = DestinationMap::build(&x2_states);
     let phys = |dest| Destination {
         logical: false,
@@ -70,7 +48,7 @@ fn cases() -> Vec<Case> {
         wide,
     };
     let flat: Vec<ApicState> = (0..VCPUS)
-        .map(|i| xapic(i, if i < 8 { 1 << i } else { 0 }, DFR_FLAT))
+        .map(|i| ApicState::xapic(i, if i < 8 { 1 << i } else { 0 }, DFR_FLAT))
         .collect();
     let cluster: Vec<ApicState> = (0..VCPUS)
         .map(|i| {
@@ -79,7 +57,7 @@ fn cases() -> Vec<Case> {
             } else {
                 0
             };
-            xapic(i, ldr, DFR_CLUSTER)
+            ApicState::xapic(i, ldr, DFR_CLUSTER)
         })
         .collect();
     vec![
@@ -186,7 +164,7 @@ fn lookup(c: &mut Criterion) {
 
 fn rebuild(c: &mut Criterion) {
     let mut group = c.benchmark_group("rebuild");
-    let states: Vec<ApicState> = (0..VCPUS).map(x2).collect();
+    let states: Vec<ApicState> = (0..VCPUS).map(ApicState::x2apic).collect();
     group.bench_function("DestinationMap::build/4096", |b| {
         b.iter(|| black_box(DestinationMap::build(black_box(&states))))
     });
@@ -196,7 +174,7 @@ fn rebuild(c: &mut Criterion) {
         b.iter(|| {
             flip = !flip;
             let id = if flip { 5000 } else { 7 };
-            black_box(map.set(7, x2(id)))
+            black_box(map.set(7, ApicState::x2apic(id)))
         })
     });
     group.finish();

@@ -14,6 +14,7 @@ run() {
 run ioreq_pages -- --vcpus 288 --rounds 50
 run many_vcpus -- --vcpus 288 --rounds 20
 run pmem_guest -- --size 4
+run pmem_guest -- --size 2 --strategy management
 run pmem_plan -- --size 256M --mgmt 16M --namespaces 2
 run pmem_plan -- --size 256M --mgmt 16M --strategy per-namespace --descriptor 64 --reverse-map 0
 run pt_trace -- --loops 200

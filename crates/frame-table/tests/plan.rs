@@ -15,6 +15,11 @@ use std::collections::BTreeSet;
 const GIB: u64 = 1 << 30;
 const TIB: u64 = 1 << 40;
 
+/// The namespace of `size` bytes at `base`, aligned to `align`.
+const fn namespace(base: u64, size: u64, align: u64) -> Namespace {
+    Namespace { base, size, align }
+}
+
 fn request(namespaces: &[Namespace], cost: CostModel) -> Request<'_> {
     Request {
         namespaces,
@@ -30,11 +35,7 @@ fn request(namespaces: &[Namespace], cost: CostModel) -> Request<'_> {
 fn linux_one_tib_at_16_mib_alignment() {
     // ndctl Documentation/ndctl/ndctl-write-infoblock.txt: mode 2, dataoff 17196646400,
     // npfns 264237056, end_trunc 0, align 16777216.
-    let ns = [Namespace {
-        base: 0,
-        size: TIB,
-        align: 16 << 20,
-    }];
+    let ns = [namespace(0, TIB, 16 << 20)];
     let req = request(&ns, CostModel::LINUX);
     let l = plan::layouts(req, Strategy::PerNamespace)
         .unwrap()
@@ -81,11 +82,7 @@ fn linux_refuses_misaligned_start_and_tiny_namespaces() {
 fn xen_costs_in_dram() {
     // 32 B page_info + 8 B M2P per 4 KiB page, populated 256 MiB at a time.
     assert_eq!(CostModel::XEN.group_pages() * 4096, 256 << 20);
-    let ns = [Namespace {
-        base: 0,
-        size: TIB,
-        align: SIZE_2M,
-    }];
+    let ns = [namespace(0, TIB, SIZE_2M)];
     let p = plan::plan(request(&ns, CostModel::XEN), Strategy::Dram).unwrap();
     assert_eq!(p.descriptor_bytes, 8 * GIB);
     assert_eq!(p.reverse_map_bytes, 2 * GIB);
@@ -94,26 +91,14 @@ fn xen_costs_in_dram() {
     assert_eq!(p.pmem_overhead_bytes, 0);
 
     // 2 MiB straddling a 256 MiB boundary populates two whole groups.
-    let ns = [Namespace {
-        base: (256 << 20) - SIZE_2M / 2,
-        size: SIZE_2M,
-        align: 4096,
-    }];
+    let ns = [namespace((256 << 20) - SIZE_2M / 2, SIZE_2M, 4096)];
     let p = plan::plan(request(&ns, CostModel::XEN), Strategy::Dram).unwrap();
     assert_eq!(p.dram_bytes, 2 * 65536 * 40);
 
     // Two namespaces in one group share it.
     let ns = [
-        Namespace {
-            base: 0,
-            size: SIZE_2M,
-            align: 4096,
-        },
-        Namespace {
-            base: 64 << 20,
-            size: SIZE_2M,
-            align: 4096,
-        },
+        namespace(0, SIZE_2M, 4096),
+        namespace(64 << 20, SIZE_2M, 4096),
     ];
     let p = plan::plan(request(&ns, CostModel::XEN), Strategy::Dram).unwrap();
     assert_eq!(p.dram_bytes, 65536 * 40);
@@ -121,11 +106,7 @@ fn xen_costs_in_dram() {
 
 #[test]
 fn paging_structures_for_one_tib() {
-    let ns = [Namespace {
-        base: 0,
-        size: TIB,
-        align: SIZE_2M,
-    }];
+    let ns = [namespace(0, TIB, SIZE_2M)];
     let p = plan::plan(request(&ns, CostModel::XEN), Strategy::Dram).unwrap();
     // 4 KiB leaves: 524 288 page tables, 1024 directories, 2 pointer tables.
     assert_eq!(p.paging.pmem.with_4k, Some((524_288 + 1024 + 2) * 4096));
@@ -146,16 +127,8 @@ fn paging_structures_for_one_tib() {
 #[test]
 fn management_superblock_layout() {
     let ns = [
-        Namespace {
-            base: 0,
-            size: 64 * GIB,
-            align: SIZE_2M,
-        },
-        Namespace {
-            base: 64 * GIB,
-            size: TIB,
-            align: SIZE_1G,
-        },
+        namespace(0, 64 * GIB, SIZE_2M),
+        namespace(64 * GIB, TIB, SIZE_1G),
     ];
     let mut req = request(&ns, CostModel::XEN);
     assert_eq!(
@@ -180,14 +153,7 @@ fn management_superblock_layout() {
     assert_eq!(p.pmem_overhead_bytes, 64 * GIB);
     assert_eq!(p.data_bytes, TIB);
 
-    let small = [
-        Namespace {
-            base: 0,
-            size: 8 * GIB,
-            align: SIZE_2M,
-        },
-        ns[1],
-    ];
+    let small = [namespace(0, 8 * GIB, SIZE_2M), ns[1]];
     let mut req = request(&small, CostModel::XEN);
     req.management = Some(0);
     assert_eq!(
@@ -202,16 +168,8 @@ fn management_superblock_layout() {
 #[test]
 fn recommendation_follows_budget_and_management() {
     let ns = [
-        Namespace {
-            base: 0,
-            size: 64 * GIB,
-            align: SIZE_2M,
-        },
-        Namespace {
-            base: 64 * GIB,
-            size: TIB,
-            align: SIZE_2M,
-        },
+        namespace(0, 64 * GIB, SIZE_2M),
+        namespace(64 * GIB, TIB, SIZE_2M),
     ];
     let mut req = request(&ns, CostModel::XEN);
     req.dram_budget = 16 * GIB;
@@ -236,11 +194,7 @@ fn recommendation_follows_budget_and_management() {
         }
     );
 
-    let tiny = [Namespace {
-        base: 0,
-        size: SIZE_2M,
-        align: SIZE_2M,
-    }];
+    let tiny = [namespace(0, SIZE_2M, SIZE_2M)];
     let mut req = request(&tiny, CostModel::XEN);
     req.dram_budget = 0;
     assert_eq!(
@@ -255,11 +209,7 @@ fn recommendation_follows_budget_and_management() {
 #[test]
 fn sixty_four_tib_is_arithmetic() {
     let ns: Vec<Namespace> = (0..64)
-        .map(|i| Namespace {
-            base: 4 * TIB + i * TIB,
-            size: TIB,
-            align: SIZE_1G,
-        })
+        .map(|i| namespace(4 * TIB + i * TIB, TIB, SIZE_1G))
         .collect();
     let p = plan::plan(request(&ns, CostModel::XEN), Strategy::Dram).unwrap();
     assert_eq!(p.dram_bytes, 640 * GIB);
@@ -271,27 +221,12 @@ fn sixty_four_tib_is_arithmetic() {
 
 #[test]
 fn overflow_and_order_are_typed_errors() {
-    let ns = [Namespace {
-        base: u64::MAX - 4095,
-        size: 8192,
-        align: 4096,
-    }];
+    let ns = [namespace(u64::MAX - 4095, 8192, 4096)];
     assert!(matches!(
         plan::plan(request(&ns, CostModel::XEN), Strategy::Dram),
         Err(Error::Overflow(_))
     ));
-    let ns = [
-        Namespace {
-            base: GIB,
-            size: GIB,
-            align: 4096,
-        },
-        Namespace {
-            base: GIB + 4096,
-            size: GIB,
-            align: 4096,
-        },
-    ];
+    let ns = [namespace(GIB, GIB, 4096), namespace(GIB + 4096, GIB, 4096)];
     assert_eq!(
         plan::plan(request(&ns, CostModel::XEN), Strategy::Dram),
         Err(Error::Unsorted {
@@ -300,11 +235,7 @@ fn overflow_and_order_are_typed_errors() {
             prev_end: 2 * GIB
         })
     );
-    let ns = [Namespace {
-        base: 0,
-        size: GIB,
-        align: 3 << 12,
-    }];
+    let ns = [namespace(0, GIB, 3 << 12)];
     assert_eq!(
         plan::plan(request(&ns, CostModel::XEN), Strategy::Dram),
         Err(Error::BadAlign {
@@ -566,7 +497,7 @@ proptest! {
         far in any::<bool>(),
     ) {
         let base = if far { 512 * GIB - 300_000 * PAGE } else { 0 } + start_pages * PAGE;
-        let ns = [Namespace { base, size: len_pages * PAGE, align: PAGE }];
+        let ns = [namespace(base, len_pages * PAGE, PAGE)];
         let p = plan::plan(request(&ns, CostModel::XEN), Strategy::Dram).unwrap();
         let r = [(base, len_pages * PAGE)];
         prop_assert_eq!(p.paging.pmem.with_4k, Some(naive_paging(&r, PAGE)));

@@ -25,6 +25,15 @@ pub struct Guid(pub [u8; 16]);
 /// The all-zero identifier.
 const NIL: [u8; 16] = [0; 16];
 
+/// The 16 bytes `a`, `b`, `c`, `d4` in order: the three leading fields already in the
+/// byte order of the encoding, then the trailing eight bytes.
+const fn pack(a: [u8; 4], b: [u8; 2], c: [u8; 2], d4: [u8; 8]) -> [u8; 16] {
+    [
+        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5],
+        d4[6], d4[7],
+    ]
+}
+
 impl Uuid {
     /// The nil UUID.
     pub const NIL: Uuid = Uuid(NIL);
@@ -32,13 +41,12 @@ impl Uuid {
     /// The UUID whose canonical string is `d1-d2-d3-d4[0..2]-d4[2..8]`.
     #[must_use]
     pub const fn from_canonical(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Uuid {
-        let a = d1.to_be_bytes();
-        let b = d2.to_be_bytes();
-        let c = d3.to_be_bytes();
-        Uuid([
-            a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4],
-            d4[5], d4[6], d4[7],
-        ])
+        Uuid(pack(
+            d1.to_be_bytes(),
+            d2.to_be_bytes(),
+            d3.to_be_bytes(),
+            d4,
+        ))
     }
 
     /// Whether all 16 bytes are zero.
@@ -62,13 +70,12 @@ impl Guid {
     /// `d1`, `d2` and `d3` little-endian.
     #[must_use]
     pub const fn from_canonical(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
-        let a = d1.to_le_bytes();
-        let b = d2.to_le_bytes();
-        let c = d3.to_le_bytes();
-        Guid([
-            a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4],
-            d4[5], d4[6], d4[7],
-        ])
+        Guid(pack(
+            d1.to_le_bytes(),
+            d2.to_le_bytes(),
+            d3.to_le_bytes(),
+            d4,
+        ))
     }
 
     /// Whether all 16 bytes are zero.

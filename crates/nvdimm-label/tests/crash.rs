@@ -105,9 +105,9 @@ fn namespaces(area: &[u8]) -> Vec<Namespace> {
         .to_vec()
 }
 
-/// Runs the script on a fresh area with power cut at write `cut` torn after `tear`
-/// bytes; returns the area and the number of operations that completed.
-fn run(base: &[u8], max: usize, cut: usize, tear: usize) -> (Vec<u8>, usize, Vec<usize>) {
+/// A writer over a copy of `base` whose transfers are at most `max` bytes and whose
+/// power is cut at write `cut`, torn after `tear` bytes.
+fn writer(base: &[u8], max: usize, cut: usize, tear: usize) -> Writer<MaxTransfer<CutStorage>> {
     let storage = CutStorage {
         data: base.to_vec(),
         cut,
@@ -115,13 +115,19 @@ fn run(base: &[u8], max: usize, cut: usize, tear: usize) -> (Vec<u8>, usize, Vec
         writes: 0,
         log: Vec::new(),
     };
-    let mut w = Writer::new(
+    Writer::new(
         MaxTransfer {
             inner: storage,
             max,
         },
         region(),
-    );
+    )
+}
+
+/// Runs the script on a fresh area with power cut at write `cut` torn after `tear`
+/// bytes; returns the area and the number of operations that completed.
+fn run(base: &[u8], max: usize, cut: usize, tear: usize) -> (Vec<u8>, usize, Vec<usize>) {
+    let mut w = writer(base, max, cut, tear);
     let mut done = 0;
     for &op in SCRIPT {
         match apply(&mut w, op) {
@@ -142,20 +148,7 @@ fn check(version: LabelVersion, max: usize) -> usize {
     assert_eq!(done, SCRIPT.len());
     let mut states = vec![namespaces(&base)];
     for k in 1..=SCRIPT.len() {
-        let storage = CutStorage {
-            data: base.clone(),
-            cut: usize::MAX,
-            tear: 0,
-            writes: 0,
-            log: Vec::new(),
-        };
-        let mut w = Writer::new(
-            MaxTransfer {
-                inner: storage,
-                max,
-            },
-            region(),
-        );
+        let mut w = writer(&base, max, usize::MAX, 0);
         for &op in &SCRIPT[..k] {
             apply(&mut w, op).expect("dry run");
         }

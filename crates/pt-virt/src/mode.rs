@@ -64,6 +64,15 @@ pub struct VmxPtSupport {
 }
 
 impl VmxPtSupport {
+    /// A host with every facility above.
+    pub const ALL: Self = Self {
+        pt_in_vmx: true,
+        use_gpa: true,
+        conceal_vmx: true,
+        load_rtit_ctl: true,
+        clear_rtit_ctl: true,
+    };
+
     /// Everything host/guest mode needs (Linux `cpu_has_vmx_intel_pt()`: VMX_MISC\[14\],
     /// PT_USE_GPA, load and clear of RTIT_CTL).
     pub const fn supports_host_guest(&self) -> bool {
@@ -286,13 +295,7 @@ mod tests {
 
     #[test]
     fn host_guest_needs_every_vmx_facility() {
-        let all = VmxPtSupport {
-            pt_in_vmx: true,
-            use_gpa: true,
-            conceal_vmx: true,
-            load_rtit_ctl: true,
-            clear_rtit_ctl: true,
-        };
+        let all = VmxPtSupport::ALL;
         assert_eq!(PtMode::HostGuest.check(&all), Ok(PtMode::HostGuest));
         for missing in 0..4 {
             let mut v = all;

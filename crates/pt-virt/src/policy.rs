@@ -30,7 +30,7 @@
 //!         CpuidRegs { eax: 1, ebx: 0xf, ecx: 0x7, edx: 0 },
 //!         CpuidRegs { eax: 0x0249_0002, ebx: 0x003f_3fff, ecx: 0, edx: 0 },
 //!     ),
-//!     vmx: VmxPtSupport { pt_in_vmx: true, use_gpa: true, conceal_vmx: true, load_rtit_ctl: true, clear_rtit_ctl: true },
+//!     vmx: VmxPtSupport::ALL,
 //!     maxphyaddr: 46,
 //!     linear_address_bits: 48,
 //! };
@@ -415,14 +415,6 @@ pub(crate) mod tests {
     use crate::cpuid::CpuidRegs;
     use proptest::prelude::*;
 
-    pub(crate) const FULL_VMX: VmxPtSupport = VmxPtSupport {
-        pt_in_vmx: true,
-        use_gpa: true,
-        conceal_vmx: true,
-        load_rtit_ctl: true,
-        clear_rtit_ctl: true,
-    };
-
     /// The Cascade Lake host of `cpuid::tests` (raw-cpuid's Xeon Gold 6252 dump:
     /// MAXPHYADDR 46, 48-bit linear addresses).
     pub(crate) fn cascade_lake() -> HostPt {
@@ -441,7 +433,7 @@ pub(crate) mod tests {
                     edx: 0,
                 },
             ),
-            vmx: FULL_VMX,
+            vmx: VmxPtSupport::ALL,
             maxphyaddr: 46,
             linear_address_bits: 48,
         }
@@ -510,7 +502,7 @@ pub(crate) mod tests {
                 |h| h.vmx.clear_rtit_ctl = false,
                 Incompatibility::Vmx(VmxPtSupport {
                     clear_rtit_ctl: false,
-                    ..FULL_VMX
+                    ..VmxPtSupport::ALL
                 }),
             ),
             (
@@ -618,7 +610,7 @@ pub(crate) mod tests {
         /// subset rule, checked field by field against a plain restatement.
         #[test]
         fn subset_rule(g in crate::cpuid::tests::caps(), h in crate::cpuid::tests::caps(), gm in 32u8..=52, hm in 32u8..=52) {
-            let host = HostPt { caps: h, vmx: FULL_VMX, maxphyaddr: hm, linear_address_bits: 48 };
+            let host = HostPt { caps: h, vmx: VmxPtSupport::ALL, maxphyaddr: hm, linear_address_bits: 48 };
             let g = Caps { address_ranges: g.address_ranges.min(4), ..g };
             let fits = g.max_subleaf <= h.max_subleaf
                 && h.features.contains(g.features)

@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 
 use crate::base::Mode;
 use crate::lapic::Lapic;
-use crate::regs::Register;
+use crate::regs::{Register, x2apic_ldr};
 
 /// Table slot with no vCPU.
 const NONE: u32 = u32::MAX;
@@ -51,6 +51,34 @@ pub struct ApicState {
 }
 
 impl ApicState {
+    /// A software-enabled APIC in x2APIC mode with x2APIC ID `id` and the LDR the
+    /// hardware derives from it ([`x2apic_ldr`]).
+    #[must_use]
+    pub const fn x2apic(id: u32) -> Self {
+        Self {
+            mode: Mode::X2apic,
+            id,
+            ldr: x2apic_ldr(id),
+            dfr_model: DFR_FLAT,
+            software_enabled: true,
+        }
+    }
+
+    /// A software-enabled APIC in xAPIC mode with APIC ID `id`, logical APIC ID
+    /// `logical_id` (LDR bits 31:24) and DFR model `dfr_model`. Only the low 8 bits of
+    /// `id` and `logical_id` are kept, as the 8-bit xAPIC registers hold them (SDM vol. 3A
+    /// §11.4.6, §11.6.2.2).
+    #[must_use]
+    pub const fn xapic(id: u32, logical_id: u32, dfr_model: u8) -> Self {
+        Self {
+            mode: Mode::Xapic,
+            id: id & 0xFF,
+            ldr: (logical_id & 0xFF) << 24,
+            dfr_model,
+            software_enabled: true,
+        }
+    }
+
     /// The addressing state of `lapic`.
     pub fn of(lapic: &Lapic) -> Self {
         Self {
@@ -467,28 +495,7 @@ impl DestinationMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::regs::x2apic_ldr;
     use proptest::prelude::*;
-
-    fn x2(id: u32) -> ApicState {
-        ApicState {
-            mode: Mode::X2apic,
-            id,
-            ldr: x2apic_ldr(id),
-            dfr_model: DFR_FLAT,
-            software_enabled: true,
-        }
-    }
-
-    fn xapic(id: u32, ldr8: u32, model: u8) -> ApicState {
-        ApicState {
-            mode: Mode::Xapic,
-            id,
-            ldr: ldr8 << 24,
-            dfr_model: model,
-            software_enabled: true,
-        }
-    }
 
     fn sorted(t: &Targets<'_>) -> Vec<u32> {
         let mut v: Vec<u32> = t.iter().collect();
@@ -506,7 +513,7 @@ mod tests {
 
     #[test]
     fn x2apic_physical_cluster_broadcast() {
-        let states: Vec<ApicState> = (0..4096).map(x2).collect();
+        let states: Vec<ApicState> = (0..4096).map(ApicState::x2apic).collect();
         let map = DestinationMap::build(&states);
         assert!(matches!(map.lookup(phys(4000)), Targets::One(4000)));
         assert!(matches!(map.lookup(phys(4096)), Targets::None));
@@ -529,7 +536,7 @@ mod tests {
 
     #[test]
     fn sparse_ids_use_the_sorted_index() {
-        let states: Vec<ApicState> = (0..64).map(|i| x2(i << 12)).collect();
+        let states: Vec<ApicState> = (0..64).map(|i| ApicState::x2apic(i << 12)).collect();
         let map = DestinationMap::build(&states);
         assert!(matches!(map.phys, Index::Sorted(_)));
         assert!(matches!(map.lookup(phys(5 << 12)), Targets::One(5)));
@@ -543,7 +550,9 @@ mod tests {
 
     #[test]
     fn xapic_flat_and_cluster() {
-        let flat: Vec<ApicState> = (0..8).map(|i| xapic(i, 1 << i, DFR_FLAT)).collect();
+        let flat: Vec<ApicState> = (0..8)
+            .map(|i| ApicState::xapic(i, 1 << i, DFR_FLAT))
+            .collect();
         let map = DestinationMap::build(&flat);
         let d = Destination {
             logical: true,
@@ -552,7 +561,7 @@ mod tests {
         };
         assert_eq!(sorted(&map.lookup(d)), [0, 5, 7]);
         let cl: Vec<ApicState> = (0..60)
-            .map(|i| xapic(i, (i / 4) << 4 | 1 << (i % 4), DFR_CLUSTER))
+            .map(|i| ApicState::xapic(i, (i / 4) << 4 | 1 << (i % 4), DFR_CLUSTER))
             .collect();
         let map = DestinationMap::build(&cl);
         let d = Destination {
@@ -562,8 +571,10 @@ mod tests {
         };
         assert_eq!(sorted(&map.lookup(d)), [12, 14]);
         // The same 8-bit ID twice (vCPUs 0 and 256 before the switch): scanned.
-        let mut dup: Vec<ApicState> = (0..257).map(|i| xapic(i & 0xFF, 0, DFR_FLAT)).collect();
-        dup[255] = x2(255);
+        let mut dup: Vec<ApicState> = (0..257)
+            .map(|i| ApicState::xapic(i & 0xFF, 0, DFR_FLAT))
+            .collect();
+        dup[255] = ApicState::x2apic(255);
         let map = DestinationMap::build(&dup);
         assert!(matches!(map.lookup(phys(0)), Targets::Scan(..)));
         assert_eq!(sorted(&map.lookup(phys(0))), [0, 256]);
@@ -571,11 +582,15 @@ mod tests {
 
     #[test]
     fn rebuild_on_change_and_lowest_priority() {
-        let mut map = DestinationMap::build(&[x2(0), x2(1), x2(2)]);
-        assert!(map.set(1, x2(9)));
+        let mut map = DestinationMap::build(&[
+            ApicState::x2apic(0),
+            ApicState::x2apic(1),
+            ApicState::x2apic(2),
+        ]);
+        assert!(map.set(1, ApicState::x2apic(9)));
         assert!(matches!(map.lookup(phys(9)), Targets::One(1)));
         assert!(matches!(map.lookup(phys(1)), Targets::None));
-        let mut off = x2(9);
+        let mut off = ApicState::x2apic(9);
         off.software_enabled = false;
         assert!(!map.set(1, off), "enable bit alone needs no rebuild");
         let all = map.lookup(phys(u32::MAX));
@@ -583,16 +598,19 @@ mod tests {
         assert_eq!(map.lowest_priority(&all, |v| prio[v as usize]), Some(2));
         let disabled = ApicState {
             mode: Mode::Disabled,
-            ..x2(2)
+            ..ApicState::x2apic(2)
         };
         map.set(2, disabled);
         assert_eq!(map.lookup(phys(u32::MAX)).iter().count(), 2);
         assert!(!map.is_empty());
         assert_eq!(map.len(), 3);
         // A batch: every vCPU moves; one rebuild, and lookups see all of it.
-        assert!(map.update((0..3).map(|v| (v, x2(100 + v)))));
+        assert!(map.update((0..3).map(|v| (v, ApicState::x2apic(100 + v)))));
         assert!(matches!(map.lookup(phys(102)), Targets::One(2)));
-        assert!(!map.update([(7, x2(1))]), "unknown vCPUs are skipped");
+        assert!(
+            !map.update([(7, ApicState::x2apic(1))]),
+            "unknown vCPUs are skipped"
+        );
     }
 
     fn state() -> impl Strategy<Value = ApicState> {

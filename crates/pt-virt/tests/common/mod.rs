@@ -6,15 +6,6 @@ use pt_virt::cpuid::{Caps, Features, OutputSchemes};
 use pt_virt::mode::VmxPtSupport;
 use pt_virt::policy::{HostPt, Policy};
 
-/// Every VMX facility.
-pub const FULL_VMX: VmxPtSupport = VmxPtSupport {
-    pt_in_vmx: true,
-    use_gpa: true,
-    conceal_vmx: true,
-    load_rtit_ctl: true,
-    clear_rtit_ctl: true,
-};
-
 /// Every capability the SDM defines, 4 ranges, every encoding.
 pub const ALL_CAPS: Caps = Caps {
     max_subleaf: 1,
@@ -31,7 +22,7 @@ pub const ALL_CAPS: Caps = Caps {
 pub fn full_host() -> HostPt {
     HostPt {
         caps: ALL_CAPS,
-        vmx: FULL_VMX,
+        vmx: VmxPtSupport::ALL,
         maxphyaddr: 46,
         linear_address_bits: 48,
     }
