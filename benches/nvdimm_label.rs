@@ -71,6 +71,15 @@ fn parse_all(area: &[u8]) -> u64 {
     Lsa::parse(area).expect("valid").namespaces().len() as u64
 }
 
+/// `Lsa::parse`, then every namespace built from its labels and every label decoded
+/// (what a caller reading all of them pays on top of the parse).
+fn parse_and_read(area: &[u8]) -> u64 {
+    let lsa = Lsa::parse(area).expect("valid");
+    let sizes: u64 = lsa.namespaces().iter().map(|ns| ns.size()).sum();
+    let slots: u64 = lsa.labels().iter().map(|l| u64::from(l.slot())).sum();
+    sizes.wrapping_add(slots)
+}
+
 /// The allocation-free core: select the index, then validate every slot in use.
 fn validate_no_alloc(area: &[u8]) -> u64 {
     let selection = index::select(area).expect("valid");
@@ -86,6 +95,9 @@ fn bench(c: &mut Criterion) {
         let area = full_area(version);
         group.bench_function(format!("Lsa::parse/{name}"), |b| {
             b.iter(|| parse_all(black_box(&area)));
+        });
+        group.bench_function(format!("Lsa::parse+read/{name}"), |b| {
+            b.iter(|| parse_and_read(black_box(&area)));
         });
         group.bench_function(format!("active_slots/{name}"), |b| {
             b.iter(|| validate_no_alloc(black_box(&area)));
@@ -110,8 +122,9 @@ fn print_ratio() {
     const ITERS: u32 = 2000;
     for (name, version) in [("v1.1", LabelVersion::V1_1), ("v1.2", LabelVersion::V1_2)] {
         let area = full_area(version);
-        let passes: [(&str, Pass); 2] = [
+        let passes: [(&str, Pass); 3] = [
             ("Lsa::parse", parse_all),
+            ("Lsa::parse + read all", parse_and_read),
             ("no-alloc active_slots", validate_no_alloc),
         ];
         for (what, pass) in passes {

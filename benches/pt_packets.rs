@@ -239,21 +239,24 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     )
 }
 
-/// Interleaved runs: 15 rounds, each timing 200 passes of all four loops back to back in
-/// on-CPU time; prints median throughputs and the median of the per-round ratios (a
+/// Interleaved runs: 15 rounds, each timing 2000 passes of all four loops back to back in
+/// on-CPU time (the kernel advances that counter in scheduler ticks of a few
+/// milliseconds, so each timed block runs for hundreds of milliseconds: with 200 passes
+/// (about 30 ms) the ratios came out quantized to whole ticks, e.g. 8/7 = 1.14x); prints median throughputs and the median of the per-round ratios (a
 /// round's ratio is taken between loops that ran milliseconds apart, which cancels most
 /// of the load other processes put on a shared machine).
 fn print_ratios() {
     const ROUNDS: usize = 15;
+    const REPS: u32 = 2000;
     let mut s = setup();
     let (n, bytes) = (s.packets.len() as f64, s.stream.len() as f64);
     let rounds: Vec<[f64; 4]> = (0..ROUNDS)
         .map(|_| {
             [
-                time(200, || assert!(s.libipt.encode() > 0)).as_secs_f64(),
-                time(200, || assert!(ours_encode(&s.packets, &mut s.out) > 0)).as_secs_f64(),
-                time(200, || assert!(s.libipt.decode() > 0)).as_secs_f64(),
-                time(200, || assert!(ours_decode(&s.stream) > 0)).as_secs_f64(),
+                time(REPS, || assert!(s.libipt.encode() > 0)).as_secs_f64(),
+                time(REPS, || assert!(ours_encode(&s.packets, &mut s.out) > 0)).as_secs_f64(),
+                time(REPS, || assert!(s.libipt.decode() > 0)).as_secs_f64(),
+                time(REPS, || assert!(ours_decode(&s.stream) > 0)).as_secs_f64(),
             ]
         })
         .collect();

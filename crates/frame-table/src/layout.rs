@@ -200,8 +200,9 @@ const _: () = {
 /// The claim (abstraction) GUID for a namespace label whose namespace holds our
 /// management superblock: hugevm's own claim class,
 /// `e06a9a22-b168-4af0-add2-11f02c52b96c` (a random version-4 UUID, registered nowhere).
-/// Linux treats an unknown abstraction GUID as `NVDIMM_CCLASS_UNKNOWN`, keeps it on
-/// rewrite and exposes the namespace raw. Source: the `nvdimm-label` crate, which
+/// Linux treats an unknown abstraction GUID as `NVDIMM_CCLASS_UNKNOWN` and exposes the
+/// namespace raw; it does not keep the GUID when it rewrites the label (Linux 6.1
+/// `__pmem_label_update` writes a zero GUID). Source: the `nvdimm-label` crate, which
 /// defines the same value as `HUGEVM_CLAIM_GUID` (the crates share no code).
 pub const MGMT_CLAIM_GUID: &str = "e06a9a22-b168-4af0-add2-11f02c52b96c";
 

@@ -8,7 +8,7 @@
 
 use core::fmt;
 
-use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::little_endian::{U16, U32};
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use crate::checksum::fletcher64_skipping;
@@ -90,8 +90,9 @@ pub enum ClaimClass {
     /// [`HUGEVM_CLAIM_GUID`]: a hypervisor-managed namespace (Linux sees it as unknown
     /// and exposes it raw).
     Hugevm,
-    /// Any other value, as the 16 bytes on media (Linux `NVDIMM_CCLASS_UNKNOWN`,
-    /// preserved on rewrite).
+    /// Any other value, as the 16 bytes on media (Linux `NVDIMM_CCLASS_UNKNOWN`). This
+    /// crate's writer keeps it on rename and resize; Linux 6.1 writes a zero GUID when
+    /// it rewrites such a label (seen in `tests/linux_qemu.rs`).
     Unknown([u8; 16]),
 }
 
@@ -269,16 +270,164 @@ pub enum LabelFault {
 ///
 /// The [`LabelFault`] that keeps it from being active.
 pub fn parse_label(bytes: &[u8], version: LabelVersion, slot: u32) -> Result<Label, LabelFault> {
+    read_label(bytes, version, Some(slot))
+}
+
+/// What validation and grouping read of an active label, without decoding the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LabelSummary {
+    /// A CXL region label (not a namespace label).
+    pub(crate) region: bool,
+    /// The namespace or region UUID.
+    pub(crate) uuid: [u8; 16],
+    /// `NSLABEL_FLAG_*`.
+    pub(crate) flags: u32,
+    /// `nlabel` (EFI, CXL region) or `nrange` (CXL namespace).
+    pub(crate) nlabel: u16,
+    /// `position`.
+    pub(crate) position: u16,
+    /// `dpa`.
+    pub(crate) dpa: u64,
+    /// `rawsize`.
+    pub(crate) rawsize: u64,
+}
+
+impl LabelSummary {
+    /// One bit per warning this label deserves, in [`LabelSummary::warnings`] order
+    /// (zero for a clean label, so the common case builds no warning).
+    pub(crate) fn warning_bits(self, version: LabelVersion) -> u8 {
+        let efi_or_region = version != LabelVersion::Cxl || self.region;
+        u8::from(self.flags & crate::layout::NSLABEL_FLAG_UPDATING != 0)
+            | u8::from(efi_or_region && self.position >= self.nlabel) << 1
+            | u8::from(self.dpa.checked_add(self.rawsize).is_none()) << 2
+            | u8::from(!(self.dpa | self.rawsize).is_multiple_of(4096)) << 3
+    }
+
+    /// The warnings for this label, in a fixed order (at most one of each kind).
+    pub(crate) fn warnings(self, version: LabelVersion) -> impl Iterator<Item = LabelWarning> {
+        let bits = self.warning_bits(version);
+        let LabelSummary {
+            flags: _,
+            dpa,
+            rawsize,
+            position,
+            nlabel,
+            ..
+        } = self;
+        [
+            LabelWarning::Updating,
+            LabelWarning::Position { position, nlabel },
+            LabelWarning::ExtentWraps { dpa, rawsize },
+            LabelWarning::Unaligned { dpa, rawsize },
+        ]
+        .into_iter()
+        .enumerate()
+        .filter(move |&(i, _)| bits & (1 << i) != 0)
+        .map(|(_, w)| w)
+    }
+}
+
+/// Linux's activity checks on the label in `bytes` sitting in `slot` (the label kind
+/// for CXL, the slot field, then the checksum for v1.2 and CXL), returning the fields
+/// validation reads.
+#[cfg(feature = "alloc")]
+pub(crate) fn check_label(
+    bytes: &[u8],
+    version: LabelVersion,
+    slot: u32,
+) -> Result<LabelSummary, LabelFault> {
+    let (summary, field) = match version {
+        LabelVersion::V1_1 => {
+            let l = EfiLabel::ref_from_bytes(bytes).map_err(|_| LabelFault::OutOfBounds)?;
+            (efi_summary(l), l.slot.get())
+        }
+        LabelVersion::V1_2 => {
+            let l = EfiLabelV1_2::ref_from_bytes(bytes).map_err(|_| LabelFault::OutOfBounds)?;
+            (efi_summary(&l.base), l.base.slot.get())
+        }
+        LabelVersion::Cxl => {
+            let ns =
+                CxlNamespaceLabel::ref_from_bytes(bytes).map_err(|_| LabelFault::OutOfBounds)?;
+            match Uuid(ns.r#type) {
+                CXL_NAMESPACE_UUID => (
+                    LabelSummary {
+                        region: false,
+                        uuid: ns.uuid,
+                        flags: ns.flags.get(),
+                        nlabel: ns.nrange.get(),
+                        position: ns.position.get(),
+                        dpa: ns.dpa.get(),
+                        rawsize: ns.rawsize.get(),
+                    },
+                    ns.slot.get(),
+                ),
+                CXL_REGION_UUID => {
+                    let r = CxlRegionLabel::ref_from_bytes(bytes)
+                        .map_err(|_| LabelFault::OutOfBounds)?;
+                    (
+                        LabelSummary {
+                            region: true,
+                            uuid: r.uuid,
+                            flags: r.flags.get(),
+                            nlabel: r.nlabel.get(),
+                            position: r.position.get(),
+                            dpa: r.dpa.get(),
+                            rawsize: r.rawsize.get(),
+                        },
+                        r.slot.get(),
+                    )
+                }
+                other => return Err(LabelFault::UnknownCxlType(other)),
+            }
+        }
+    };
+    check_slot(field, slot)?;
+    if version != LabelVersion::V1_1 {
+        check_sum(bytes)?;
+    }
+    Ok(summary)
+}
+
+#[cfg(feature = "alloc")]
+fn efi_summary(l: &EfiLabel) -> LabelSummary {
+    LabelSummary {
+        region: false,
+        uuid: l.uuid,
+        flags: l.flags.get(),
+        nlabel: l.nlabel.get(),
+        position: l.position.get(),
+        dpa: l.dpa.get(),
+        rawsize: l.rawsize.get(),
+    }
+}
+
+/// Decodes the label in `bytes` without the activity checks (for bytes that already
+/// passed [`parse_label`]).
+#[cfg(feature = "alloc")]
+pub(crate) fn decode_label(bytes: &[u8], version: LabelVersion) -> Result<Label, LabelFault> {
+    read_label(bytes, version, None)
+}
+
+/// Decodes the label in `bytes`, first applying the activity checks for `slot` if one
+/// is given (the label kind for CXL, the slot field, then the checksum for v1.2 and
+/// CXL).
+fn read_label(bytes: &[u8], version: LabelVersion, slot: Option<u32>) -> Result<Label, LabelFault> {
+    let check = |field: U32, checksum: bool| match slot {
+        Some(slot) => {
+            check_slot(field.get(), slot)?;
+            if checksum { check_sum(bytes) } else { Ok(()) }
+        }
+        None => Ok(()),
+    };
     match version {
         LabelVersion::V1_1 => {
             let l = EfiLabel::ref_from_bytes(bytes).map_err(|_| LabelFault::OutOfBounds)?;
-            check_slot(l.slot, slot)?;
+            check(l.slot, false)?;
             Ok(Label::Namespace(from_efi(l, None)))
         }
         LabelVersion::V1_2 => {
             let l = EfiLabelV1_2::ref_from_bytes(bytes).map_err(|_| LabelFault::OutOfBounds)?;
-            check_slot(l.base.slot, slot)?;
-            check_sum(bytes, l.checksum)?;
+            check(l.base.slot, true)?;
             Ok(Label::Namespace(from_efi(&l.base, Some(l))))
         }
         LabelVersion::Cxl => {
@@ -286,15 +435,13 @@ pub fn parse_label(bytes: &[u8], version: LabelVersion, slot: u32) -> Result<Lab
                 CxlNamespaceLabel::ref_from_bytes(bytes).map_err(|_| LabelFault::OutOfBounds)?;
             match Uuid(ns.r#type) {
                 CXL_NAMESPACE_UUID => {
-                    check_slot(ns.slot, slot)?;
-                    check_sum(bytes, ns.checksum)?;
+                    check(ns.slot, true)?;
                     Ok(Label::Namespace(from_cxl(ns)))
                 }
                 CXL_REGION_UUID => {
                     let r = CxlRegionLabel::ref_from_bytes(bytes)
                         .map_err(|_| LabelFault::OutOfBounds)?;
-                    check_slot(r.slot, slot)?;
-                    check_sum(bytes, r.checksum)?;
+                    check(r.slot, true)?;
                     Ok(Label::Region(RegionLabel {
                         uuid: Uuid(r.uuid),
                         flags: r.flags.get(),
@@ -314,23 +461,27 @@ pub fn parse_label(bytes: &[u8], version: LabelVersion, slot: u32) -> Result<Lab
     }
 }
 
-fn check_slot(field: U32, slot: u32) -> Result<(), LabelFault> {
-    if field.get() == slot {
+fn check_slot(field: u32, slot: u32) -> Result<(), LabelFault> {
+    if field == slot {
         Ok(())
     } else {
-        Err(LabelFault::SlotMismatch { found: field.get() })
+        Err(LabelFault::SlotMismatch { found: field })
     }
 }
 
-fn check_sum(bytes: &[u8], stored: U64) -> Result<(), LabelFault> {
+/// Checks the Fletcher64 at [`LABEL_CHECKSUM_OFFSET`] (every v1.2 and CXL label kind
+/// keeps it there).
+fn check_sum(bytes: &[u8]) -> Result<(), LabelFault> {
+    let stored = bytes
+        .get(LABEL_CHECKSUM_OFFSET..LABEL_CHECKSUM_OFFSET + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .ok_or(LabelFault::OutOfBounds)?;
     let computed = fletcher64_skipping(bytes, LABEL_CHECKSUM_OFFSET);
-    if computed == stored.get() {
+    if computed == stored {
         Ok(())
     } else {
-        Err(LabelFault::Checksum {
-            stored: stored.get(),
-            computed,
-        })
+        Err(LabelFault::Checksum { stored, computed })
     }
 }
 
@@ -513,23 +664,27 @@ pub enum LabelWarning {
 
 /// The warnings for one active label, in a fixed order (at most one of each kind).
 pub fn label_warnings(label: &Label, version: LabelVersion) -> impl Iterator<Item = LabelWarning> {
-    let (flags, dpa, rawsize, position) = match label {
-        Label::Namespace(n) => (n.flags, n.dpa, n.rawsize, Some((n.position, n.nlabel))),
-        Label::Region(r) => (r.flags, r.dpa, r.rawsize, Some((r.position, r.nlabel))),
+    let summary = match label {
+        Label::Namespace(n) => LabelSummary {
+            region: false,
+            uuid: n.uuid.0,
+            flags: n.flags,
+            nlabel: n.nlabel,
+            position: n.position,
+            dpa: n.dpa,
+            rawsize: n.rawsize,
+        },
+        Label::Region(r) => LabelSummary {
+            region: true,
+            uuid: r.uuid.0,
+            flags: r.flags,
+            nlabel: r.nlabel,
+            position: r.position,
+            dpa: r.dpa,
+            rawsize: r.rawsize,
+        },
     };
-    let efi_or_region = version != LabelVersion::Cxl || matches!(label, Label::Region(_));
-    [
-        (flags & crate::layout::NSLABEL_FLAG_UPDATING != 0).then_some(LabelWarning::Updating),
-        position
-            .filter(|&(p, n)| efi_or_region && p >= n)
-            .map(|(position, nlabel)| LabelWarning::Position { position, nlabel }),
-        dpa.checked_add(rawsize)
-            .is_none()
-            .then_some(LabelWarning::ExtentWraps { dpa, rawsize }),
-        ((dpa | rawsize) % 4096 != 0).then_some(LabelWarning::Unaligned { dpa, rawsize }),
-    ]
-    .into_iter()
-    .flatten()
+    summary.warnings(version)
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@
 //!
 //! let lsa = Lsa::parse(&area)?;
 //! assert_eq!(lsa.index().nslot(), 510);
-//! let ns = &lsa.namespaces()[0];
+//! let ns = lsa.namespaces().first().expect("one namespace");
 //! assert_eq!((ns.uuid, ns.size(), ns.claim), (uuid, 256 << 20, Some(ClaimClass::Hugevm)));
 //! assert!(lsa.diagnostics().is_empty());
 //! # Ok::<(), nvdimm_label::Error>(())
@@ -96,7 +96,9 @@ pub use label::{
 };
 pub use lsa::{ActiveSlots, active_slots, free_bits_past_nslot};
 #[cfg(feature = "alloc")]
-pub use lsa::{Diagnostic, Extent, Extents, Lsa, Namespace};
+pub use lsa::{
+    Diagnostic, Extent, Extents, LabelIter, Labels, Lsa, Namespace, NamespaceIter, Namespaces,
+};
 #[cfg(feature = "std")]
 pub use storage::FileStorage;
 pub use storage::{MaxTransfer, Storage, StorageError, read_all, write_all};

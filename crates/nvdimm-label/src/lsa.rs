@@ -108,14 +108,16 @@ pub use owned::*;
 
 #[cfg(feature = "alloc")]
 mod owned {
+    use alloc::boxed::Box;
     use alloc::vec::Vec;
+    use core::fmt;
 
     use super::{active_slots, bitmap, free_bits_past_nslot};
     use crate::error::Error;
     use crate::index::{IndexBlock, IndexFault, LabelVersion, bit_is_set, select};
     use crate::label::{
         ClaimClass, Label, LabelFault, LabelWarning, Name, NamespaceLabel, RegionLabel,
-        label_warnings, parse_label,
+        check_label, decode_label,
     };
     use crate::layout::NSLABEL_FLAG_LOCAL;
     use crate::uuid::{Guid, Uuid};
@@ -269,25 +271,57 @@ mod owned {
     }
 
     /// A parsed, validated label storage area.
-    #[derive(Debug, Clone, PartialEq, Eq)]
+    ///
+    /// It keeps one copy of the area's bytes; the active labels and the namespaces are
+    /// slot indices into it, decoded when read. Parsing therefore allocates a fixed
+    /// handful of buffers whatever the number of labels, and copies no label.
+    #[derive(Clone)]
     pub struct Lsa {
+        area: Box<[u8]>,
         current: IndexBlock,
         other: Result<IndexBlock, IndexFault>,
-        free: Vec<u8>,
-        labels: Vec<Label>,
-        namespaces: Vec<Namespace>,
+        /// Slots of the active labels, ascending.
+        labels: Vec<u32>,
+        /// Slots of the namespace labels, sorted by (UUID, position, slot).
+        members: Vec<u32>,
+        /// Each namespace as a range `start..end` of `members`, in UUID order.
+        namespaces: Vec<(u32, u32)>,
         diagnostics: Vec<Diagnostic>,
     }
 
+    /// What grouping needs of one namespace label. Field order is the sort order:
+    /// `uuid` as a big-endian integer orders like the 16 bytes, and `slot` is unique.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    struct GroupKey {
+        uuid: u128,
+        position: u16,
+        slot: u32,
+        local: bool,
+    }
+
     impl Lsa {
-        /// Parses and validates a whole area (its length is the area size).
+        /// Parses and validates a whole area (its length is the area size), keeping a
+        /// copy of its bytes.
         ///
         /// # Errors
         ///
         /// [`Error::NoValidIndex`] when neither index block is valid (an uninitialized
         /// area, to Linux).
         pub fn parse(area: &[u8]) -> Result<Lsa, Error> {
-            let selection = select(area)?;
+            Lsa::from_bytes(Box::from(area))
+        }
+
+        /// [`Lsa::parse`] of an area already read into a vector, without copying it.
+        ///
+        /// # Errors
+        ///
+        /// As [`Lsa::parse`].
+        pub fn from_vec(area: Vec<u8>) -> Result<Lsa, Error> {
+            Lsa::from_bytes(area.into_boxed_slice())
+        }
+
+        fn from_bytes(area: Box<[u8]>) -> Result<Lsa, Error> {
+            let selection = select(&area)?;
             let current = selection.current;
             let mut diagnostics = Vec::new();
             if let Err(fault) = selection.other {
@@ -297,7 +331,7 @@ mod owned {
                 });
             }
             for index in core::iter::once(&current).chain(selection.other.as_ref().ok()) {
-                let count = free_bits_past_nslot(area, index);
+                let count = free_bits_past_nslot(&area, index);
                 if count > 0 {
                     diagnostics.push(Diagnostic::FreeBitsPastNslot {
                         block: index.block,
@@ -305,33 +339,45 @@ mod owned {
                     });
                 }
             }
-            let free = bitmap(area, &current);
-            let free_count: u32 = free.iter().map(|b| b.count_ones()).sum();
+            let free_count: u32 = bitmap(&area, &current).iter().map(|b| b.count_ones()).sum();
             let in_use = current.nslot().saturating_sub(free_count) as usize;
             let mut labels = Vec::with_capacity(in_use);
-            let mut slots = active_slots(area, &current);
+            let mut keys = Vec::with_capacity(in_use);
+            let mut slots = active_slots(&area, &current);
             while let Some((slot, bytes)) = slots.next_in_use() {
                 let label = match bytes {
-                    Some(b) => parse_label(b, current.version, slot),
+                    Some(b) => check_label(b, current.version, slot),
                     None => Err(LabelFault::OutOfBounds),
                 };
                 match label {
                     Ok(label) => {
-                        diagnostics.extend(
-                            label_warnings(&label, current.version)
-                                .map(|warning| Diagnostic::LabelWarning { slot, warning }),
-                        );
-                        labels.push(label);
+                        if label.warning_bits(current.version) != 0 {
+                            diagnostics.extend(
+                                label
+                                    .warnings(current.version)
+                                    .map(|warning| Diagnostic::LabelWarning { slot, warning }),
+                            );
+                        }
+                        if !label.region {
+                            keys.push(GroupKey {
+                                uuid: u128::from_be_bytes(label.uuid),
+                                position: label.position,
+                                slot,
+                                local: label.flags & NSLABEL_FLAG_LOCAL != 0,
+                            });
+                        }
+                        labels.push(slot);
                     }
                     Err(fault) => diagnostics.push(Diagnostic::LabelInvalid { slot, fault }),
                 }
             }
-            let namespaces = group(&labels, current.version, &mut diagnostics);
+            let (members, namespaces) = group(keys, current.version, &mut diagnostics);
             Ok(Lsa {
+                area,
                 current,
                 other: selection.other,
-                free: free.to_vec(),
                 labels,
+                members,
                 namespaces,
                 diagnostics,
             })
@@ -354,15 +400,21 @@ mod owned {
             self.current.version
         }
 
+        /// The area's bytes, as parsed.
+        #[must_use]
+        pub fn area(&self) -> &[u8] {
+            &self.area
+        }
+
         /// The active labels, in slot order.
         #[must_use]
-        pub fn labels(&self) -> &[Label] {
-            &self.labels
+        pub fn labels(&self) -> Labels<'_> {
+            Labels { lsa: self }
         }
 
         /// The CXL region labels among the active labels.
-        pub fn regions(&self) -> impl Iterator<Item = &RegionLabel> {
-            self.labels.iter().filter_map(|l| match l {
+        pub fn regions(&self) -> impl Iterator<Item = RegionLabel> + '_ {
+            self.labels().iter().filter_map(|l| match l {
                 Label::Region(r) => Some(r),
                 Label::Namespace(_) => None,
             })
@@ -370,8 +422,8 @@ mod owned {
 
         /// The namespaces, sorted by UUID.
         #[must_use]
-        pub fn namespaces(&self) -> &[Namespace] {
-            &self.namespaces
+        pub fn namespaces(&self) -> Namespaces<'_> {
+            Namespaces { lsa: self }
         }
 
         /// Every diagnostic, in the order found.
@@ -389,13 +441,13 @@ mod owned {
         /// The current index's free bitmap (`ceil(nslot / 8)` bytes, bit set = free).
         #[must_use]
         pub fn free_bitmap(&self) -> &[u8] {
-            &self.free
+            bitmap(&self.area, &self.current)
         }
 
         /// Whether `slot` is free in the current index.
         #[must_use]
         pub fn is_free(&self, slot: u32) -> bool {
-            slot < self.current.nslot() && bit_is_set(&self.free, slot)
+            slot < self.current.nslot() && bit_is_set(self.free_bitmap(), slot)
         }
 
         /// Number of free slots in the current index.
@@ -405,45 +457,30 @@ mod owned {
                 .map(|s| u32::from(self.is_free(s)))
                 .sum()
         }
-    }
 
-    fn extent(l: &NamespaceLabel) -> Extent {
-        Extent {
-            dpa: l.dpa,
-            size: l.rawsize,
-            slot: l.slot,
+        /// The label in `slot`, decoded. Every slot this type keeps passed Linux's checks
+        /// (`parse_label`) on these same bytes, so this finds it.
+        fn label_at(&self, slot: u32) -> Option<Label> {
+            let size = self.current.version.label_size();
+            let start = self.current.geometry.label_base() + u64::from(slot) * size as u64;
+            let start = usize::try_from(start).ok()?;
+            let bytes = self.area.get(start..start.checked_add(size)?)?;
+            decode_label(bytes, self.current.version).ok()
         }
-    }
 
-    /// Groups namespace labels by UUID into namespaces (Linux `scan_labels` on one DIMM).
-    fn group(
-        labels: &[Label],
-        version: LabelVersion,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Vec<Namespace> {
-        let mut ns: Vec<&NamespaceLabel> = labels
-            .iter()
-            .filter_map(|l| match l {
+        fn namespace_label_at(&self, slot: u32) -> Option<NamespaceLabel> {
+            match self.label_at(slot)? {
                 Label::Namespace(n) => Some(n),
                 Label::Region(_) => None,
-            })
-            .collect();
-        ns.sort_unstable_by_key(|l| (l.uuid, l.position, l.slot));
-        let mut out = Vec::with_capacity(ns.len());
-        for set in ns.chunk_by(|a, b| a.uuid == b.uuid) {
-            let multi_ok = match version {
-                LabelVersion::Cxl => true,
-                _ => set.iter().all(|l| l.flags & NSLABEL_FLAG_LOCAL != 0),
-            };
-            let Some(first) = set.first() else { continue };
-            if set.len() > 1 && !multi_ok {
-                diagnostics.extend(set.iter().map(|l| Diagnostic::DuplicateUuid {
-                    uuid: l.uuid,
-                    slot: l.slot,
-                }));
-                continue;
             }
-            out.push(Namespace {
+        }
+
+        /// The namespace formed by `members[start..end]`.
+        fn namespace(&self, (start, end): (u32, u32)) -> Option<Namespace> {
+            let slots = self.members.get(start as usize..end as usize)?;
+            let mut labels = slots.iter().filter_map(|&s| self.namespace_label_at(s));
+            let first = labels.next()?;
+            Some(Namespace {
                 uuid: first.uuid,
                 name: first.name,
                 flags: first.flags,
@@ -455,11 +492,245 @@ mod owned {
                 claim: first.claim,
                 region_uuid: first.region_uuid,
                 extents: Extents {
-                    first: extent(first),
-                    rest: set.iter().skip(1).map(|l| extent(l)).collect(),
+                    first: extent(&first),
+                    rest: labels.map(|l| extent(&l)).collect(),
                 },
-            });
+            })
         }
-        out
+    }
+
+    impl PartialEq for Lsa {
+        /// Equal when everything parsed is equal (index blocks, free bitmap, labels,
+        /// namespaces, diagnostics), whatever the bytes outside them.
+        fn eq(&self, other: &Lsa) -> bool {
+            self.current == other.current
+                && self.other == other.other
+                && self.free_bitmap() == other.free_bitmap()
+                && self.labels().iter().eq(other.labels().iter())
+                && self.namespaces().iter().eq(other.namespaces().iter())
+                && self.diagnostics == other.diagnostics
+        }
+    }
+
+    impl Eq for Lsa {}
+
+    impl fmt::Debug for Lsa {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Lsa")
+                .field("current", &self.current)
+                .field("other", &self.other)
+                .field("free", &self.free_bitmap())
+                .field("labels", &self.labels())
+                .field("namespaces", &self.namespaces())
+                .field("diagnostics", &self.diagnostics)
+                .finish()
+        }
+    }
+
+    /// The active labels of an [`Lsa`], in slot order: a view that decodes each label
+    /// when it is read.
+    #[derive(Clone, Copy)]
+    pub struct Labels<'a> {
+        lsa: &'a Lsa,
+    }
+
+    impl<'a> Labels<'a> {
+        /// Number of active labels.
+        #[must_use]
+        pub fn len(&self) -> usize {
+            self.lsa.labels.len()
+        }
+
+        /// Whether there is none.
+        #[must_use]
+        pub fn is_empty(&self) -> bool {
+            self.lsa.labels.is_empty()
+        }
+
+        /// The `i`-th active label.
+        #[must_use]
+        pub fn get(&self, i: usize) -> Option<Label> {
+            self.lsa.label_at(*self.lsa.labels.get(i)?)
+        }
+
+        /// The active label with the lowest slot.
+        #[must_use]
+        pub fn first(&self) -> Option<Label> {
+            self.get(0)
+        }
+
+        /// The labels in slot order.
+        #[must_use]
+        pub fn iter(&self) -> LabelIter<'a> {
+            LabelIter {
+                lsa: self.lsa,
+                slots: self.lsa.labels.iter(),
+            }
+        }
+
+        /// The labels, collected.
+        #[must_use]
+        pub fn to_vec(&self) -> Vec<Label> {
+            self.iter().collect()
+        }
+    }
+
+    impl<'a> IntoIterator for Labels<'a> {
+        type Item = Label;
+        type IntoIter = LabelIter<'a>;
+
+        fn into_iter(self) -> LabelIter<'a> {
+            self.iter()
+        }
+    }
+
+    impl fmt::Debug for Labels<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_list().entries(self.iter()).finish()
+        }
+    }
+
+    /// Iterator over the active labels of an [`Lsa`].
+    #[derive(Debug, Clone)]
+    pub struct LabelIter<'a> {
+        lsa: &'a Lsa,
+        slots: core::slice::Iter<'a, u32>,
+    }
+
+    impl Iterator for LabelIter<'_> {
+        type Item = Label;
+
+        fn next(&mut self) -> Option<Label> {
+            self.slots.by_ref().find_map(|&s| self.lsa.label_at(s))
+        }
+
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            // Every kept slot decodes (see `Lsa::label_at`).
+            (self.slots.len(), Some(self.slots.len()))
+        }
+    }
+
+    impl ExactSizeIterator for LabelIter<'_> {}
+
+    /// The namespaces of an [`Lsa`], sorted by UUID: a view that builds each
+    /// [`Namespace`] from its labels when it is read.
+    #[derive(Clone, Copy)]
+    pub struct Namespaces<'a> {
+        lsa: &'a Lsa,
+    }
+
+    impl<'a> Namespaces<'a> {
+        /// Number of namespaces.
+        #[must_use]
+        pub fn len(&self) -> usize {
+            self.lsa.namespaces.len()
+        }
+
+        /// Whether there is none.
+        #[must_use]
+        pub fn is_empty(&self) -> bool {
+            self.lsa.namespaces.is_empty()
+        }
+
+        /// The `i`-th namespace in UUID order.
+        #[must_use]
+        pub fn get(&self, i: usize) -> Option<Namespace> {
+            self.lsa.namespace(*self.lsa.namespaces.get(i)?)
+        }
+
+        /// The namespace with the lowest UUID.
+        #[must_use]
+        pub fn first(&self) -> Option<Namespace> {
+            self.get(0)
+        }
+
+        /// The namespaces in UUID order.
+        #[must_use]
+        pub fn iter(&self) -> NamespaceIter<'a> {
+            NamespaceIter {
+                lsa: self.lsa,
+                ranges: self.lsa.namespaces.iter(),
+            }
+        }
+
+        /// The namespaces, collected.
+        #[must_use]
+        pub fn to_vec(&self) -> Vec<Namespace> {
+            self.iter().collect()
+        }
+    }
+
+    impl<'a> IntoIterator for Namespaces<'a> {
+        type Item = Namespace;
+        type IntoIter = NamespaceIter<'a>;
+
+        fn into_iter(self) -> NamespaceIter<'a> {
+            self.iter()
+        }
+    }
+
+    impl fmt::Debug for Namespaces<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_list().entries(self.iter()).finish()
+        }
+    }
+
+    /// Iterator over the namespaces of an [`Lsa`].
+    #[derive(Debug, Clone)]
+    pub struct NamespaceIter<'a> {
+        lsa: &'a Lsa,
+        ranges: core::slice::Iter<'a, (u32, u32)>,
+    }
+
+    impl Iterator for NamespaceIter<'_> {
+        type Item = Namespace;
+
+        fn next(&mut self) -> Option<Namespace> {
+            self.ranges.by_ref().find_map(|&r| self.lsa.namespace(r))
+        }
+
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            // Every kept range builds (see `Lsa::label_at`).
+            (self.ranges.len(), Some(self.ranges.len()))
+        }
+    }
+
+    impl ExactSizeIterator for NamespaceIter<'_> {}
+
+    fn extent(l: &NamespaceLabel) -> Extent {
+        Extent {
+            dpa: l.dpa,
+            size: l.rawsize,
+            slot: l.slot,
+        }
+    }
+
+    /// Groups namespace labels by UUID into namespaces (Linux `scan_labels` on one DIMM):
+    /// the member slots in (UUID, position, slot) order, and each namespace's range of
+    /// them. A UUID on several labels that are not the ranges of one BLK or CXL
+    /// namespace is a duplicate: reported, and no namespace.
+    fn group(
+        mut keys: Vec<GroupKey>,
+        version: LabelVersion,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> (Vec<u32>, Vec<(u32, u32)>) {
+        keys.sort_unstable();
+        let mut ranges = Vec::with_capacity(keys.len());
+        let mut start = 0u32;
+        for set in keys.chunk_by(|a, b| a.uuid == b.uuid) {
+            // At most `nslot` labels, so the count fits.
+            let end = start.saturating_add(u32::try_from(set.len()).unwrap_or(u32::MAX));
+            let multi_ok = version == LabelVersion::Cxl || set.iter().all(|k| k.local);
+            if set.len() > 1 && !multi_ok {
+                diagnostics.extend(set.iter().map(|k| Diagnostic::DuplicateUuid {
+                    uuid: Uuid(k.uuid.to_be_bytes()),
+                    slot: k.slot,
+                }));
+            } else {
+                ranges.push((start, end));
+            }
+            start = end;
+        }
+        (keys.iter().map(|k| k.slot).collect(), ranges)
     }
 }

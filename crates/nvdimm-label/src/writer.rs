@@ -231,18 +231,17 @@ impl<S: Storage> Writer<S> {
     ///
     /// [`Error::Storage`], or any parse error.
     pub fn read(&mut self) -> Result<Lsa, Error> {
-        Ok(self.load()?.1)
+        self.load()
     }
 
-    fn load(&mut self) -> Result<(Vec<u8>, Lsa), Error> {
+    fn load(&mut self) -> Result<Lsa, Error> {
         let size = usize::try_from(self.storage.size()).map_err(|_| Error::AreaTooSmall {
             config_size: self.storage.size(),
             label_size: 0,
         })?;
         let mut area = vec![0u8; size];
         read_all(&mut self.storage, 0, &mut area)?;
-        let lsa = Lsa::parse(&area)?;
-        Ok((area, lsa))
+        Lsa::from_vec(area)
     }
 
     /// Creates a namespace: one label, then the index.
@@ -253,7 +252,7 @@ impl<S: Storage> Writer<S> {
     /// [`Error::NoFreeSlot`] (one slot is kept spare for updates, as Linux does),
     /// [`Error::Emit`] (a field too large for the format), [`Error::Storage`].
     pub fn create(&mut self, spec: &NamespaceSpec) -> Result<(), Error> {
-        let (_, lsa) = self.load()?;
+        let lsa = self.load()?;
         if namespace_labels(&lsa).any(|l| l.uuid == spec.uuid) {
             return Err(Error::NamespaceExists(spec.uuid));
         }
@@ -298,7 +297,7 @@ impl<S: Storage> Writer<S> {
     ///
     /// [`Error::NoSuchNamespace`], [`Error::Storage`].
     pub fn delete(&mut self, uuid: Uuid) -> Result<(), Error> {
-        let (_, lsa) = self.load()?;
+        let lsa = self.load()?;
         let slots: Vec<u32> = namespace_labels(&lsa)
             .filter(|l| l.uuid == uuid)
             .map(|l| l.slot)
@@ -317,7 +316,7 @@ impl<S: Storage> Writer<S> {
     /// [`Error::NoSuchNamespace`], [`Error::MultiExtent`], [`Error::NoFreeSlot`],
     /// [`Error::Storage`].
     pub fn rename(&mut self, uuid: Uuid, name: Name) -> Result<(), Error> {
-        let (_, lsa) = self.load()?;
+        let lsa = self.load()?;
         let old = single_label(&lsa, uuid)?;
         self.commit(&lsa, Some(NamespaceLabel { name, ..old }), &[old.slot])
     }
@@ -329,7 +328,7 @@ impl<S: Storage> Writer<S> {
     /// [`Error::NoSuchNamespace`], [`Error::MultiExtent`], [`Error::Misaligned`],
     /// [`Error::NoSpace`], [`Error::NoFreeSlot`], [`Error::Storage`].
     pub fn resize(&mut self, uuid: Uuid, size: u64) -> Result<(), Error> {
-        let (_, lsa) = self.load()?;
+        let lsa = self.load()?;
         let old = single_label(&lsa, uuid)?;
         self.check_extent(&lsa, Some(uuid), old.dpa, size)?;
         self.commit(
@@ -434,7 +433,7 @@ impl<S: Storage> Writer<S> {
     }
 }
 
-fn namespace_labels(lsa: &Lsa) -> impl Iterator<Item = &NamespaceLabel> {
+fn namespace_labels(lsa: &Lsa) -> impl Iterator<Item = NamespaceLabel> + '_ {
     lsa.labels().iter().filter_map(|l| match l {
         Label::Namespace(n) => Some(n),
         Label::Region(_) => None,
@@ -443,7 +442,7 @@ fn namespace_labels(lsa: &Lsa) -> impl Iterator<Item = &NamespaceLabel> {
 
 fn single_label(lsa: &Lsa, uuid: Uuid) -> Result<NamespaceLabel, Error> {
     let mut it = namespace_labels(lsa).filter(|l| l.uuid == uuid);
-    let first = *it.next().ok_or(Error::NoSuchNamespace(uuid))?;
+    let first = it.next().ok_or(Error::NoSuchNamespace(uuid))?;
     if it.next().is_some() {
         return Err(Error::MultiExtent(uuid));
     }

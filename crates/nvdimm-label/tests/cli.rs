@@ -45,10 +45,11 @@ fn init_create_dump_check_delete() {
     let uuid = stdout(&o).trim().to_string();
     let parsed = Lsa::parse(&area(&path)).expect("valid");
     assert_eq!(parsed.namespaces().len(), 1);
-    assert_eq!(parsed.namespaces()[0].uuid.to_string(), uuid);
-    assert_eq!(parsed.namespaces()[0].name.as_str(), Some("vm disk"));
+    let ns = parsed.namespaces().first().expect("one namespace");
+    assert_eq!(ns.uuid.to_string(), uuid);
+    assert_eq!(ns.name.as_str(), Some("vm disk"));
     // The QEMU slot-0 cookie2 by default.
-    assert_eq!(parsed.namespaces()[0].isetcookie, 0x00ba_9012_0012_b4dc);
+    assert_eq!(ns.isetcookie, 0x00ba_9012_0012_b4dc);
 
     let o = lsa(&["dump", p, "--tail", "128K", "--json", "--dev", "nmem0"]);
     assert!(o.status.success(), "{o:?}");

@@ -54,7 +54,7 @@ fn namespaces_are_read_back() {
         let lsa = Lsa::parse(&a).expect("valid");
         assert_eq!(lsa.version(), version);
         assert_eq!(lsa.namespaces().len(), 3);
-        let ns = &lsa.namespaces()[1];
+        let ns = lsa.namespaces().get(1).expect("a second namespace");
         assert_eq!(ns.uuid, Uuid([2; 16]));
         assert_eq!(ns.name.as_str(), Some("ns2"));
         assert_eq!(ns.size(), 2 * MIB);

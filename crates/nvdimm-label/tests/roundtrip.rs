@@ -305,7 +305,7 @@ proptest! {
         area[current * 256 + byte] ^= 1 << bit;
         let lsa = Lsa::parse(&area).expect("the other block");
         prop_assert_eq!(usize::from(lsa.index().block), 1 - current);
-        prop_assert_eq!(lsa.namespaces(), before.as_slice());
+        prop_assert_eq!(lsa.namespaces().to_vec(), before);
         let first_is_fault = matches!(
             lsa.diagnostics().first(),
             Some(Diagnostic::IndexInvalid { block, .. }) if usize::from(*block) == current

@@ -85,7 +85,7 @@ fn first_label(area: &mut [u8]) -> &mut [u8] {
     let lsa = Lsa::parse(area).expect("parses");
     let geometry = lsa.index().geometry;
     let label_size = usize::try_from(geometry.label_size).expect("small");
-    let slot = usize::try_from(lsa.labels()[0].slot()).expect("small");
+    let slot = usize::try_from(lsa.labels().first().expect("a label").slot()).expect("small");
     let start = usize::try_from(geometry.label_base()).expect("small") + slot * label_size;
     &mut area[start..start + label_size]
 }
