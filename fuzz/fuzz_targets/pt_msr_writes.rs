@@ -36,13 +36,7 @@ fuzz_target!(|input: Input| {
     // VMX facility; `hidden` ones come from caps without ToPA or single range.
     let mut caps = input.host.caps;
     caps.address_ranges %= 5;
-    let vmx = VmxPtSupport {
-        pt_in_vmx: true,
-        use_gpa: true,
-        conceal_vmx: true,
-        load_rtit_ctl: true,
-        clear_rtit_ctl: true,
-    };
+    let vmx = VmxPtSupport::ALL;
     let host = HostPt {
         caps,
         vmx,

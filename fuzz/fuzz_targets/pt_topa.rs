@@ -71,13 +71,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut host = HostPt {
         caps: BASELINE,
-        vmx: pt_virt::mode::VmxPtSupport {
-            pt_in_vmx: true,
-            use_gpa: true,
-            conceal_vmx: true,
-            load_rtit_ctl: true,
-            clear_rtit_ctl: true,
-        },
+        vmx: pt_virt::mode::VmxPtSupport::ALL,
         maxphyaddr: 32 + head[0] % 21,
         linear_address_bits: 48,
     };

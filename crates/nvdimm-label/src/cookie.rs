@@ -47,13 +47,18 @@ impl DimmCookieInfo {
     }
 }
 
+/// Fletcher64 over the `record` of each of `dimms`, in their current order.
+fn sum<const N: usize>(dimms: &[DimmCookieInfo], record: fn(&DimmCookieInfo) -> [u8; N]) -> u64 {
+    let mut sums = Sums::default();
+    dimms.iter().for_each(|d| sums.add_words(&record(d)));
+    sums.finish()
+}
+
 /// `cookie1`: the v1.1 cookie. Sorts `dimms` by `region_offset`.
 #[must_use]
 pub fn cookie_v1_1(dimms: &mut [DimmCookieInfo]) -> u64 {
     dimms.sort_unstable_by_key(|d| d.region_offset);
-    let mut sums = Sums::default();
-    dimms.iter().for_each(|d| sums.add_words(&d.v1_1()));
-    sums.finish()
+    sum(dimms, DimmCookieInfo::v1_1)
 }
 
 /// `cookie2`: the v1.2 cookie. Sorts `dimms` by `region_offset` (this order is also
@@ -61,9 +66,7 @@ pub fn cookie_v1_1(dimms: &mut [DimmCookieInfo]) -> u64 {
 #[must_use]
 pub fn cookie_v1_2(dimms: &mut [DimmCookieInfo]) -> u64 {
     dimms.sort_unstable_by_key(|d| d.region_offset);
-    let mut sums = Sums::default();
-    dimms.iter().for_each(|d| sums.add_words(&d.v1_2()));
-    sums.finish()
+    sum(dimms, DimmCookieInfo::v1_2)
 }
 
 /// `altcookie`: v1.1 records sorted by a bytewise comparison of the little-endian
@@ -71,9 +74,7 @@ pub fn cookie_v1_2(dimms: &mut [DimmCookieInfo]) -> u64 {
 #[must_use]
 pub fn alt_cookie_v1_1(dimms: &mut [DimmCookieInfo]) -> u64 {
     dimms.sort_unstable_by_key(|d| d.region_offset.to_le_bytes());
-    let mut sums = Sums::default();
-    dimms.iter().for_each(|d| sums.add_words(&d.v1_1()));
-    sums.finish()
+    sum(dimms, DimmCookieInfo::v1_1)
 }
 
 /// The cookie info of QEMU's emulated NVDIMM in `slot` (`-device nvdimm`): one DIMM

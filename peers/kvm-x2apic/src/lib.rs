@@ -58,15 +58,8 @@ pub const PACKED_300: Topology = Topology {
 /// behave as the harness programs it).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A KVM ioctl failed.
-    #[error("{what}: {source}")]
-    Kvm {
-        /// The operation.
-        what: &'static str,
-        /// The errno.
-        source: kvm_ioctls::Error,
-    },
-    /// The VM could not be set up.
+    /// The VM could not be set up, or a KVM ioctl failed
+    /// ([`hugevm::kvm::Error::Kvm`]).
     #[error(transparent)]
     Vm(#[from] hugevm::kvm::Error),
     /// The guest exited in a way the stubs never cause.
@@ -81,7 +74,7 @@ pub enum Error {
 pub type Result<T> = core::result::Result<T, Error>;
 
 fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Error {
-    move |source| Error::Kvm { what, source }
+    move |source| Error::Vm(hugevm::kvm::Error::Kvm { what, source })
 }
 
 /// What a guest access did: completed (with the value read, for reads) or raised #GP.

@@ -9,12 +9,14 @@
 //!
 //! Tests print `SKIPPED: no /dev/kvm` and pass when the device is absent.
 
-use hugevm::kvm::plan_cpuid;
+mod common;
+
+use common::plan_vcpu;
 use kvm_x2apic::{Machine, Outcome, PACKED_300, Vcpu, open};
 use x2apic_virt::lookup::{ApicState, Destination, DestinationMap};
 use x2apic_virt::msi::{CompatMsi, Msi, decode, encode, kvm_msi_address};
 use x2apic_virt::policy::{IdScheme, Plan};
-use x2apic_virt::{Effect, Initiator, Lapic};
+use x2apic_virt::{Effect, Lapic};
 
 fn machine(test: &str) -> Option<Machine> {
     let kvm = open(test).expect("opening /dev/kvm")?;
@@ -30,14 +32,7 @@ fn build(m: &Machine, plan: &Plan) -> (Vec<Vcpu>, Vec<Lapic>) {
     let mut vcpus = Vec::new();
     let mut models = Vec::new();
     for v in 0..plan.vcpus() {
-        let id = plan.apic_id(v).expect("in the plan");
-        let c = plan_cpuid(plan, v, &cpuid).expect("CPUID");
-        let mut vcpu = m.vcpu(id, &c).expect("creating the vCPU");
-        assert!(vcpu.host_set_base(plan.apic_base(v)).expect("KVM_SET_MSRS"));
-        let mut model = Lapic::new(m.model_config(&c), id, v == 0);
-        model
-            .set_base(plan.apic_base(v), Initiator::Host)
-            .expect("plan base");
+        let (_, mut vcpu, mut model) = plan_vcpu(m, plan, v, &cpuid);
         if plan.starts_in_x2apic() {
             assert_eq!(vcpu.wrmsr(0x80F, 0x1FF).expect("wrmsr"), Outcome::Done(0));
             model.write_msr(0x80F, 0x1FF).expect("SVR");

@@ -38,7 +38,9 @@
 //!
 //! Tests print `SKIPPED: no /dev/kvm` and pass when the device is absent.
 
-use hugevm::kvm::plan_cpuid;
+mod common;
+
+use common::plan_vcpu;
 use kvm_x2apic::{Machine, Outcome, PACKED_300, Vcpu, open};
 use x2apic_virt::base::{BSP, DEFAULT_BASE_ADDRESS as BASE, EN, EXTD, IA32_APIC_BASE};
 use x2apic_virt::policy::{IdScheme, Plan};
@@ -550,14 +552,7 @@ fn get_and_set_lapic_in_both_id_formats() {
 fn run_plan(m: &Machine, plan: &Plan) {
     let base_cpuid = m.cpuid_with_x2apic(true);
     for v in 0..plan.vcpus() {
-        let id = plan.apic_id(v).expect("in the plan");
-        let c = plan_cpuid(plan, v, &base_cpuid).expect("CPUID table");
-        let mut vcpu = m.vcpu(id, &c).expect("creating the vCPU");
-        assert!(vcpu.host_set_base(plan.apic_base(v)).expect("KVM_SET_MSRS"));
-        let mut model = Lapic::new(m.model_config(&c), id, v == 0);
-        model
-            .set_base(plan.apic_base(v), Initiator::Host)
-            .expect("the model takes the plan's base");
+        let (id, mut vcpu, model) = plan_vcpu(m, plan, v, &base_cpuid);
         for msr in [IA32_APIC_BASE, 0x802, 0x80D, 0x803] {
             let kvm = vcpu.rdmsr(msr).expect("rdmsr");
             assert_eq!(

@@ -374,11 +374,7 @@ impl<S: Sink> Fabricator<S> {
                 self.put_ip(IpKind::Tip, target)?;
             }
             (true, false) => self.put(&Packet::TipPgd(crate::packet::Ip::SUPPRESSED))?,
-            (false, true) => {
-                self.put_pip_if(cr3_changed)?;
-                self.put_mode_if_changed()?;
-                self.put_ip(IpKind::TipPge, target)?;
-            }
+            (false, true) => self.put_pge(cr3_changed, target)?,
             (false, false) => {}
         }
         Ok(())
@@ -399,11 +395,7 @@ impl<S: Sink> Fabricator<S> {
                 self.flush()?;
                 self.put(&Packet::TipPgd(crate::packet::Ip::SUPPRESSED))?;
             }
-            (false, true) => {
-                self.put_pip_if(true)?;
-                self.put_mode_if_changed()?;
-                self.put_ip(IpKind::TipPge, next)?;
-            }
+            (false, true) => self.put_pge(true, next)?,
             (false, false) => {}
         }
         Ok(())
@@ -455,6 +447,14 @@ impl<S: Sink> Fabricator<S> {
     }
 
     /// A PIP for the current CR3 if `changed`, ContextEn and `OS`.
+    /// Packet generation resumes at `ip`: PIP (when the CR3 changed), MODE.Exec (when the
+    /// mode changed) and TIP.PGE.
+    fn put_pge(&mut self, cr3_changed: bool, ip: u64) -> Result<()> {
+        self.put_pip_if(cr3_changed)?;
+        self.put_mode_if_changed()?;
+        self.put_ip(IpKind::TipPge, ip)
+    }
+
     fn put_pip_if(&mut self, changed: bool) -> Result<()> {
         if changed && self.config.os && self.context_en() {
             self.put(&Packet::Pip {

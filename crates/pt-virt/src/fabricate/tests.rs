@@ -30,6 +30,13 @@ fn run(config: Config, state: GuestState, events: &[Event]) -> Vec<Packet> {
         .collect()
 }
 
+/// [`run`] on a traced kernel context that first enables tracing at 0x1000.
+fn run_enabled(config: Config, events: &[Event]) -> Vec<Packet> {
+    let mut all = std::vec![Event::Enable { next: 0x1000 }];
+    all.extend_from_slice(events);
+    run(config, kernel(), &all)
+}
+
 fn full(ip: u64) -> Ip {
     Ip::full(ip)
 }
@@ -67,21 +74,10 @@ fn with(mut head: Vec<Packet>, tail: &[Packet]) -> Vec<Packet> {
 
 #[test]
 fn enable_writes_psb_plus_then_mode_and_tip_pge() {
-    let got = run(
-        Config::default(),
-        kernel(),
-        &[Event::Enable { next: 0x1000 }],
-    );
+    let got = run_enabled(Config::default(), &[]);
     assert_eq!(got, enabled(0x1000));
     // A second enable while TraceEn = 1 changes nothing.
-    let twice = run(
-        Config::default(),
-        kernel(),
-        &[
-            Event::Enable { next: 0x1000 },
-            Event::Enable { next: 0x2000 },
-        ],
-    );
+    let twice = run_enabled(Config::default(), &[Event::Enable { next: 0x2000 }]);
     assert_eq!(twice, enabled(0x1000));
 }
 
@@ -91,7 +87,7 @@ fn enable_with_cbr_and_without_os_or_context() {
         cbr: Some(0x24),
         ..Config::default()
     };
-    let got = run(config, kernel(), &[Event::Enable { next: 0x1000 }]);
+    let got = run_enabled(config, &[]);
     assert_eq!(
         got,
         [
@@ -108,17 +104,15 @@ fn enable_with_cbr_and_without_os_or_context() {
         os: false,
         ..Config::default()
     };
-    let got = run(user_only, kernel(), &[Event::Enable { next: 0x1000 }]);
+    let got = run_enabled(user_only, &[]);
     assert_eq!(got, [Packet::Psb, Packet::PsbEnd]);
 }
 
 #[test]
 fn disable_writes_fup_and_suppressed_tip_pgd() {
-    let got = run(
+    let got = run_enabled(
         Config::default(),
-        kernel(),
         &[
-            Event::Enable { next: 0x1000 },
             Event::Branch { taken: true },
             Event::Disable { at: 0x1010 },
             Event::Branch { taken: true },
@@ -192,11 +186,9 @@ fn tnt_packs_oldest_first_and_flushes_when_full() {
 
 #[test]
 fn indirect_branch_flushes_tnt_then_tip() {
-    let got = run(
+    let got = run_enabled(
         Config::default(),
-        kernel(),
         &[
-            Event::Enable { next: 0x1000 },
             Event::Branch { taken: false },
             Event::Indirect {
                 target: 0xffff_8000_0000_1000,
@@ -224,16 +216,12 @@ fn cr3_write_writes_pip_with_nr_in_non_root() {
         non_root: true,
         ..Config::default()
     };
-    let got = run(
+    let got = run_enabled(
         config,
-        kernel(),
-        &[
-            Event::Enable { next: 0x1000 },
-            Event::Cr3Write {
-                cr3: 0xABC_D000 | 0x18,
-                next: 0x1003,
-            },
-        ],
+        &[Event::Cr3Write {
+            cr3: 0xABC_D000 | 0x18,
+            next: 0x1003,
+        }],
     );
     let nr = |cr3| Packet::Pip { cr3, nr: true };
     assert_eq!(
@@ -256,11 +244,9 @@ fn cr3_filter_decides_tip_pge_and_tip_pgd() {
         cr3_match: Some(CR3),
         ..Config::default()
     };
-    let got = run(
+    let got = run_enabled(
         config,
-        kernel(),
         &[
-            Event::Enable { next: 0x1000 },
             // Leaves the filtered address space: TIP.PGD() without PIP (case 5c).
             Event::Cr3Write {
                 cr3: 0x5000,
@@ -336,22 +322,18 @@ fn interrupt_writes_fup_pip_mode_tip() {
 
 #[test]
 fn a_task_switch_to_the_same_cr3_writes_no_pip_and_same_mode_no_mode_exec() {
-    let got = run(
+    let got = run_enabled(
         Config::default(),
-        kernel(),
-        &[
-            Event::Enable { next: 0x1000 },
-            Event::Interrupt {
-                kind: InterruptKind::Exception,
-                from: 0x1000,
-                target: 0x2000,
-                change: Change {
-                    cr3: Some(CR3),
-                    mode: Some(K64),
-                    cpl: Some(0),
-                },
+        &[Event::Interrupt {
+            kind: InterruptKind::Exception,
+            from: 0x1000,
+            target: 0x2000,
+            change: Change {
+                cr3: Some(CR3),
+                mode: Some(K64),
+                cpl: Some(0),
             },
-        ],
+        }],
     );
     assert_eq!(
         got,
@@ -376,11 +358,9 @@ fn cpl_filter_decides_tip_pge_and_tip_pgd() {
         cpl: Some(0),
         ..Change::default()
     };
-    let got = run(
+    let got = run_enabled(
         kernel_only,
-        kernel(),
         &[
-            Event::Enable { next: 0x1000 },
             Event::Branch { taken: true },
             // SYSRET-like far branch to user: TNT, then TIP.PGD() (case 10c).
             Event::FarBranch {
@@ -426,11 +406,9 @@ fn overflow_writes_ovf_then_an_uncompressed_fup() {
         splice: false,
         ..Config::default()
     };
-    let got = run(
+    let got = run_enabled(
         owned,
-        kernel(),
         &[
-            Event::Enable { next: 0x1000 },
             Event::Indirect { target: 0x1010 },
             Event::Overflow { resume: 0x1020 },
         ],
@@ -459,14 +437,7 @@ fn overflow_writes_ovf_then_an_uncompressed_fup() {
         os: false,
         ..Config::default()
     };
-    let got = run(
-        user_only,
-        kernel(),
-        &[
-            Event::Enable { next: 0x1000 },
-            Event::Overflow { resume: 0x1020 },
-        ],
-    );
+    let got = run_enabled(user_only, &[Event::Overflow { resume: 0x1020 }]);
     assert_eq!(got, [Packet::Psb, Packet::PsbEnd, Packet::Ovf]);
     // ... and that TIP.PGE is uncompressed even in an owned stream (libipt forgets its
     // last IP at OVF).
@@ -475,11 +446,9 @@ fn overflow_writes_ovf_then_an_uncompressed_fup() {
         splice: false,
         ..Config::default()
     };
-    let got = run(
+    let got = run_enabled(
         owned_user,
-        kernel(),
         &[
-            Event::Enable { next: 0x1000 },
             Event::Overflow { resume: 0x1020 },
             Event::FarBranch {
                 target: 0x1030,
