@@ -97,8 +97,9 @@ pub const NVDIMM_DAX_GUID: Guid = Guid::from_canonical(
 );
 /// hugevm's own claim class, `e06a9a22-b168-4af0-add2-11f02c52b96c`: a namespace whose
 /// contents a hypervisor manages (for example a frame table in its first bytes). Linux
-/// treats any unknown abstraction GUID as `NVDIMM_CCLASS_UNKNOWN`, preserves it on
-/// rewrite and exposes the namespace raw. Source: this crate (a random version-4 UUID
+/// treats any unknown abstraction GUID as `NVDIMM_CCLASS_UNKNOWN` and exposes the
+/// namespace raw, but does not keep it when it rewrites the label (Linux 6.1 writes a
+/// zero GUID on rename; `tests/linux_qemu.rs`). Source: this crate (a random version-4 UUID
 /// generated for hugevm); the `frame-table` crate documents the same value.
 pub const HUGEVM_CLAIM_GUID: Guid = Guid::from_canonical(
     0xe06a9a22,
