@@ -11,7 +11,8 @@
 //! - [`asm`]: a tiny builder for the 16-bit real-mode guest programs the examples run.
 //! - [`step`]: single-stepping a vCPU with `KVM_GUESTDBG_SINGLESTEP`, recording the
 //!   address of every instruction it executes.
-//! - [`report`]: the `SKIPPED` line and human-readable figures.
+//! - [`report`]: the skip of a missing `/dev/kvm` (a failure under CI) and
+//!   human-readable figures.
 
 pub mod asm;
 pub mod kvm;

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! Report printing shared by the examples: the loud skip line and rates.
+//! Report printing shared by the examples: the skip of a missing `/dev/kvm` and rates.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// The `main` every example shares: `parse` the arguments (`Ok(None)` means `--help`),
 /// then `run` them; `run` returns whether every check passed. Exit codes: 0 on success
-/// (and for `--help`, and when `run` skipped for lack of KVM), 1 on a failed check or an
+/// (and for `--help`, and when `run` skipped for lack of KVM outside CI), 1 on a failed check or an
 /// error, 2 on bad arguments.
 pub fn main<A>(
     name: &str,
@@ -35,9 +35,10 @@ pub fn main<A>(
     }
 }
 
-/// Prints the line CI greps for when `/dev/kvm` is absent (to stderr, loud on purpose).
+/// `/dev/kvm` is absent: panics under CI, else prints `SKIPPED:` and counts the skip
+/// (see [`peer_skip::missing`]); the caller then returns without running anything.
 pub fn skipped_no_kvm(example: &str) {
-    eprintln!("SKIPPED: no /dev/kvm ({example} needs KVM; nothing was run)");
+    peer_skip::missing(example, "no /dev/kvm (it needs KVM; nothing was run)");
 }
 
 /// Events per second over `elapsed`, or 0 when no time passed.

@@ -4,6 +4,7 @@
 
 use hugevm::asm::{Program, Reg};
 use hugevm::kvm::{self, RealModeEntry, Vm};
+use hugevm::report;
 use hugevm::step;
 
 const CODE: u16 = 0x1000;
@@ -12,7 +13,7 @@ const DONE: u16 = 0x12;
 #[test]
 fn single_step_records_every_instruction() {
     let Some(kvm) = kvm::open().expect("opening /dev/kvm") else {
-        eprintln!("SKIPPED: no /dev/kvm (single_step_records_every_instruction)");
+        report::skipped_no_kvm("single_step_records_every_instruction");
         return;
     };
     let mut p = Program::new();

@@ -2,14 +2,17 @@
 //! Differential test against the real peer: `ndctl write-infoblock --stdout` (ndctl's own
 //! copy of the kernel's `nd_pfn_init`) must produce byte for byte what
 //! `PfnInfo::init` + `emit` produce, and our parser must read ndctl's blocks.
-//! Prints a loud `SKIPPED` line when `ndctl` is not installed (`scripts/deps.sh` installs
-//! it in CI).
+//! Without `ndctl` (`scripts/deps.sh` installs it) the tests fail under CI and skip
+//! loudly elsewhere, counted in the skip log (`peer_skip`).
 #![allow(clippy::unwrap_used)]
 
 use frame_table::layout::INFO_BLOCK_SIZE;
 use frame_table::plan::COMPAT_ALIGN_X86;
 use frame_table::{InitParams, NamespaceGeometry, Personality, PfnInfo, PfnMode};
 use std::process::Command;
+
+/// Why the tests cannot run without ndctl.
+const NO_NDCTL: &str = "no ndctl (install it with scripts/deps.sh)";
 
 const UUID: &str = "42e1d574-76ac-402c-9132-5436e31528c0";
 const UUID_BYTES: [u8; 16] = [
@@ -36,8 +39,8 @@ fn ndctl(size: u64, align: u32, dax: bool, dev: bool) -> Option<Result<Vec<u8>, 
 
 #[test]
 fn ndctl_write_infoblock_matches() {
-    if Command::new("ndctl").arg("--version").output().is_err() {
-        println!("SKIPPED: no ndctl (install it with scripts/deps.sh)");
+    if !peer_skip::command_exists("ndctl", &["--version"]) {
+        peer_skip::missing("ndctl_write_infoblock_matches", NO_NDCTL);
         return;
     }
     let mut compared = 0;
@@ -96,7 +99,7 @@ fn ndctl_write_infoblock_matches() {
 #[test]
 fn ndctl_one_tib_default() {
     let Some(image) = ndctl(1 << 40, 16 << 20, false, true) else {
-        println!("SKIPPED: no ndctl (install it with scripts/deps.sh)");
+        peer_skip::missing("ndctl_one_tib_default", NO_NDCTL);
         return;
     };
     let info = PfnInfo::parse_namespace(&image.unwrap()).unwrap();

@@ -40,9 +40,12 @@ fn dump_json_equals_ndctl_read_labels() {
         .filter(|(name, _)| data.join(format!("{name}.lsa")).exists())
         .collect();
     if present.is_empty() {
-        println!(
-            "SKIPPED: no Linux fixtures in {} (scripts/nvdimm-linux.sh fixtures)",
-            data.display()
+        peer_skip::missing(
+            "dump_json_equals_ndctl_read_labels",
+            &format!(
+                "no Linux fixtures in {} (scripts/nvdimm-linux.sh fixtures)",
+                data.display()
+            ),
         );
         return;
     }

@@ -20,6 +20,8 @@ pub(crate) const PMEM_SIZE: u64 = 256 << 20;
 #[derive(Debug)]
 pub(crate) struct Boot {
     dir: PathBuf,
+    /// The boot's name, for the skip line.
+    tag: String,
     /// The label-size of each DIMM added so far.
     label_sizes: Vec<usize>,
 }
@@ -29,8 +31,8 @@ pub(crate) struct Boot {
 pub(crate) enum Outcome {
     /// The guest ran to the end.
     Ran,
-    /// The host cannot run the harness (no qemu, kernel or ndctl); the reason.
-    Skipped(String),
+    /// The host cannot run the harness (no qemu, kernel or ndctl); the skip is recorded.
+    Skipped,
 }
 
 impl Boot {
@@ -42,6 +44,7 @@ impl Boot {
         fs::write(dir.join("guest.sh"), guest_script).expect("write guest.sh");
         Boot {
             dir,
+            tag: tag.to_owned(),
             label_sizes: Vec::new(),
         }
     }
@@ -82,10 +85,10 @@ impl Boot {
         self.dir.join(format!("dimm{n}.img"))
     }
 
-    /// Boots once. A missing peer is `Skipped`; any other failure panics with the
-    /// harness output. In CI (`CI` set, as `.ci/run` has it) or with
-    /// `NVDIMM_LINUX_REQUIRED` set, a skip is a failure: scripts/deps.sh installed
-    /// everything there, so the round trips must really run.
+    /// Boots once. A missing peer (no qemu, kernel or ndctl) is `Skipped` after
+    /// `peer_skip::missing`, which panics under CI (scripts/deps.sh installed everything
+    /// there, so the round trips must really run) and counts the skip elsewhere. Any other
+    /// failure panics with the harness output.
     pub(crate) fn run(&self) -> Outcome {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/nvdimm-linux.sh");
         let start = Instant::now();
@@ -111,15 +114,9 @@ impl Boot {
                 let why = stderr
                     .lines()
                     .find_map(|l| l.strip_prefix("SKIPPED: "))
-                    .unwrap_or("the harness cannot run here")
-                    .to_owned();
-                let required = ["CI", "NVDIMM_LINUX_REQUIRED"].into_iter().find(|v| {
-                    std::env::var_os(v).is_some_and(|x| !x.is_empty() && x != "0" && x != "false")
-                });
-                if let Some(var) = required {
-                    panic!("{var} is set, so the Linux round trips must run, but: {why}");
-                }
-                Outcome::Skipped(why)
+                    .unwrap_or("the harness cannot run here");
+                peer_skip::missing(&format!("linux_qemu boot {}", self.tag), why);
+                Outcome::Skipped
             }
             _ => panic!("scripts/nvdimm-linux.sh failed ({}):\n{stderr}", out.status),
         }
