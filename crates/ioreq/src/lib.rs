@@ -84,3 +84,8 @@ pub use layout::{BufIoreq, Ioreq};
 pub use protocol::{DeviceModel, Emulator, Notify, Slot, SyncPages};
 pub use request::{Direction, Element, Elements, PciConfigAddress, Request, RequestType, State};
 pub use sizing::{MAX_VCPUS, PageLayout, SlotLocation};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -39,3 +39,8 @@ pub mod msr;
 pub mod output;
 pub mod packet;
 pub mod policy;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
