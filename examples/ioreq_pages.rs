@@ -17,11 +17,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use hugevm::report;
 use ioreq::{
     BufRequest, BufferedPage, BufferedRing, Canonicalise, DeviceModel, Direction, Emulator,
     IoreqPage, PageLayout, PciConfigAddress, Request, RequestType, State, SyncPages,
 };
+use kvm_harness::report;
 use memmap2::MmapMut;
 
 const USAGE: &str = "\

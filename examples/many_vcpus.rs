@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use std::thread::Thread;
 
-use hugevm::asm::{Program, Reg};
-use hugevm::kvm::{self, RealModeEntry, Vm, X2APIC_ID_MSR};
-use hugevm::report;
 use ioreq::{
     DeviceModel, Direction, Emulator, IoreqPage, Notify, PageLayout, Request, RequestType, State,
     SyncPages,
 };
+use kvm_harness::asm::{Program, Reg};
+use kvm_harness::kvm::{self, RealModeEntry, Vm, X2APIC_ID_MSR};
+use kvm_harness::report;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use memmap2::MmapMut;
 use x2apic_virt::policy::{IdScheme, Plan, Topology};

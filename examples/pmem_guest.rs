@@ -31,9 +31,9 @@ use frame_table::{
     Build, CostModel, Event, InitParams, Lifecycle, NamespaceGeometry, NamespaceLayout, PageSizes,
     Personality, PfnInfo, PfnMode, Request, Role, State, Strategy, Superblock, SuperblockRange,
 };
-use hugevm::asm::{Program, Reg};
-use hugevm::kvm::{self, RealModeEntry, Vm};
-use hugevm::report;
+use kvm_harness::asm::{Program, Reg};
+use kvm_harness::kvm::{self, RealModeEntry, Vm};
+use kvm_harness::report;
 use kvm_ioctls::VcpuExit;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use nvdimm_label::{

@@ -23,7 +23,7 @@ use frame_table::{
     PageSizes, PagingCost, Personality, PfnInfo, PfnMode, Progress, Request, Role, State, Strategy,
     Superblock,
 };
-use hugevm::report;
+use kvm_harness::report;
 use memmap2::{Mmap, MmapMut};
 
 const USAGE: &str = "\

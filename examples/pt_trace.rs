@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use hugevm::kvm::{self, RealModeEntry, Vm};
-use hugevm::report;
 use kvm_bindings::{KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, kvm_guest_debug};
+use kvm_harness::kvm::{self, RealModeEntry, Vm};
+use kvm_harness::report;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use pt_virt::fabricate::{Change, Config, Event, ExecMode, Fabricator, GuestState, InterruptKind};
 use pt_virt::packet::{Decoder, Packet, Strictness};

@@ -16,11 +16,11 @@
 //! Each operation sets the registers and RIP, runs the vCPU until it writes port 0x10
 //! (done) or 0x13 (exception), and reads the result back with `KVM_GET_REGS`.
 
-use hugevm::kvm::Vm;
 use kvm_bindings::{
     CpuId, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE, Msrs, kvm_lapic_state, kvm_mp_state,
     kvm_msi, kvm_msr_entry,
 };
+use kvm_harness::kvm::Vm;
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
 use x2apic_virt::Config;
 use x2apic_virt::policy::Topology;
@@ -59,9 +59,9 @@ pub const PACKED_300: Topology = Topology {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The VM could not be set up, or a KVM ioctl failed
-    /// ([`hugevm::kvm::Error::Kvm`]).
+    /// ([`kvm_harness::kvm::Error::Kvm`]).
     #[error(transparent)]
-    Vm(#[from] hugevm::kvm::Error),
+    Vm(#[from] kvm_harness::kvm::Error),
     /// The guest exited in a way the stubs never cause.
     #[error("unexpected exit: {0}")]
     UnexpectedExit(String),
@@ -74,7 +74,7 @@ pub enum Error {
 pub type Result<T> = core::result::Result<T, Error>;
 
 fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Error {
-    move |source| Error::Vm(hugevm::kvm::Error::Kvm { what, source })
+    move |source| Error::Vm(kvm_harness::kvm::Error::Kvm { what, source })
 }
 
 /// What a guest access did: completed (with the value read, for reads) or raised #GP.
@@ -98,18 +98,18 @@ pub struct Machine {
     full_ids: bool,
 }
 
-/// Returns `None` when `/dev/kvm` is absent, after `hugevm::report::skipped_no_kvm`
+/// Returns `None` when `/dev/kvm` is absent, after `kvm_harness::report::skipped_no_kvm`
 /// (which panics under CI and counts the skip elsewhere).
 pub fn open(test: &str) -> Result<Option<Kvm>> {
-    let kvm = hugevm::kvm::open()?;
+    let kvm = kvm_harness::kvm::open()?;
     if kvm.is_none() {
-        hugevm::report::skipped_no_kvm(test);
+        kvm_harness::report::skipped_no_kvm(test);
     }
     Ok(kvm)
 }
 
 impl Machine {
-    /// A VM (`hugevm::kvm::Vm`: 64 KiB at GPA 0, the in-kernel irqchip) holding the
+    /// A VM (`kvm_harness::kvm::Vm`: 64 KiB at GPA 0, the in-kernel irqchip) holding the
     /// harness program; `full_ids` enables `KVM_CAP_X2APIC_API` with
     /// `KVM_X2APIC_API_USE_32BIT_IDS` and without the broadcast quirk, as QEMU and
     /// cloud-hypervisor do; without it the capability is not enabled at all.

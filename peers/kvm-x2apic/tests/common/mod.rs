@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Set-up shared by the differential tests.
 
-use hugevm::kvm::plan_cpuid;
 use kvm_bindings::CpuId;
+use kvm_harness::kvm::plan_cpuid;
 use kvm_x2apic::{Machine, Vcpu};
 use x2apic_virt::policy::Plan;
 use x2apic_virt::{Initiator, Lapic};

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! Glue shared by the hugevm examples and benchmarks.
+//! Test-only: the KVM plumbing the hugevm examples and the KVM peer tests share.
 //!
-//! The library crates under `crates/` never depend on each other; this unpublished root
-//! package is where they meet, in `examples/` and `benches/`. It holds the small amount
-//! of KVM plumbing the examples share:
+//! The library crates under `crates/` never depend on each other; they meet in the root
+//! package's `examples/` and in the peer crates under `peers/`. This unpublished crate
+//! holds the small amount of KVM plumbing those share, so that the root package is only
+//! examples and benchmarks and no published crate depends on `kvm-ioctls`:
 //!
 //! - [`kvm`]: open `/dev/kvm` (or report that it is absent), create a VM with the
 //!   in-kernel irqchip and `KVM_CAP_X2APIC_API`, back guest memory with an anonymous
@@ -13,6 +14,7 @@
 //!   address of every instruction it executes.
 //! - [`report`]: the skip of a missing `/dev/kvm` (a failure under CI) and
 //!   human-readable figures.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod asm;
 pub mod kvm;

@@ -2,10 +2,10 @@
 //! Single-stepping a real-mode loop on /dev/kvm yields exactly the instruction sequence
 //! the program's layout predicts (a conditional branch taken twice, then not taken).
 
-use hugevm::asm::{Program, Reg};
-use hugevm::kvm::{self, RealModeEntry, Vm};
-use hugevm::report;
-use hugevm::step;
+use kvm_harness::asm::{Program, Reg};
+use kvm_harness::kvm::{self, RealModeEntry, Vm};
+use kvm_harness::report;
+use kvm_harness::step;
 
 const CODE: u16 = 0x1000;
 const DONE: u16 = 0x12;

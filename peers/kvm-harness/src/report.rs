@@ -2,7 +2,7 @@
 //! Report printing shared by the examples: the skip of a missing `/dev/kvm` and rates.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use core::time::Duration;
 
 /// The `main` every example shares: `parse` the arguments (`Ok(None)` means `--help`),
 /// then `run` them; `run` returns whether every check passed. Exit codes: 0 on success
