@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Report printing shared by the examples: the skip of a missing `/dev/kvm` and rates.
 
-use std::process::ExitCode;
 use core::time::Duration;
+use std::process::ExitCode;
 
 /// The `main` every example shares: `parse` the arguments (`Ok(None)` means `--help`),
 /// then `run` them; `run` returns whether every check passed. Exit codes: 0 on success
