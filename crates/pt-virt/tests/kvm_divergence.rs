@@ -195,8 +195,9 @@ fn ctl_newer_feature_bits() {
 }
 
 /// SDM (CTL): changing bits while TraceEn=1 #GPs "unless the same write also clears
-/// TraceEn". KVM before the 2024 fix #GPed on any change; KVM after it agrees with the
-/// SDM (and with us). (The project's reference note still describes the old behaviour.)
+/// TraceEn". KVM before the 2024 fix (see the module doc) #GPed on any change in
+/// `vmx_set_msr()`'s `MSR_IA32_RTIT_CTL` case; KVM after it agrees with the SDM (and
+/// with us).
 #[test]
 fn ctl_change_that_clears_trace_en() {
     let on = ctl::TRACE_EN | ctl::TOPA | ctl::BRANCH_EN;

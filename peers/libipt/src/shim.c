@@ -243,6 +243,86 @@ long ipt_shim_decode(const uint8_t *buf, size_t len, int sync,
 	return ret;
 }
 
+/* What happened while decoding with resynchronisation; see src/lib.rs. */
+struct event {
+	uint32_t what; /* 0 sync, 1 packet, 2 packet error, 3 sync failed */
+	int32_t code;  /* negative libipt error code (2, 3) */
+	uint64_t offset;
+	struct flat pkt;
+};
+
+static int push(struct event *out, size_t cap, size_t *count, uint32_t what,
+		int code, uint64_t offset, const struct pt_packet *p)
+{
+	struct event *e;
+
+	if (*count >= cap)
+		return -1;
+	e = &out[*count];
+	memset(e, 0, sizeof(*e));
+	e->what = what;
+	e->code = code;
+	e->offset = offset;
+	if (p)
+		from_pt(p, &e->pkt);
+	*count += 1;
+	return 0;
+}
+
+/* Decodes `buf` as a trace reader does after errors: synchronise forward
+ * (pt_pkt_sync_forward; first at offset `start` with pt_pkt_sync_set when
+ * `start` is not UINT64_MAX), decode packets until an error, synchronise
+ * forward again from there, until synchronisation fails. Records every step
+ * in `out` (at most `cap`); returns 0, or -1 if `out` was too small. */
+long ipt_shim_resync(const uint8_t *buf, size_t len, uint64_t start,
+		     struct event *out, size_t cap, size_t *count)
+{
+	struct pt_config config;
+	struct pt_packet_decoder *dec;
+	int ret;
+
+	*count = 0;
+	pt_config_init(&config);
+	config.begin = (uint8_t *) buf;
+	config.end = (uint8_t *) buf + len;
+	dec = pt_pkt_alloc_decoder(&config);
+	if (!dec)
+		return -pte_nomem;
+	ret = start != UINT64_MAX ? pt_pkt_sync_set(dec, start)
+				  : pt_pkt_sync_forward(dec);
+	for (;;) {
+		uint64_t off = 0;
+
+		if (ret < 0) {
+			ret = push(out, cap, count, 3, ret, 0, NULL);
+			break;
+		}
+		pt_pkt_get_offset(dec, &off);
+		ret = push(out, cap, count, 0, 0, off, NULL);
+		if (ret < 0)
+			break;
+		for (;;) {
+			struct pt_packet p;
+
+			pt_pkt_get_offset(dec, &off);
+			ret = pt_pkt_next(dec, &p, sizeof(p));
+			if (ret < 0) {
+				ret = push(out, cap, count, 2, ret, off, NULL);
+				break;
+			}
+			if (push(out, cap, count, 1, 0, off, &p) < 0) {
+				ret = -1;
+				break;
+			}
+		}
+		if (ret < 0)
+			break;
+		ret = pt_pkt_sync_forward(dec);
+	}
+	pt_pkt_free_decoder(dec);
+	return ret < 0 ? -1 : 0;
+}
+
 /* The bench's libipt side: a prepared packet array, an encoder over an output
  * buffer and a packet decoder over a stream, so that the timed loops are
  * libipt's alone. */
