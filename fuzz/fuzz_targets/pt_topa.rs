@@ -11,7 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use pt_virt::cpuid::OutputSchemes;
-use pt_virt::msr::{RtitState, RtitCtl, RtitStatus};
+use pt_virt::msr::{RtitCtl, RtitState, RtitStatus};
 use pt_virt::output::topa::WalkLimits;
 use pt_virt::output::{Gpa, GuestMemory, MemType, check_output};
 use pt_virt::policy::{BASELINE, HostPt, Policy};
@@ -86,7 +86,11 @@ fuzz_target!(|data: &[u8]| {
     let offset = u64::from(u16::from_le_bytes([head[4], head[5]]));
     let state = RtitState {
         ctl: (RtitCtl::TRACE_EN | RtitCtl::TOPA).bits(),
-        status: if head[6] & 1 != 0 { RtitStatus::STOPPED.bits() } else { 0 },
+        status: if head[6] & 1 != 0 {
+            RtitStatus::STOPPED.bits()
+        } else {
+            0
+        },
         output_base: table,
         output_mask_ptrs: 0x7f | entry << 7 | offset << 32,
         ..RtitState::RESET
