@@ -197,6 +197,17 @@ long ipt_shim_encode(const struct flat *pkts, size_t n, uint8_t *buf,
 	return ret;
 }
 
+/* A packet decoder over `len` bytes at `buf`, not yet synchronised. */
+static struct pt_packet_decoder *decoder_over(const uint8_t *buf, size_t len)
+{
+	struct pt_config config;
+
+	pt_config_init(&config);
+	config.begin = (uint8_t *) buf;
+	config.end = (uint8_t *) buf + len;
+	return pt_pkt_alloc_decoder(&config);
+}
+
 /* Decodes `buf` from offset 0 (or from the first PSB if `sync`) into at most
  * `cap` flat packets with their offsets; `*count` gets the number decoded.
  * Returns 0 when decoding ended cleanly at the end of `buf`, else the negative
@@ -206,16 +217,12 @@ long ipt_shim_decode(const uint8_t *buf, size_t len, int sync,
 		     struct flat *out, uint64_t *offsets, size_t cap,
 		     size_t *count, uint64_t *err_offset)
 {
-	struct pt_config config;
 	struct pt_packet_decoder *dec;
 	int ret;
 
 	*count = 0;
 	*err_offset = UINT64_MAX;
-	pt_config_init(&config);
-	config.begin = (uint8_t *) buf;
-	config.end = (uint8_t *) buf + len;
-	dec = pt_pkt_alloc_decoder(&config);
+	dec = decoder_over(buf, len);
 	if (!dec)
 		return -pte_nomem;
 	ret = sync ? pt_pkt_sync_forward(dec) : pt_pkt_sync_set(dec, 0);
@@ -277,15 +284,11 @@ static int push(struct event *out, size_t cap, size_t *count, uint32_t what,
 long ipt_shim_resync(const uint8_t *buf, size_t len, uint64_t start,
 		     struct event *out, size_t cap, size_t *count)
 {
-	struct pt_config config;
 	struct pt_packet_decoder *dec;
 	int ret;
 
 	*count = 0;
-	pt_config_init(&config);
-	config.begin = (uint8_t *) buf;
-	config.end = (uint8_t *) buf + len;
-	dec = pt_pkt_alloc_decoder(&config);
+	dec = decoder_over(buf, len);
 	if (!dec)
 		return -pte_nomem;
 	ret = start != UINT64_MAX ? pt_pkt_sync_set(dec, start)
@@ -355,10 +358,7 @@ struct ipt_bench *ipt_bench_new(const struct flat *pkts, size_t n,
 	config.begin = out;
 	config.end = out + cap;
 	b->enc = pt_alloc_encoder(&config);
-	pt_config_init(&config);
-	config.begin = (uint8_t *) stream;
-	config.end = (uint8_t *) stream + len;
-	b->dec = pt_pkt_alloc_decoder(&config);
+	b->dec = decoder_over(stream, len);
 	if (!b->enc || !b->dec) {
 		pt_free_encoder(b->enc);
 		pt_pkt_free_decoder(b->dec);
