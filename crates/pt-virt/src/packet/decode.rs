@@ -546,11 +546,13 @@ impl<'a> Decoder<'a> {
     /// Moves to the next PSB and returns its offset, following libipt's
     /// `pt_pkt_sync_forward` (`libipt/src/pt_packet_decoder.c`):
     ///
-    /// - the search starts at the current offset, or one byte past it if the decoder was
-    ///   synchronised there by the previous call or by [`Decoder::set_offset`];
-    /// - it then backs up by up to a PSB's length less one byte (never before the start of
-    ///   the buffer), so that after an error it finds a PSB whose first bytes were read as
-    ///   part of the packet that failed, or of the packets before it;
+    /// - if the decoder was synchronised at the current offset (by the previous call or
+    ///   by [`Decoder::set_offset`]), the search starts one byte past it;
+    /// - otherwise it starts up to a PSB's length less one byte (15 bytes) before the
+    ///   current offset, never before the start of the buffer, so that after an error it
+    ///   finds a PSB whose first bytes were read as part of the packet that failed, or of
+    ///   the packets before it (libipt computes both cases as "add 16 when synchronised
+    ///   here, then back up by 15");
     /// - the PSB found is the first that starts at or after that point. Where `02 82`
     ///   repeats longer than a PSB, the PSB is the last 16 bytes of the run, as in
     ///   libipt's `pt_find_psb` (`libipt/src/pt_sync.c`).
