@@ -9,9 +9,9 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pt_virt::cpuid::VmxPtSupport;
 use pt_virt::cpuid::{Caps, CpuidRegs};
-use pt_virt::mode::VmxPtSupport;
-use pt_virt::msr::{IA32_RTIT_CTL, IA32_RTIT_OUTPUT_BASE, Origin, PtVcpu, ctl};
+use pt_virt::msr::{IA32_RTIT_CTL, IA32_RTIT_OUTPUT_BASE, Origin, PtVcpu, RtitCtl};
 use pt_virt::output::topa::{self, Position, TopaEntry, WalkLimits};
 use pt_virt::output::{Gpa, GuestMemory, MemType};
 use pt_virt::policy::{HostPt, Policy};
@@ -114,21 +114,26 @@ fn msr_write(c: &mut Criterion) {
     let mut vcpu = PtVcpu::new(policy());
     vcpu.write(IA32_RTIT_OUTPUT_BASE, TABLE, Origin::Guest)
         .expect("base");
-    let on = ctl::TRACE_EN | ctl::TOPA | ctl::BRANCH_EN | ctl::OS | ctl::USER;
+    let on = (RtitCtl::TRACE_EN | RtitCtl::TOPA | RtitCtl::BRANCH_EN | RtitCtl::OS | RtitCtl::USER)
+        .bits();
     let mut g = c.benchmark_group("msr_write");
     g.throughput(Throughput::Elements(2));
     let mut field = 0u64;
     g.bench_function("baseline: unchecked store", |b| {
         b.iter(|| {
             field = black_box(on);
-            field = black_box(on & !ctl::TRACE_EN);
+            field = black_box(on & !RtitCtl::TRACE_EN.bits());
             black_box(field)
         })
     });
     g.bench_function("PtVcpu::write enable+disable", |b| {
         b.iter(|| {
             let a = vcpu.write(IA32_RTIT_CTL, black_box(on), Origin::Guest);
-            let d = vcpu.write(IA32_RTIT_CTL, black_box(on & !ctl::TRACE_EN), Origin::Guest);
+            let d = vcpu.write(
+                IA32_RTIT_CTL,
+                black_box(on & !RtitCtl::TRACE_EN.bits()),
+                Origin::Guest,
+            );
             black_box((a, d))
         })
     });

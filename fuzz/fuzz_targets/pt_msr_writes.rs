@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use pt_virt::mode::VmxPtSupport;
+use pt_virt::cpuid::VmxPtSupport;
 use pt_virt::msr::{Origin, PtVcpu, RtitState};
 use pt_virt::policy::{HostPt, Policy};
 

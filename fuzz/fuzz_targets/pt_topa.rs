@@ -11,7 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use pt_virt::cpuid::OutputSchemes;
-use pt_virt::msr::{RtitState, ctl, status};
+use pt_virt::msr::{RtitCtl, RtitState, RtitStatus};
 use pt_virt::output::topa::WalkLimits;
 use pt_virt::output::{Gpa, GuestMemory, MemType, check_output};
 use pt_virt::policy::{BASELINE, HostPt, Policy};
@@ -71,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut host = HostPt {
         caps: BASELINE,
-        vmx: pt_virt::mode::VmxPtSupport::ALL,
+        vmx: pt_virt::cpuid::VmxPtSupport::ALL,
         maxphyaddr: 32 + head[0] % 21,
         linear_address_bits: 48,
     };
@@ -85,8 +85,12 @@ fuzz_target!(|data: &[u8]| {
     let entry = u64::from(head[3] % 64);
     let offset = u64::from(u16::from_le_bytes([head[4], head[5]]));
     let state = RtitState {
-        ctl: ctl::TRACE_EN | ctl::TOPA,
-        status: if head[6] & 1 != 0 { status::STOPPED } else { 0 },
+        ctl: (RtitCtl::TRACE_EN | RtitCtl::TOPA).bits(),
+        status: if head[6] & 1 != 0 {
+            RtitStatus::STOPPED.bits()
+        } else {
+            0
+        },
         output_base: table,
         output_mask_ptrs: 0x7f | entry << 7 | offset << 32,
         ..RtitState::RESET

@@ -32,99 +32,49 @@ pub const LEAF: u32 = 0x14;
 /// `X86_FEATURE_INTEL_PT` is 9*32+25).
 pub const LEAF7_EBX_INTEL_PT: u32 = 1 << 25;
 
-/// The set operations of a CPUID bit set whose defined bits are `Self::ALL`.
-macro_rules! bit_set {
-    ($name:ident, $reg:literal) => {
-        impl $name {
-            /// The empty set.
-            pub const fn empty() -> Self {
-                Self(0)
-            }
-            #[doc = concat!("The raw ", $reg, " bits.")]
-            pub const fn bits(self) -> u32 {
-                self.0
-            }
-            /// The set of the given bits, or `None` if a bit outside `ALL` is set.
-            pub const fn from_bits(bits: u32) -> Option<Self> {
-                if bits & !Self::ALL.0 == 0 {
-                    Some(Self(bits))
-                } else {
-                    None
-                }
-            }
-            /// The given bits with those outside `ALL` dropped.
-            pub const fn from_bits_truncate(bits: u32) -> Self {
-                Self(bits & Self::ALL.0)
-            }
-            /// Whether every bit of `other` is set here.
-            pub const fn contains(self, other: Self) -> bool {
-                self.0 & other.0 == other.0
-            }
-            /// Bits set in both.
-            pub const fn intersection(self, other: Self) -> Self {
-                Self(self.0 & other.0)
-            }
-            /// Bits of `self` not in `other`.
-            pub const fn difference(self, other: Self) -> Self {
-                Self(self.0 & !other.0)
-            }
-            /// Whether no bit is set.
-            pub const fn is_empty(self) -> bool {
-                self.0 == 0
-            }
-        }
-    };
+bitflags::bitflags! {
+    /// Features enumerated in CPUID.(EAX=14H,ECX=0):EBX; EBX\[31:9\] are reserved.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct Features: u32 {
+        /// EBX\[0\]: CR3 filtering (`IA32_RTIT_CTL.CR3Filter`, `IA32_RTIT_CR3_MATCH`).
+        const CR3_FILTER = 1 << 0;
+        /// EBX\[1\]: configurable PSB and cycle-accurate mode (`CYCEn`, `CycThresh`,
+        /// `PSBFreq`, a non-zero `IA32_RTIT_STATUS.PacketByteCnt`).
+        const PSB_CYC = 1 << 1;
+        /// EBX\[2\]: IP filtering, TraceStop, preservation of the PT MSRs across warm reset.
+        const IP_FILTER = 1 << 2;
+        /// EBX\[3\]: MTC timing packets (`MTCEn`, `MTCFreq`) and suppression of COFI
+        /// packets.
+        const MTC = 1 << 3;
+        /// EBX\[4\]: PTWRITE (`PTWEn`, `FUPonPTW`).
+        const PTWRITE = 1 << 4;
+        /// EBX\[5\]: power event trace (`PwrEvtEn`).
+        const POWER_EVENT = 1 << 5;
+        /// EBX\[6\]: PSB and PMI preservation (`InjectPsbPmiOnEnable`, `STATUS.PendPSB`,
+        /// `STATUS.PendTopaPMI`).
+        const PSB_PMI_PRESERVE = 1 << 6;
+        /// EBX\[7\]: event trace (`EventEn`).
+        const EVENT_TRACE = 1 << 7;
+        /// EBX\[8\]: TNT disable (`DisTNT`).
+        const TNT_DISABLE = 1 << 8;
+    }
 }
 
-/// Features enumerated in CPUID.(EAX=14H,ECX=0):EBX.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Features(u32);
-
-impl Features {
-    /// EBX\[0\]: CR3 filtering (`IA32_RTIT_CTL.CR3Filter`, `IA32_RTIT_CR3_MATCH`).
-    pub const CR3_FILTER: Self = Self(1 << 0);
-    /// EBX\[1\]: configurable PSB and cycle-accurate mode (`CYCEn`, `CycThresh`,
-    /// `PSBFreq`, a non-zero `IA32_RTIT_STATUS.PacketByteCnt`).
-    pub const PSB_CYC: Self = Self(1 << 1);
-    /// EBX\[2\]: IP filtering, TraceStop, preservation of the PT MSRs across warm reset.
-    pub const IP_FILTER: Self = Self(1 << 2);
-    /// EBX\[3\]: MTC timing packets (`MTCEn`, `MTCFreq`) and suppression of COFI packets.
-    pub const MTC: Self = Self(1 << 3);
-    /// EBX\[4\]: PTWRITE (`PTWEn`, `FUPonPTW`).
-    pub const PTWRITE: Self = Self(1 << 4);
-    /// EBX\[5\]: power event trace (`PwrEvtEn`).
-    pub const POWER_EVENT: Self = Self(1 << 5);
-    /// EBX\[6\]: PSB and PMI preservation (`InjectPsbPmiOnEnable`, `STATUS.PendPSB`,
-    /// `STATUS.PendTopaPMI`).
-    pub const PSB_PMI_PRESERVE: Self = Self(1 << 6);
-    /// EBX\[7\]: event trace (`EventEn`).
-    pub const EVENT_TRACE: Self = Self(1 << 7);
-    /// EBX\[8\]: TNT disable (`DisTNT`).
-    pub const TNT_DISABLE: Self = Self(1 << 8);
-    /// Every bit the SDM defines; EBX\[31:9\] are reserved.
-    pub const ALL: Self = Self(0x1ff);
+bitflags::bitflags! {
+    /// Output schemes enumerated in CPUID.(EAX=14H,ECX=0):ECX bits 3:0 (ECX\[31\] is
+    /// [`Caps::lip`], the rest reserved).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct OutputSchemes: u32 {
+        /// ECX\[0\]: Table of Physical Addresses output (`IA32_RTIT_CTL.ToPA`).
+        const TOPA = 1 << 0;
+        /// ECX\[1\]: ToPA tables may hold more than one output entry.
+        const TOPA_MULTI = 1 << 1;
+        /// ECX\[2\]: single-range output.
+        const SINGLE_RANGE = 1 << 2;
+        /// ECX\[3\]: output to the trace transport subsystem (`IA32_RTIT_CTL.FabricEn`).
+        const TRANSPORT = 1 << 3;
+    }
 }
-
-bit_set!(Features, "EBX");
-
-/// Output schemes enumerated in CPUID.(EAX=14H,ECX=0):ECX bits 3:0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct OutputSchemes(u32);
-
-impl OutputSchemes {
-    /// ECX\[0\]: Table of Physical Addresses output (`IA32_RTIT_CTL.ToPA`).
-    pub const TOPA: Self = Self(1 << 0);
-    /// ECX\[1\]: ToPA tables may hold more than one output entry.
-    pub const TOPA_MULTI: Self = Self(1 << 1);
-    /// ECX\[2\]: single-range output.
-    pub const SINGLE_RANGE: Self = Self(1 << 2);
-    /// ECX\[3\]: output to the trace transport subsystem (`IA32_RTIT_CTL.FabricEn`).
-    pub const TRANSPORT: Self = Self(1 << 3);
-    /// Every scheme bit the SDM defines (ECX\[31\] is [`Caps::lip`], the rest reserved).
-    pub const ALL: Self = Self(0xf);
-}
-
-bit_set!(OutputSchemes, "ECX");
 
 /// CPUID.(EAX=14H,ECX=0):ECX bit 31: IP payloads are linear addresses (LIP, CS base
 /// included) rather than effective addresses (RIP).
@@ -218,11 +168,11 @@ impl Caps {
                 Err(CpuidError::ReservedBits { subleaf, reg, bits })
             }
         };
-        reserved(0, Reg::Ebx, sub0.ebx & !Features::ALL.bits())?;
+        reserved(0, Reg::Ebx, sub0.ebx & !Features::all().bits())?;
         reserved(
             0,
             Reg::Ecx,
-            sub0.ecx & !(OutputSchemes::ALL.bits() | ECX_LIP),
+            sub0.ecx & !(OutputSchemes::all().bits() | ECX_LIP),
         )?;
         reserved(0, Reg::Edx, sub0.edx)?;
         reserved(1, Reg::Eax, sub1.eax & SUB1_EAX_RESERVED)?;
@@ -327,6 +277,41 @@ impl<'a> arbitrary::Arbitrary<'a> for Caps {
     }
 }
 
+/// The VMX facilities a host offers for Intel PT, read from the VMX capability MSRs
+/// (Intel SDM vol. 3D, appendix "VMX Capability Reporting Facility"): with the CPUID
+/// capabilities, what a host can give its guests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct VmxPtSupport {
+    /// IA32_VMX_MISC\[14\]: PT may be used in VMX operation.
+    pub pt_in_vmx: bool,
+    /// Allowed-1 of secondary control "Intel PT uses guest-physical addresses".
+    pub use_gpa: bool,
+    /// Allowed-1 of secondary control "conceal VMX from PT".
+    pub conceal_vmx: bool,
+    /// Allowed-1 of VM-entry control "load IA32_RTIT_CTL".
+    pub load_rtit_ctl: bool,
+    /// Allowed-1 of VM-exit control "clear IA32_RTIT_CTL".
+    pub clear_rtit_ctl: bool,
+}
+
+impl VmxPtSupport {
+    /// A host with every facility above.
+    pub const ALL: Self = Self {
+        pt_in_vmx: true,
+        use_gpa: true,
+        conceal_vmx: true,
+        load_rtit_ctl: true,
+        clear_rtit_ctl: true,
+    };
+
+    /// Everything host/guest mode needs (Linux `cpu_has_vmx_intel_pt()`: VMX_MISC\[14\],
+    /// PT_USE_GPA, load and clear of RTIT_CTL).
+    pub const fn supports_host_guest(&self) -> bool {
+        self.pt_in_vmx && self.use_gpa && self.load_rtit_ctl && self.clear_rtit_ctl
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -374,8 +359,8 @@ pub(crate) mod tests {
     #[test]
     fn reserved_bits_table() {
         let cases: [(u8, Reg, u32); 6] = [
-            (0, Reg::Ebx, !Features::ALL.bits()),
-            (0, Reg::Ecx, !(OutputSchemes::ALL.bits() | ECX_LIP)),
+            (0, Reg::Ebx, !Features::all().bits()),
+            (0, Reg::Ecx, !(OutputSchemes::all().bits() | ECX_LIP)),
             (0, Reg::Edx, u32::MAX),
             (1, Reg::Eax, SUB1_EAX_RESERVED),
             (1, Reg::Ecx, u32::MAX),

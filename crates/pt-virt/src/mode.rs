@@ -17,8 +17,8 @@
 //! VM-Execution Controls", confirmed against Linux `arch/x86/include/asm/vmx.h` and
 //! `vmxfeatures.h`.
 
-use crate::cpuid::Caps;
-use crate::msr::{self, RtitState};
+use crate::cpuid::{Caps, VmxPtSupport};
+use crate::msr::{self, RtitCtl, RtitState};
 
 /// IA32_VMX_MISC (MSR 0x485) bit 14: Intel PT can be used in VMX operation (SDM vol. 3D,
 /// "Miscellaneous Data"; Linux `MSR_IA32_VMX_MISC_INTEL_PT`).
@@ -46,39 +46,6 @@ pub const EXIT_CLEAR_RTIT_CTL: u32 = 1 << 25;
 /// VMCS field encoding of the guest `IA32_RTIT_CTL` (Linux `GUEST_IA32_RTIT_CTL` =
 /// 0x00002814).
 pub const VMCS_GUEST_IA32_RTIT_CTL: u32 = 0x2814;
-
-/// The VMX facilities a host offers for Intel PT, read from the VMX capability MSRs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct VmxPtSupport {
-    /// IA32_VMX_MISC\[14\]: PT may be used in VMX operation.
-    pub pt_in_vmx: bool,
-    /// Allowed-1 of secondary control "Intel PT uses guest-physical addresses".
-    pub use_gpa: bool,
-    /// Allowed-1 of secondary control "conceal VMX from PT".
-    pub conceal_vmx: bool,
-    /// Allowed-1 of VM-entry control "load IA32_RTIT_CTL".
-    pub load_rtit_ctl: bool,
-    /// Allowed-1 of VM-exit control "clear IA32_RTIT_CTL".
-    pub clear_rtit_ctl: bool,
-}
-
-impl VmxPtSupport {
-    /// A host with every facility above.
-    pub const ALL: Self = Self {
-        pt_in_vmx: true,
-        use_gpa: true,
-        conceal_vmx: true,
-        load_rtit_ctl: true,
-        clear_rtit_ctl: true,
-    };
-
-    /// Everything host/guest mode needs (Linux `cpu_has_vmx_intel_pt()`: VMX_MISC\[14\],
-    /// PT_USE_GPA, load and clear of RTIT_CTL).
-    pub const fn supports_host_guest(&self) -> bool {
-        self.pt_in_vmx && self.use_gpa && self.load_rtit_ctl && self.clear_rtit_ctl
-    }
-}
 
 /// How the hypervisor uses Intel PT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,10 +156,11 @@ pub fn entry_switch(mode: PtMode, host_ctl: u64, guest: &RtitState) -> EntrySwit
             swap_msrs: false,
         },
         PtMode::HostGuest => {
-            let tracing = guest.ctl & msr::ctl::TRACE_EN != 0;
+            let tracing = guest.is_tracing();
             EntrySwitch {
                 guest_rtit_ctl: Some(guest.ctl),
-                stop_host_trace: tracing && host_ctl & msr::ctl::TRACE_EN != 0,
+                stop_host_trace: tracing
+                    && RtitCtl::from_bits_retain(host_ctl).contains(RtitCtl::TRACE_EN),
                 swap_msrs: tracing,
             }
         }
@@ -207,8 +175,9 @@ pub fn exit_switch(mode: PtMode, host_ctl: u64, guest: &RtitState) -> ExitSwitch
             restore_host_ctl: None,
         },
         PtMode::HostGuest => ExitSwitch {
-            swap_msrs: guest.ctl & msr::ctl::TRACE_EN != 0,
-            restore_host_ctl: (host_ctl & msr::ctl::TRACE_EN != 0).then_some(host_ctl),
+            swap_msrs: guest.is_tracing(),
+            restore_host_ctl: (RtitCtl::from_bits_retain(host_ctl).contains(RtitCtl::TRACE_EN))
+                .then_some(host_ctl),
         },
     }
 }
@@ -253,10 +222,10 @@ mod tests {
         assert_eq!(c.entry_set | c.exit_set | c.secondary_set, 0);
         assert_eq!(c.entry_clear, ENTRY_LOAD_RTIT_CTL | ENTRY_PT_CONCEAL);
         let guest = RtitState {
-            ctl: msr::ctl::TRACE_EN | msr::ctl::TOPA,
+            ctl: (RtitCtl::TRACE_EN | RtitCtl::TOPA).bits(),
             ..RtitState::default()
         };
-        let e = entry_switch(PtMode::System, msr::ctl::TRACE_EN, &guest);
+        let e = entry_switch(PtMode::System, RtitCtl::TRACE_EN.bits(), &guest);
         assert_eq!(
             e,
             EntrySwitch {
@@ -266,7 +235,7 @@ mod tests {
             }
         );
         assert_eq!(
-            exit_switch(PtMode::System, msr::ctl::TRACE_EN, &guest).restore_host_ctl,
+            exit_switch(PtMode::System, RtitCtl::TRACE_EN.bits(), &guest).restore_host_ctl,
             None
         );
     }
@@ -274,7 +243,7 @@ mod tests {
     #[test]
     fn host_guest_switch_table() {
         // (host tracing, guest tracing) -> (stop host, swap, restore host ctl)
-        let host_on = msr::ctl::TRACE_EN | msr::ctl::TOPA | msr::ctl::BRANCH_EN;
+        let host_on = (RtitCtl::TRACE_EN | RtitCtl::TOPA | RtitCtl::BRANCH_EN).bits();
         for (host, guest_on, stop, swap, restore) in [
             (0, false, false, false, None),
             (0, true, false, true, None),
@@ -283,7 +252,7 @@ mod tests {
         ] {
             let mut guest = RtitState::default();
             if guest_on {
-                guest.ctl = msr::ctl::TRACE_EN | msr::ctl::TOPA;
+                guest.ctl = (RtitCtl::TRACE_EN | RtitCtl::TOPA).bits();
             }
             let e = entry_switch(PtMode::HostGuest, host, &guest);
             assert_eq!(e.guest_rtit_ctl, Some(guest.ctl));

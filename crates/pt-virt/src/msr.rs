@@ -42,83 +42,117 @@ pub const IA32_RTIT_ADDR0_A: u32 = 0x580;
 /// The last address-range MSR, `IA32_RTIT_ADDR3_B` (SDM vol. 4, 587H).
 pub const IA32_RTIT_ADDR3_B: u32 = 0x587;
 
-/// Bits and fields of `IA32_RTIT_CTL` (SDM vol. 3C, table "IA32_RTIT_CTL MSR"), with the
-/// CPUID.14H bit that enumerates each.
-pub mod ctl {
-    /// Bit 0 TraceEn (always).
-    pub const TRACE_EN: u64 = 1 << 0;
-    /// Bit 1 CYCEn (0:EBX\[1\]).
-    pub const CYC_EN: u64 = 1 << 1;
-    /// Bit 2 OS (always).
-    pub const OS: u64 = 1 << 2;
-    /// Bit 3 User (always).
-    pub const USER: u64 = 1 << 3;
-    /// Bit 4 PwrEvtEn (0:EBX\[5\]).
-    pub const PWR_EVT_EN: u64 = 1 << 4;
-    /// Bit 5 FUPonPTW (0:EBX\[4\]).
-    pub const FUP_ON_PTW: u64 = 1 << 5;
-    /// Bit 6 FabricEn (0:ECX\[3\]).
-    pub const FABRIC_EN: u64 = 1 << 6;
-    /// Bit 7 CR3Filter (0:EBX\[0\]).
-    pub const CR3_FILTER: u64 = 1 << 7;
-    /// Bit 8 ToPA (0:ECX\[0\]).
-    pub const TOPA: u64 = 1 << 8;
-    /// Bit 9 MTCEn (0:EBX\[3\]).
-    pub const MTC_EN: u64 = 1 << 9;
-    /// Bit 10 TSCEn (always).
-    pub const TSC_EN: u64 = 1 << 10;
-    /// Bit 11 DisRETC (always).
-    pub const DIS_RETC: u64 = 1 << 11;
-    /// Bit 12 PTWEn (0:EBX\[4\]).
-    pub const PTW_EN: u64 = 1 << 12;
-    /// Bit 13 BranchEn (always, as Linux KVM since 2021; Xen's 2018 patch and older KVM
-    /// gated it on 0:EBX\[3\]).
-    pub const BRANCH_EN: u64 = 1 << 13;
-    /// Bits 17:14 MTCFreq (0:EBX\[3\]; encoding n needs bit n of 1:EAX\[31:16\]).
-    pub const MTC_FREQ_SHIFT: u32 = 14;
-    /// Mask of MTCFreq.
-    pub const MTC_FREQ: u64 = 0xf << MTC_FREQ_SHIFT;
-    /// Bits 22:19 CycThresh (0:EBX\[1\]; encoding n needs bit n of 1:EBX\[15:0\]).
-    pub const CYC_THRESH_SHIFT: u32 = 19;
-    /// Mask of CycThresh.
-    pub const CYC_THRESH: u64 = 0xf << CYC_THRESH_SHIFT;
-    /// Bits 27:24 PSBFreq (0:EBX\[1\]; encoding n needs bit n of 1:EBX\[31:16\]).
-    pub const PSB_FREQ_SHIFT: u32 = 24;
-    /// Mask of PSBFreq.
-    pub const PSB_FREQ: u64 = 0xf << PSB_FREQ_SHIFT;
-    /// Bit 31 EventEn (0:EBX\[7\]).
-    pub const EVENT_EN: u64 = 1 << 31;
-    /// Bits 35:32 ADDR0_CFG; ADDRn_CFG is at 32 + 4n (exists iff n < 1:EAX\[2:0\]; values
-    /// 0 off, 1 FilterEn, 2 TraceStop, others #GP).
-    pub const ADDR_CFG_SHIFT: u32 = 32;
-    /// Bit 55 DisTNT (0:EBX\[8\]).
-    pub const DIS_TNT: u64 = 1 << 55;
-    /// Bit 56 InjectPsbPmiOnEnable (0:EBX\[6\]).
-    pub const INJECT_PSB_PMI: u64 = 1 << 56;
-    /// Bits always allowed whatever the enumeration.
-    pub const ALWAYS: u64 = TRACE_EN | OS | USER | TSC_EN | DIS_RETC | BRANCH_EN;
+bitflags::bitflags! {
+    /// Bits and fields of `IA32_RTIT_CTL` (SDM vol. 3C, table "IA32_RTIT_CTL MSR"), with the
+    /// CPUID.14H bit that enumerates each. Multi-bit fields are masks; their encodings
+    /// are read at the `*_SHIFT` positions.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct RtitCtl: u64 {
+        /// Bit 0 (TraceEn), always.
+        const TRACE_EN = 1 << 0;
+        /// Bit 1 (CYCEn), 0:EBX\[1\].
+        const CYC_EN = 1 << 1;
+        /// Bit 2 (OS), always.
+        const OS = 1 << 2;
+        /// Bit 3 (User), always.
+        const USER = 1 << 3;
+        /// Bit 4 (PwrEvtEn), 0:EBX\[5\].
+        const PWR_EVT_EN = 1 << 4;
+        /// Bit 5 (FUPonPTW), 0:EBX\[4\].
+        const FUP_ON_PTW = 1 << 5;
+        /// Bit 6 (FabricEn), 0:ECX\[3\].
+        const FABRIC_EN = 1 << 6;
+        /// Bit 7 (CR3Filter), 0:EBX\[0\].
+        const CR3_FILTER = 1 << 7;
+        /// Bit 8 (ToPA), 0:ECX\[0\].
+        const TOPA = 1 << 8;
+        /// Bit 9 (MTCEn), 0:EBX\[3\].
+        const MTC_EN = 1 << 9;
+        /// Bit 10 (TSCEn), always.
+        const TSC_EN = 1 << 10;
+        /// Bit 11 (DisRETC), always.
+        const DIS_RETC = 1 << 11;
+        /// Bit 12 (PTWEn), 0:EBX\[4\].
+        const PTW_EN = 1 << 12;
+        /// Bit 13 (BranchEn), always, as Linux KVM since 2021 (Xen's 2018 patch and older
+        /// KVM gated it on 0:EBX\[3\]).
+        const BRANCH_EN = 1 << 13;
+        /// Bits 17:14 (MTCFreq), 0:EBX\[3\]; encoding n needs bit n of 1:EAX\[31:16\].
+        const MTC_FREQ = 0xf << 14;
+        /// Bits 22:19 (CycThresh), 0:EBX\[1\]; encoding n needs bit n of 1:EBX\[15:0\].
+        const CYC_THRESH = 0xf << 19;
+        /// Bits 27:24 (PSBFreq), 0:EBX\[1\]; encoding n needs bit n of 1:EBX\[31:16\].
+        const PSB_FREQ = 0xf << 24;
+        /// Bit 31 (EventEn), 0:EBX\[7\].
+        const EVENT_EN = 1 << 31;
+        /// Bits 35:32 (ADDR0_CFG), exists iff 1:EAX\[2:0\] > 0; values 0 off,
+        /// 1 FilterEn, 2 TraceStop, others #GP.
+        const ADDR0_CFG = 0xf << 32;
+        /// Bits 39:36 (ADDR1_CFG), exists iff 1:EAX\[2:0\] > 1.
+        const ADDR1_CFG = 0xf << 36;
+        /// Bits 43:40 (ADDR2_CFG), exists iff 1:EAX\[2:0\] > 2.
+        const ADDR2_CFG = 0xf << 40;
+        /// Bits 47:44 (ADDR3_CFG), exists iff 1:EAX\[2:0\] > 3.
+        const ADDR3_CFG = 0xf << 44;
+        /// Bit 55 (DisTNT), 0:EBX\[8\].
+        const DIS_TNT = 1 << 55;
+        /// Bit 56 (InjectPsbPmiOnEnable), 0:EBX\[6\].
+        const INJECT_PSB_PMI = 1 << 56;
+    }
 }
 
-/// Bits and fields of `IA32_RTIT_STATUS` (SDM vol. 3C, table "IA32_RTIT_STATUS MSR").
-pub mod status {
-    /// Bit 0 FilterEn (processor-written; software writes ignored).
-    pub const FILTER_EN: u64 = 1 << 0;
-    /// Bit 1 ContextEn (processor-written; software writes ignored).
-    pub const CONTEXT_EN: u64 = 1 << 1;
-    /// Bit 2 TriggerEn (processor-written; software writes ignored).
-    pub const TRIGGER_EN: u64 = 1 << 2;
-    /// Bit 4 Error (operational error; software may set or clear).
-    pub const ERROR: u64 = 1 << 4;
-    /// Bit 5 Stopped (a ToPA STOP entry or TraceStop range was hit).
-    pub const STOPPED: u64 = 1 << 5;
-    /// Bit 6 PendPSB (0:EBX\[6\]).
-    pub const PEND_PSB: u64 = 1 << 6;
-    /// Bit 7 PendTopaPMI (0:EBX\[6\]).
-    pub const PEND_TOPA_PMI: u64 = 1 << 7;
-    /// Bits 48:32 PacketByteCnt (non-zero values need 0:EBX\[1\]).
-    pub const PACKET_BYTE_CNT: u64 = 0x1_ffff << 32;
+impl RtitCtl {
+    /// Lowest bit of MTCFreq.
+    pub const MTC_FREQ_SHIFT: u32 = 14;
+    /// Lowest bit of CycThresh.
+    pub const CYC_THRESH_SHIFT: u32 = 19;
+    /// Lowest bit of PSBFreq.
+    pub const PSB_FREQ_SHIFT: u32 = 24;
+    /// Lowest bit of ADDR0_CFG; ADDRn_CFG is at `ADDR_CFG_SHIFT + 4 * n`.
+    pub const ADDR_CFG_SHIFT: u32 = 32;
+    /// Bits always allowed whatever the enumeration.
+    pub const ALWAYS: Self = Self::TRACE_EN
+        .union(Self::OS)
+        .union(Self::USER)
+        .union(Self::TSC_EN)
+        .union(Self::DIS_RETC)
+        .union(Self::BRANCH_EN);
+
+    /// The ADDRn_CFG field of address range `n` (0..=3).
+    pub const fn addr_cfg(n: u8) -> Self {
+        Self::from_bits_retain(0xf << (Self::ADDR_CFG_SHIFT + 4 * (n as u32 & 3)))
+    }
+}
+
+bitflags::bitflags! {
+    /// Bits and fields of `IA32_RTIT_STATUS` (SDM vol. 3C, table "IA32_RTIT_STATUS MSR").
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct RtitStatus: u64 {
+        /// Bit 0 (FilterEn): processor-written, software writes ignored.
+        const FILTER_EN = 1 << 0;
+        /// Bit 1 (ContextEn): processor-written, software writes ignored.
+        const CONTEXT_EN = 1 << 1;
+        /// Bit 2 (TriggerEn): processor-written, software writes ignored.
+        const TRIGGER_EN = 1 << 2;
+        /// Bit 4 (Error): operational error; software may set or clear it.
+        const ERROR = 1 << 4;
+        /// Bit 5 (Stopped): a ToPA STOP entry or TraceStop range was hit.
+        const STOPPED = 1 << 5;
+        /// Bit 6 (PendPSB), 0:EBX\[6\].
+        const PEND_PSB = 1 << 6;
+        /// Bit 7 (PendTopaPMI), 0:EBX\[6\].
+        const PEND_TOPA_PMI = 1 << 7;
+        /// Bits 48:32 (PacketByteCnt): non-zero values need 0:EBX\[1\]. When it is 0 at
+        /// the next enable, the processor starts its output with a PSB+.
+        const PACKET_BYTE_CNT = 0x1_ffff << 32;
+    }
+}
+
+impl RtitStatus {
     /// The bits only the processor sets.
-    pub const PROCESSOR_OWNED: u64 = FILTER_EN | CONTEXT_EN | TRIGGER_EN;
+    pub const PROCESSOR_OWNED: Self = Self::FILTER_EN
+        .union(Self::CONTEXT_EN)
+        .union(Self::TRIGGER_EN);
 }
 
 /// `IA32_RTIT_OUTPUT_MASK_PTRS` bits 6:0, LowerMask: forced to 1 (SDM, IA32_RTIT_OUTPUT_MASK_PTRS
@@ -160,7 +194,7 @@ impl RtitState {
 
     /// Whether TraceEn is set.
     pub const fn is_tracing(&self) -> bool {
-        self.ctl & ctl::TRACE_EN != 0
+        RtitCtl::from_bits_retain(self.ctl).contains(RtitCtl::TRACE_EN)
     }
 
     /// The stored value of an RTIT MSR index (0 for an index that is not one).
@@ -276,10 +310,11 @@ pub fn output_config(
     let [p0, p1, p2, p3, o0, o1, o2, o3] = mask_ptrs.to_le_bytes();
     let low = u32::from_le_bytes([p0, p1, p2, p3]);
     let offset = u32::from_le_bytes([o0, o1, o2, o3]);
-    if ctl_value & ctl::FABRIC_EN != 0 {
+    let ctl = RtitCtl::from_bits_retain(ctl_value);
+    if ctl.contains(RtitCtl::FABRIC_EN) {
         return Ok(OutputConfig::Transport);
     }
-    if ctl_value & ctl::TOPA != 0 {
+    if ctl.contains(RtitCtl::TOPA) {
         if output_base & 0xfff != 0 {
             return Err(OutputError::TopaBaseMisaligned(output_base));
         }
@@ -438,25 +473,34 @@ impl Msr {
 }
 
 /// The `IA32_RTIT_CTL` bits a policy allows (everything else is reserved for the guest).
-pub fn ctl_allowed(caps: &Caps) -> u64 {
+pub fn ctl_allowed(caps: &Caps) -> RtitCtl {
     let f = caps.features;
-    let mut allowed = ctl::ALWAYS;
-    let gated: [(bool, u64); 10] = [
+    let mut allowed = RtitCtl::ALWAYS;
+    let gated: [(bool, RtitCtl); 10] = [
         (
             f.contains(Features::PSB_CYC),
-            ctl::CYC_EN | ctl::CYC_THRESH | ctl::PSB_FREQ,
+            RtitCtl::CYC_EN | RtitCtl::CYC_THRESH | RtitCtl::PSB_FREQ,
         ),
-        (f.contains(Features::CR3_FILTER), ctl::CR3_FILTER),
-        (f.contains(Features::MTC), ctl::MTC_EN | ctl::MTC_FREQ),
-        (f.contains(Features::PTWRITE), ctl::PTW_EN | ctl::FUP_ON_PTW),
-        (f.contains(Features::POWER_EVENT), ctl::PWR_EVT_EN),
-        (f.contains(Features::EVENT_TRACE), ctl::EVENT_EN),
-        (f.contains(Features::TNT_DISABLE), ctl::DIS_TNT),
-        (f.contains(Features::PSB_PMI_PRESERVE), ctl::INJECT_PSB_PMI),
-        (caps.output.contains(OutputSchemes::TOPA), ctl::TOPA),
+        (f.contains(Features::CR3_FILTER), RtitCtl::CR3_FILTER),
+        (
+            f.contains(Features::MTC),
+            RtitCtl::MTC_EN | RtitCtl::MTC_FREQ,
+        ),
+        (
+            f.contains(Features::PTWRITE),
+            RtitCtl::PTW_EN | RtitCtl::FUP_ON_PTW,
+        ),
+        (f.contains(Features::POWER_EVENT), RtitCtl::PWR_EVT_EN),
+        (f.contains(Features::EVENT_TRACE), RtitCtl::EVENT_EN),
+        (f.contains(Features::TNT_DISABLE), RtitCtl::DIS_TNT),
+        (
+            f.contains(Features::PSB_PMI_PRESERVE),
+            RtitCtl::INJECT_PSB_PMI,
+        ),
+        (caps.output.contains(OutputSchemes::TOPA), RtitCtl::TOPA),
         (
             caps.output.contains(OutputSchemes::TRANSPORT),
-            ctl::FABRIC_EN,
+            RtitCtl::FABRIC_EN,
         ),
     ];
     for (on, bits) in gated {
@@ -464,20 +508,20 @@ pub fn ctl_allowed(caps: &Caps) -> u64 {
             allowed |= bits;
         }
     }
-    for n in 0..u32::from(caps.usable_ranges()) {
-        allowed |= 0xf << (ctl::ADDR_CFG_SHIFT + 4 * n);
+    for n in 0..caps.usable_ranges() {
+        allowed |= RtitCtl::addr_cfg(n);
     }
     allowed
 }
 
 /// The `IA32_RTIT_STATUS` bits a policy allows.
-pub fn status_allowed(caps: &Caps) -> u64 {
-    let mut allowed = status::PROCESSOR_OWNED | status::ERROR | status::STOPPED;
+pub fn status_allowed(caps: &Caps) -> RtitStatus {
+    let mut allowed = RtitStatus::PROCESSOR_OWNED | RtitStatus::ERROR | RtitStatus::STOPPED;
     if caps.features.contains(Features::PSB_PMI_PRESERVE) {
-        allowed |= status::PEND_PSB | status::PEND_TOPA_PMI;
+        allowed |= RtitStatus::PEND_PSB | RtitStatus::PEND_TOPA_PMI;
     }
     if caps.features.contains(Features::PSB_CYC) {
-        allowed |= status::PACKET_BYTE_CNT;
+        allowed |= RtitStatus::PACKET_BYTE_CNT;
     }
     allowed
 }
@@ -614,13 +658,13 @@ impl PtVcpu {
             }
             _ if guest && tracing => return Err(gp(GpReason::WhileTracing)),
             Msr::Status => {
-                let reserved = value & !status_allowed(&caps);
+                let reserved = value & !status_allowed(&caps).bits();
                 if reserved != 0 {
                     return Err(gp(GpReason::ReservedBits(reserved)));
                 }
                 next.status = if guest {
-                    (value & !status::PROCESSOR_OWNED)
-                        | (self.state.status & status::PROCESSOR_OWNED)
+                    let owned = RtitStatus::PROCESSOR_OWNED.bits();
+                    (value & !owned) | (self.state.status & owned)
                 } else {
                     value
                 };
@@ -667,20 +711,21 @@ impl PtVcpu {
 
     fn check_ctl(&self, value: u64, origin: Origin) -> Result<(), GpReason> {
         let caps = self.policy.caps();
-        let reserved = value & !ctl_allowed(caps);
+        let reserved = value & !ctl_allowed(caps).bits();
         if reserved != 0 {
             return Err(GpReason::ReservedBits(reserved));
         }
-        let old = self.state.ctl;
+        let old = RtitCtl::from_bits_retain(self.state.ctl);
+        let new = RtitCtl::from_bits_retain(value);
         if origin == Origin::Guest
-            && old & ctl::TRACE_EN != 0
-            && value & ctl::TRACE_EN != 0
-            && value != old
+            && old.contains(RtitCtl::TRACE_EN)
+            && new.contains(RtitCtl::TRACE_EN)
+            && new != old
         {
             return Err(GpReason::WhileTracing);
         }
-        if value & ctl::TRACE_EN != 0
-            && value & (ctl::TOPA | ctl::FABRIC_EN) == 0
+        if new.contains(RtitCtl::TRACE_EN)
+            && !new.intersects(RtitCtl::TOPA | RtitCtl::FABRIC_EN)
             && !caps.output.contains(OutputSchemes::SINGLE_RANGE)
         {
             return Err(GpReason::InvalidOutput(OutputError::NoSingleRange));
@@ -689,19 +734,19 @@ impl PtVcpu {
         let encodings: [Check; 3] = [
             (
                 caps.features.contains(Features::MTC),
-                ctl::MTC_FREQ_SHIFT,
+                RtitCtl::MTC_FREQ_SHIFT,
                 caps.mtc_periods,
                 GpReason::MtcFreq,
             ),
             (
                 caps.features.contains(Features::PSB_CYC),
-                ctl::CYC_THRESH_SHIFT,
+                RtitCtl::CYC_THRESH_SHIFT,
                 caps.cyc_thresholds,
                 GpReason::CycThresh,
             ),
             (
                 caps.features.contains(Features::PSB_CYC),
-                ctl::PSB_FREQ_SHIFT,
+                RtitCtl::PSB_FREQ_SHIFT,
                 caps.psb_periods,
                 GpReason::PsbFreq,
             ),
@@ -713,7 +758,7 @@ impl PtVcpu {
             }
         }
         for range in 0..caps.usable_ranges() {
-            let cfg = field(value, ctl::ADDR_CFG_SHIFT + 4 * u32::from(range));
+            let cfg = field(value, RtitCtl::ADDR_CFG_SHIFT + 4 * u32::from(range));
             if cfg > 2 {
                 return Err(GpReason::AddrCfg { range, value: cfg });
             }

@@ -20,8 +20,8 @@
 //!
 //! ```
 //! use pt_virt::cpuid::{Caps, CpuidRegs, Features};
-//! use pt_virt::mode::VmxPtSupport;
-//! use pt_virt::msr::{ctl, GpReason, Origin, PtVcpu, IA32_RTIT_CR3_MATCH, IA32_RTIT_CTL, IA32_RTIT_OUTPUT_BASE};
+//! use pt_virt::cpuid::VmxPtSupport;
+//! use pt_virt::msr::{RtitCtl, GpReason, Origin, PtVcpu, IA32_RTIT_CR3_MATCH, IA32_RTIT_CTL, IA32_RTIT_OUTPUT_BASE};
 //! use pt_virt::policy::{migratable, HostPt, Incompatibility, Policy};
 //!
 //! // The host: CPUID leaf 0x14 of a Cascade Lake Xeon, and its VMX PT facilities.
@@ -42,7 +42,7 @@
 //! // Trapped guest WRMSRs: an output buffer, then TraceEn.
 //! let mut vcpu = PtVcpu::new(policy);
 //! vcpu.write(IA32_RTIT_OUTPUT_BASE, 0x10_0000, Origin::Guest)?;
-//! vcpu.write(IA32_RTIT_CTL, ctl::TRACE_EN | ctl::TOPA | ctl::BRANCH_EN, Origin::Guest)?;
+//! vcpu.write(IA32_RTIT_CTL, (RtitCtl::TRACE_EN | RtitCtl::TOPA | RtitCtl::BRANCH_EN).bits(), Origin::Guest)?;
 //! // While tracing, the other MSRs #GP, with a reason.
 //! let gp = vcpu.write(IA32_RTIT_CR3_MATCH, 0x1000, Origin::Guest).unwrap_err();
 //! assert_eq!(gp.reason, GpReason::WhileTracing);
@@ -55,8 +55,7 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::cpuid::{Caps, CpuidError, Features, MAX_ADDRESS_RANGES, OutputSchemes};
-use crate::mode::VmxPtSupport;
+use crate::cpuid::{Caps, CpuidError, Features, MAX_ADDRESS_RANGES, OutputSchemes, VmxPtSupport};
 
 /// What a host offers for Intel PT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -43,27 +43,27 @@ impl Kvm {
     /// InjectPsbPmiOnEnable are never cleared from `ctl_bitmask`.
     fn ctl_allowed(&self) -> u64 {
         let f = self.caps.features;
-        let mut ok = ctl::ALWAYS;
+        let mut ok = RtitCtl::ALWAYS.bits();
         if f.contains(Features::CR3_FILTER) {
-            ok |= ctl::CR3_FILTER;
+            ok |= RtitCtl::CR3_FILTER.bits();
         }
         if f.contains(Features::PSB_CYC) {
-            ok |= ctl::CYC_EN | ctl::CYC_THRESH | ctl::PSB_FREQ;
+            ok |= (RtitCtl::CYC_EN | RtitCtl::CYC_THRESH | RtitCtl::PSB_FREQ).bits();
         }
         if f.contains(Features::MTC) {
-            ok |= ctl::MTC_EN | ctl::MTC_FREQ;
+            ok |= (RtitCtl::MTC_EN | RtitCtl::MTC_FREQ).bits();
         }
         if f.contains(Features::PTWRITE) {
-            ok |= ctl::FUP_ON_PTW | ctl::PTW_EN;
+            ok |= (RtitCtl::FUP_ON_PTW | RtitCtl::PTW_EN).bits();
         }
         if f.contains(Features::POWER_EVENT) {
-            ok |= ctl::PWR_EVT_EN;
+            ok |= RtitCtl::PWR_EVT_EN.bits();
         }
         if self.caps.output.contains(OutputSchemes::TOPA) {
-            ok |= ctl::TOPA;
+            ok |= RtitCtl::TOPA.bits();
         }
         if self.caps.output.contains(OutputSchemes::TRANSPORT) {
-            ok |= ctl::FABRIC_EN;
+            ok |= RtitCtl::FABRIC_EN.bits();
         }
         for n in 0..u32::from(self.caps.address_ranges) {
             ok |= 0xf << (32 + 4 * n);
@@ -76,17 +76,17 @@ impl Kvm {
         if data & !self.ctl_allowed() != 0 {
             return false;
         }
-        let on = self.ctl & ctl::TRACE_EN != 0;
+        let on = self.ctl & RtitCtl::TRACE_EN.bits() != 0;
         let blocked = if self.pre_2024 {
-            on && (self.ctl ^ data) & !ctl::TRACE_EN != 0
+            on && (self.ctl ^ data) & !RtitCtl::TRACE_EN.bits() != 0
         } else {
-            on && data & ctl::TRACE_EN != 0 && data != self.ctl
+            on && data & RtitCtl::TRACE_EN.bits() != 0 && data != self.ctl
         };
         if blocked {
             return false;
         }
-        if data & ctl::TRACE_EN != 0
-            && data & (ctl::TOPA | ctl::FABRIC_EN) == 0
+        if data & RtitCtl::TRACE_EN.bits() != 0
+            && data & ((RtitCtl::TOPA | RtitCtl::FABRIC_EN).bits()) == 0
             && !self.caps.output.contains(OutputSchemes::SINGLE_RANGE)
         {
             return false;
@@ -99,9 +99,12 @@ impl Kvm {
     /// permits FilterEn, ContextEn, TriggerEn, Error, Stopped and PacketByteCnt whatever
     /// the CPUID, and stores the value as written.
     fn write_status(&mut self, data: u64) -> bool {
-        let allowed =
-            status::PROCESSOR_OWNED | status::ERROR | status::STOPPED | status::PACKET_BYTE_CNT;
-        if self.ctl & ctl::TRACE_EN != 0 || data & !allowed != 0 {
+        let allowed = (RtitStatus::PROCESSOR_OWNED
+            | RtitStatus::ERROR
+            | RtitStatus::STOPPED
+            | RtitStatus::PACKET_BYTE_CNT)
+            .bits();
+        if self.ctl & RtitCtl::TRACE_EN.bits() != 0 || data & !allowed != 0 {
             return false;
         }
         self.status = data;
@@ -110,7 +113,9 @@ impl Kvm {
 
     /// `MSR_IA32_RTIT_CR3_MATCH`: only the capability is checked.
     fn write_cr3(&mut self, data: u64) -> bool {
-        if self.ctl & ctl::TRACE_EN != 0 || !self.caps.features.contains(Features::CR3_FILTER) {
+        if self.ctl & RtitCtl::TRACE_EN.bits() != 0
+            || !self.caps.features.contains(Features::CR3_FILTER)
+        {
             return false;
         }
         self.cr3 = data;
@@ -119,7 +124,7 @@ impl Kvm {
 
     /// `MSR_IA32_RTIT_OUTPUT_MASK`: stored as written, no content check.
     fn write_mask(&mut self, data: u64) -> bool {
-        if self.ctl & ctl::TRACE_EN != 0 {
+        if self.ctl & RtitCtl::TRACE_EN.bits() != 0 {
             return false;
         }
         self.mask = data;
@@ -153,7 +158,10 @@ fn cr3_match_low_bits() {
 fn status_pend_bits() {
     let mut ours = PtVcpu::new(policy(ALL_CAPS));
     let mut kvm = Kvm::new(ALL_CAPS);
-    for bit in [status::PEND_PSB, status::PEND_TOPA_PMI] {
+    for bit in [
+        RtitStatus::PEND_PSB.bits(),
+        RtitStatus::PEND_TOPA_PMI.bits(),
+    ] {
         assert!(!kvm.write_status(bit));
         assert!(guest(&mut ours, IA32_RTIT_STATUS, bit));
     }
@@ -176,9 +184,13 @@ fn status_packet_byte_cnt_without_psb_cyc() {
 fn status_processor_bits_read_back() {
     let mut ours = PtVcpu::new(policy(ALL_CAPS));
     let mut kvm = Kvm::new(ALL_CAPS);
-    assert!(kvm.write_status(status::TRIGGER_EN));
-    assert_eq!(kvm.status, status::TRIGGER_EN);
-    assert!(guest(&mut ours, IA32_RTIT_STATUS, status::TRIGGER_EN));
+    assert!(kvm.write_status(RtitStatus::TRIGGER_EN.bits()));
+    assert_eq!(kvm.status, RtitStatus::TRIGGER_EN.bits());
+    assert!(guest(
+        &mut ours,
+        IA32_RTIT_STATUS,
+        RtitStatus::TRIGGER_EN.bits()
+    ));
     assert_eq!(ours.read(IA32_RTIT_STATUS), Ok(0));
 }
 
@@ -186,7 +198,11 @@ fn status_processor_bits_read_back() {
 /// writable when enumerated. KVM's `ctl_bitmask` never allows them.
 #[test]
 fn ctl_newer_feature_bits() {
-    for bit in [ctl::EVENT_EN, ctl::DIS_TNT, ctl::INJECT_PSB_PMI] {
+    for bit in [
+        RtitCtl::EVENT_EN.bits(),
+        RtitCtl::DIS_TNT.bits(),
+        RtitCtl::INJECT_PSB_PMI.bits(),
+    ] {
         let mut ours = PtVcpu::new(policy(ALL_CAPS));
         let mut kvm = Kvm::new(ALL_CAPS);
         assert!(!kvm.write_ctl(bit), "{bit:#x}");
@@ -195,11 +211,12 @@ fn ctl_newer_feature_bits() {
 }
 
 /// SDM (CTL): changing bits while TraceEn=1 #GPs "unless the same write also clears
-/// TraceEn". KVM before the 2024 fix #GPed on any change; KVM after it agrees with the
-/// SDM (and with us). (The project's reference note still describes the old behaviour.)
+/// TraceEn". KVM before the 2024 fix (see the module doc) #GPed on any change in
+/// `vmx_set_msr()`'s `MSR_IA32_RTIT_CTL` case; KVM after it agrees with the SDM (and
+/// with us).
 #[test]
 fn ctl_change_that_clears_trace_en() {
-    let on = ctl::TRACE_EN | ctl::TOPA | ctl::BRANCH_EN;
+    let on = (RtitCtl::TRACE_EN | RtitCtl::TOPA | RtitCtl::BRANCH_EN).bits();
     let mut ours = PtVcpu::new(policy(ALL_CAPS));
     assert!(guest(&mut ours, IA32_RTIT_CTL, on));
     let mut old = Kvm {
@@ -236,9 +253,13 @@ fn enable_with_operational_error_configuration() {
     let mut ours = PtVcpu::new(policy(ALL_CAPS));
     let mut kvm = Kvm::new(ALL_CAPS);
     assert!(guest(&mut ours, IA32_RTIT_OUTPUT_BASE, 0x10_0080));
-    assert!(kvm.write_ctl(ctl::TRACE_EN | ctl::TOPA));
+    assert!(kvm.write_ctl((RtitCtl::TRACE_EN | RtitCtl::TOPA).bits()));
     assert_eq!(
-        ours.write(IA32_RTIT_CTL, ctl::TRACE_EN | ctl::TOPA, Origin::Guest),
+        ours.write(
+            IA32_RTIT_CTL,
+            (RtitCtl::TRACE_EN | RtitCtl::TOPA).bits(),
+            Origin::Guest
+        ),
         Err(Gp {
             msr: IA32_RTIT_CTL,
             reason: GpReason::InvalidOutput(OutputError::TopaBaseMisaligned(0x10_0080))
@@ -255,15 +276,16 @@ fn agreement_on_common_ctl_bits() {
         address_ranges: 2,
         ..ALL_CAPS
     };
-    let known = ctl::TRACE_EN
-        | ctl::OS
-        | ctl::USER
-        | ctl::TSC_EN
-        | ctl::BRANCH_EN
-        | ctl::TOPA
-        | ctl::CR3_FILTER
-        | ctl::MTC_EN
-        | ctl::CYC_EN
+    let known = (RtitCtl::TRACE_EN
+        | RtitCtl::OS
+        | RtitCtl::USER
+        | RtitCtl::TSC_EN
+        | RtitCtl::BRANCH_EN
+        | RtitCtl::TOPA
+        | RtitCtl::CR3_FILTER
+        | RtitCtl::MTC_EN
+        | RtitCtl::CYC_EN)
+        .bits()
         | 0xffu64 << 32
         | 1 << 48
         | 1 << 18;
@@ -273,8 +295,8 @@ fn agreement_on_common_ctl_bits() {
         rng ^= rng << 17;
         // TraceEn=1 only with ToPA, so that our output rule does not differ.
         let mut value = rng & known;
-        if value & ctl::TRACE_EN != 0 {
-            value |= ctl::TOPA;
+        if value & RtitCtl::TRACE_EN.bits() != 0 {
+            value |= RtitCtl::TOPA.bits();
         }
         // Keep ADDRn_CFG values legal for both (0..=2 or reserved for n >= 2).
         let mut ours = PtVcpu::new(policy(caps));

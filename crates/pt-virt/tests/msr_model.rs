@@ -10,7 +10,7 @@ mod common;
 use common::{ALL_CAPS, full_host};
 use proptest::prelude::*;
 use pt_virt::cpuid::{Caps, Features, OutputSchemes};
-use pt_virt::msr::{self, Origin, PtVcpu};
+use pt_virt::msr::{Origin, PtVcpu, RtitCtl};
 use pt_virt::policy::Policy;
 
 /// The reference model: the MSR values and the policy's parameters, as plain fields.
@@ -240,8 +240,8 @@ fn policy_caps() -> impl Strategy<Value = Caps> {
 fn value() -> impl Strategy<Value = u64> {
     prop_oneof![
         Just(0u64),
-        Just(msr::ctl::TRACE_EN | msr::ctl::TOPA),
-        Just(msr::ctl::TRACE_EN),
+        Just((RtitCtl::TRACE_EN | RtitCtl::TOPA).bits()),
+        Just(RtitCtl::TRACE_EN.bits()),
         Just(0x10_0000u64),
         Just(0x0000_0010_0000_0fffu64),
         (0u32..64).prop_map(|b| 1u64 << b),

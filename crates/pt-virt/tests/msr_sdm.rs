@@ -122,17 +122,17 @@ fn ctl_encodings_follow_the_bitmaps() {
     type Field = (u32, Set, fn(u8) -> GpReason);
     let fields: [Field; 3] = [
         (
-            ctl::MTC_FREQ_SHIFT,
+            RtitCtl::MTC_FREQ_SHIFT,
             |c, b| c.mtc_periods = b,
             GpReason::MtcFreq,
         ),
         (
-            ctl::CYC_THRESH_SHIFT,
+            RtitCtl::CYC_THRESH_SHIFT,
             |c, b| c.cyc_thresholds = b,
             GpReason::CycThresh,
         ),
         (
-            ctl::PSB_FREQ_SHIFT,
+            RtitCtl::PSB_FREQ_SHIFT,
             |c, b| c.psb_periods = b,
             GpReason::PsbFreq,
         ),
@@ -165,7 +165,7 @@ fn ctl_encodings_follow_the_bitmaps() {
 #[test]
 fn ctl_addr_cfg_values() {
     for n in 0u8..4 {
-        let shift = ctl::ADDR_CFG_SHIFT + 4 * u32::from(n);
+        let shift = RtitCtl::ADDR_CFG_SHIFT + 4 * u32::from(n);
         for cfg in 0u64..16 {
             let value = cfg << shift;
             let got = write_ctl(
@@ -212,21 +212,24 @@ fn ctl_addr_cfg_values() {
 #[test]
 fn ctl_writes_while_tracing() {
     let p = policy(ALL_CAPS);
-    let on = ctl::TRACE_EN | ctl::TOPA | ctl::BRANCH_EN;
+    let on = (RtitCtl::TRACE_EN | RtitCtl::TOPA | RtitCtl::BRANCH_EN).bits();
     let mut v = write_ctl(p, on).expect("enable");
     // Same value: fine. Another value keeping TraceEn: #GP. Clearing TraceEn while
     // changing other bits: fine (SDM: "unless the same write also clears TraceEn").
     assert_eq!(v.write(IA32_RTIT_CTL, on, Origin::Guest), Ok(()));
     assert_eq!(
-        v.write(IA32_RTIT_CTL, on | ctl::OS, Origin::Guest),
+        v.write(IA32_RTIT_CTL, on | RtitCtl::OS.bits(), Origin::Guest),
         Err(Gp {
             msr: IA32_RTIT_CTL,
             reason: GpReason::WhileTracing
         })
     );
     assert_eq!(v.state().ctl, on, "failed write changed nothing");
-    assert_eq!(v.write(IA32_RTIT_CTL, ctl::OS, Origin::Guest), Ok(()));
-    assert_eq!(v.read(IA32_RTIT_CTL), Ok(ctl::OS));
+    assert_eq!(
+        v.write(IA32_RTIT_CTL, RtitCtl::OS.bits(), Origin::Guest),
+        Ok(())
+    );
+    assert_eq!(v.read(IA32_RTIT_CTL), Ok(RtitCtl::OS.bits()));
     // Every other MSR is locked for the guest while TraceEn=1, open to the host.
     let mut v = write_ctl(p, on).expect("enable");
     for msr in [
@@ -263,14 +266,18 @@ fn ctl_output_selection() {
     let no_single = policy(without_output(OutputSchemes::SINGLE_RANGE));
     let mut v = PtVcpu::new(no_single);
     assert_eq!(
-        v.write(IA32_RTIT_CTL, ctl::TRACE_EN, Origin::Guest),
+        v.write(IA32_RTIT_CTL, RtitCtl::TRACE_EN.bits(), Origin::Guest),
         Err(Gp {
             msr: IA32_RTIT_CTL,
             reason: GpReason::InvalidOutput(OutputError::NoSingleRange)
         })
     );
     assert_eq!(
-        v.write(IA32_RTIT_CTL, ctl::TRACE_EN | ctl::FABRIC_EN, Origin::Guest),
+        v.write(
+            IA32_RTIT_CTL,
+            (RtitCtl::TRACE_EN | RtitCtl::FABRIC_EN).bits(),
+            Origin::Guest
+        ),
         Ok(())
     );
     assert_eq!(v.output(), Some(Ok(OutputConfig::Transport)));
@@ -283,7 +290,7 @@ fn invalid_output_configurations() {
     let p = policy(ALL_CAPS);
     let cases: [(u64, u64, u64, OutputError); 6] = [
         (
-            ctl::TOPA,
+            RtitCtl::TOPA.bits(),
             0x10_0080,
             0x7f,
             OutputError::TopaBaseMisaligned(0x10_0080),
@@ -331,7 +338,11 @@ fn invalid_output_configurations() {
             .expect("mask");
         let before = *v.state();
         assert_eq!(
-            v.write(IA32_RTIT_CTL, ctl::TRACE_EN | extra, Origin::Guest),
+            v.write(
+                IA32_RTIT_CTL,
+                RtitCtl::TRACE_EN.bits() | extra,
+                Origin::Guest
+            ),
             Err(Gp {
                 msr: IA32_RTIT_CTL,
                 reason: GpReason::InvalidOutput(err)
@@ -349,14 +360,21 @@ fn invalid_output_configurations() {
         .expect("base");
     v.write(IA32_RTIT_OUTPUT_MASK_PTRS, 0xfff, Origin::Guest)
         .expect("mask");
-    assert_eq!(v.write(IA32_RTIT_CTL, ctl::TRACE_EN, Origin::Guest), Ok(()));
+    assert_eq!(
+        v.write(IA32_RTIT_CTL, RtitCtl::TRACE_EN.bits(), Origin::Guest),
+        Ok(())
+    );
     // ToPA with one output entry per table: the entry index must be 0.
     let single_entry = policy(without_output(OutputSchemes::TOPA_MULTI));
     let mut v = PtVcpu::new(single_entry);
     v.write(IA32_RTIT_OUTPUT_MASK_PTRS, 1 << 7, Origin::Guest)
         .expect("mask");
     assert_eq!(
-        v.write(IA32_RTIT_CTL, ctl::TRACE_EN | ctl::TOPA, Origin::Guest),
+        v.write(
+            IA32_RTIT_CTL,
+            (RtitCtl::TRACE_EN | RtitCtl::TOPA).bits(),
+            Origin::Guest
+        ),
         Err(Gp {
             msr: IA32_RTIT_CTL,
             reason: GpReason::InvalidOutput(OutputError::TopaEntryIndex(1))
@@ -611,10 +629,10 @@ fn restore_round_trip_and_rejections() {
         (IA32_RTIT_CR3_MATCH, 0x1234_5000),
         (IA32_RTIT_ADDR0_A, 0x40_1000),
         (IA32_RTIT_ADDR0_A + 1, 0x40_2000),
-        (IA32_RTIT_STATUS, status::ERROR),
+        (IA32_RTIT_STATUS, RtitStatus::ERROR.bits()),
         (
             IA32_RTIT_CTL,
-            ctl::TRACE_EN | ctl::TOPA | ctl::BRANCH_EN | 1 << 32,
+            (RtitCtl::TRACE_EN | RtitCtl::TOPA | RtitCtl::BRANCH_EN).bits() | 1 << 32,
         ),
     ];
     for (msr, value) in writes {

@@ -49,6 +49,14 @@ unsafe extern "C" {
         count: *mut usize,
         err_offset: *mut u64,
     ) -> core::ffi::c_long;
+    fn ipt_shim_resync(
+        buf: *const u8,
+        len: usize,
+        start: u64,
+        out: *mut RawEvent,
+        cap: usize,
+        count: *mut usize,
+    ) -> core::ffi::c_long;
     fn ipt_shim_constants(n: *mut usize) -> *const u64;
     fn ipt_shim_library_version(out: *mut [u64; 3]);
     fn ipt_bench_new(
@@ -380,6 +388,71 @@ pub fn decode(bytes: &[u8], sync: bool) -> Decoded {
         .collect();
     let error = (ret < 0).then(|| (i32::try_from(-ret).unwrap_or(i32::MAX), err_offset));
     Decoded { packets, error }
+}
+
+/// The shim's `struct event`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct RawEvent {
+    what: u32,
+    code: i32,
+    offset: u64,
+    pkt: Flat,
+}
+
+/// One step of a decode with resynchronisation ([`decode_resync`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Synchronised (or set) at this offset.
+    Sync(u64),
+    /// A packet: offset, size, flat form.
+    Packet(u64, u32, Flat),
+    /// `pt_pkt_next` failed: positive error code, offset of the failing packet (the
+    /// buffer's length and `pte::EOS` at its clean end).
+    Error(i32, u64),
+    /// `pt_pkt_sync_forward` (or `pt_pkt_sync_set`) failed with this positive code; the
+    /// decode ends.
+    NoSync(i32),
+}
+
+/// libipt's packet decoder over `bytes` as a trace reader runs it after errors:
+/// `pt_pkt_sync_forward` (or `pt_pkt_sync_set(start)`), `pt_pkt_next` until it fails,
+/// `pt_pkt_sync_forward` again from there, until synchronisation fails.
+pub fn decode_resync(bytes: &[u8], start: Option<usize>) -> Vec<Event> {
+    // libipt 2.0.5's `pt_find_psb` may read the byte at the end of its range: give it a
+    // padded copy, so that byte is ours (zero, not part of a PSB).
+    let mut padded = bytes.to_vec();
+    padded.extend_from_slice(&[0; 16]);
+    // Each sync is followed by at least one packet or error, and each PSB found is
+    // after the previous sync, so a decode has at most one event per byte plus a few.
+    let cap = 3 * bytes.len() + 8;
+    let mut out = vec![RawEvent::default(); cap];
+    let mut count = 0usize;
+    let start = start.map_or(u64::MAX, |s| s as u64);
+    // SAFETY:
+    // - `padded` is readable for `bytes.len()` bytes (the decoder's range) and 16 more.
+    // - `out` is writable for `cap` events and the shim writes at most `cap`; `count` is
+    //   live.
+    let ret = unsafe {
+        ipt_shim_resync(
+            padded.as_ptr(),
+            bytes.len(),
+            start,
+            out.as_mut_ptr(),
+            cap,
+            &mut count,
+        )
+    };
+    assert_eq!(ret, 0, "event buffer of {cap} too small");
+    out.truncate(count);
+    out.into_iter()
+        .map(|e| match e.what {
+            0 => Event::Sync(e.offset),
+            1 => Event::Packet(e.offset, e.pkt.size, e.pkt),
+            2 => Event::Error(-e.code, e.offset),
+            _ => Event::NoSync(-e.code),
+        })
+        .collect()
 }
 
 /// libipt's side of the benchmark: the packets prepared as `struct pt_packet`s, an

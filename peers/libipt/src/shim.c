@@ -197,6 +197,17 @@ long ipt_shim_encode(const struct flat *pkts, size_t n, uint8_t *buf,
 	return ret;
 }
 
+/* A packet decoder over `len` bytes at `buf`, not yet synchronised. */
+static struct pt_packet_decoder *decoder_over(const uint8_t *buf, size_t len)
+{
+	struct pt_config config;
+
+	pt_config_init(&config);
+	config.begin = (uint8_t *) buf;
+	config.end = (uint8_t *) buf + len;
+	return pt_pkt_alloc_decoder(&config);
+}
+
 /* Decodes `buf` from offset 0 (or from the first PSB if `sync`) into at most
  * `cap` flat packets with their offsets; `*count` gets the number decoded.
  * Returns 0 when decoding ended cleanly at the end of `buf`, else the negative
@@ -206,16 +217,12 @@ long ipt_shim_decode(const uint8_t *buf, size_t len, int sync,
 		     struct flat *out, uint64_t *offsets, size_t cap,
 		     size_t *count, uint64_t *err_offset)
 {
-	struct pt_config config;
 	struct pt_packet_decoder *dec;
 	int ret;
 
 	*count = 0;
 	*err_offset = UINT64_MAX;
-	pt_config_init(&config);
-	config.begin = (uint8_t *) buf;
-	config.end = (uint8_t *) buf + len;
-	dec = pt_pkt_alloc_decoder(&config);
+	dec = decoder_over(buf, len);
 	if (!dec)
 		return -pte_nomem;
 	ret = sync ? pt_pkt_sync_forward(dec) : pt_pkt_sync_set(dec, 0);
@@ -241,6 +248,82 @@ long ipt_shim_decode(const uint8_t *buf, size_t len, int sync,
 	if (ret >= 0 || (ret == -pte_eos && *err_offset == len))
 		return 0;
 	return ret;
+}
+
+/* What happened while decoding with resynchronisation; see src/lib.rs. */
+struct event {
+	uint32_t what; /* 0 sync, 1 packet, 2 packet error, 3 sync failed */
+	int32_t code;  /* negative libipt error code (2, 3) */
+	uint64_t offset;
+	struct flat pkt;
+};
+
+static int push(struct event *out, size_t cap, size_t *count, uint32_t what,
+		int code, uint64_t offset, const struct pt_packet *p)
+{
+	struct event *e;
+
+	if (*count >= cap)
+		return -1;
+	e = &out[*count];
+	memset(e, 0, sizeof(*e));
+	e->what = what;
+	e->code = code;
+	e->offset = offset;
+	if (p)
+		from_pt(p, &e->pkt);
+	*count += 1;
+	return 0;
+}
+
+/* Decodes `buf` as a trace reader does after errors: synchronise forward
+ * (pt_pkt_sync_forward; first at offset `start` with pt_pkt_sync_set when
+ * `start` is not UINT64_MAX), decode packets until an error, synchronise
+ * forward again from there, until synchronisation fails. Records every step
+ * in `out` (at most `cap`); returns 0, or -1 if `out` was too small. */
+long ipt_shim_resync(const uint8_t *buf, size_t len, uint64_t start,
+		     struct event *out, size_t cap, size_t *count)
+{
+	struct pt_packet_decoder *dec;
+	int ret;
+
+	*count = 0;
+	dec = decoder_over(buf, len);
+	if (!dec)
+		return -pte_nomem;
+	ret = start != UINT64_MAX ? pt_pkt_sync_set(dec, start)
+				  : pt_pkt_sync_forward(dec);
+	for (;;) {
+		uint64_t off = 0;
+
+		if (ret < 0) {
+			ret = push(out, cap, count, 3, ret, 0, NULL);
+			break;
+		}
+		pt_pkt_get_offset(dec, &off);
+		ret = push(out, cap, count, 0, 0, off, NULL);
+		if (ret < 0)
+			break;
+		for (;;) {
+			struct pt_packet p;
+
+			pt_pkt_get_offset(dec, &off);
+			ret = pt_pkt_next(dec, &p, sizeof(p));
+			if (ret < 0) {
+				ret = push(out, cap, count, 2, ret, off, NULL);
+				break;
+			}
+			if (push(out, cap, count, 1, 0, off, &p) < 0) {
+				ret = -1;
+				break;
+			}
+		}
+		if (ret < 0)
+			break;
+		ret = pt_pkt_sync_forward(dec);
+	}
+	pt_pkt_free_decoder(dec);
+	return ret < 0 ? -1 : 0;
 }
 
 /* The bench's libipt side: a prepared packet array, an encoder over an output
@@ -275,10 +358,7 @@ struct ipt_bench *ipt_bench_new(const struct flat *pkts, size_t n,
 	config.begin = out;
 	config.end = out + cap;
 	b->enc = pt_alloc_encoder(&config);
-	pt_config_init(&config);
-	config.begin = (uint8_t *) stream;
-	config.end = (uint8_t *) stream + len;
-	b->dec = pt_pkt_alloc_decoder(&config);
+	b->dec = decoder_over(stream, len);
 	if (!b->enc || !b->dec) {
 		pt_free_encoder(b->enc);
 		pt_pkt_free_decoder(b->dec);

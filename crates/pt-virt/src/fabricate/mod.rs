@@ -94,11 +94,8 @@ mod event;
 pub use error::{Error, Result};
 pub use event::{Change, Config, Event, ExecMode, InterruptKind};
 
+use crate::msr::RtitStatus;
 use crate::packet::{Compression, Encoder, IpKind, Packet, Sink};
-
-/// `IA32_RTIT_STATUS.PacketByteCnt`, bits 48:32 (SDM vol. 3C, "IA32_RTIT_STATUS MSR"):
-/// when it is 0 at the next enable, the processor starts its output with a PSB+.
-pub const STATUS_PACKET_BYTE_CNT: u64 = 0x1_FFFF << 32;
 
 /// Short TNT capacity (SDM "Taken/Not-taken (TNT) Packet": 1 to 6 TNT bits).
 const SHORT_TNT_BITS: u8 = 6;
@@ -129,7 +126,7 @@ impl Resync {
     /// next output with a PSB+ and its last IP and the decoder's are both reset to 0
     /// (needs CPUID.(EAX=14H,ECX=0):EBX\[1\]; without it every enable writes a PSB).
     pub const fn status(self, status: u64) -> u64 {
-        status & !STATUS_PACKET_BYTE_CNT
+        status & !RtitStatus::PACKET_BYTE_CNT.bits()
     }
 }
 

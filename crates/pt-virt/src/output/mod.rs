@@ -14,7 +14,7 @@
 
 pub mod topa;
 
-use crate::msr::{OutputConfig, OutputError, RtitState, output_config, status};
+use crate::msr::{OutputConfig, OutputError, RtitState, RtitStatus, output_config};
 use crate::policy::Policy;
 use topa::{TopaError, WalkLimits};
 
@@ -150,7 +150,7 @@ pub fn check_output<M: GuestMemory + ?Sized>(
                 table: Gpa(table),
                 entry,
                 offset,
-                stopped: state.status & status::STOPPED != 0,
+                stopped: state.status & RtitStatus::STOPPED.bits() != 0,
             };
             let walk = topa::walk(mem, policy, start, limits, |region| {
                 verdict = verdict.worse(Verdict::for_memory(

@@ -353,7 +353,7 @@ pub fn walk<M: GuestMemory + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msr::{RtitState, ctl};
+    use crate::msr::{RtitCtl, RtitState};
     use crate::output::tests::TestMemory;
     use crate::output::{CrashReason, Verdict, check_output};
     use crate::policy::tests::cascade_lake;
@@ -664,7 +664,7 @@ mod tests {
 
     fn tracing_topa(table: u64) -> RtitState {
         RtitState {
-            ctl: ctl::TRACE_EN | ctl::TOPA,
+            ctl: (RtitCtl::TRACE_EN | RtitCtl::TOPA).bits(),
             output_base: table,
             ..RtitState::RESET
         }
@@ -712,7 +712,7 @@ mod tests {
     fn single_range_verdicts() {
         let mut mem = TestMemory::ram();
         let s = RtitState {
-            ctl: ctl::TRACE_EN,
+            ctl: RtitCtl::TRACE_EN.bits(),
             output_base: 0x40000,
             output_mask_ptrs: 0x3fff,
             ..RtitState::RESET

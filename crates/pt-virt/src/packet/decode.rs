@@ -533,26 +533,38 @@ impl<'a> Decoder<'a> {
     }
 
     /// Continues at `offset` (libipt `pt_pkt_sync_set`), with an unknown last IP and no
-    /// open block.
+    /// open block. As in libipt, the decoder counts as synchronised there, so a following
+    /// [`Decoder::sync_forward`] looks for a PSB after `offset`.
     pub fn set_offset(&mut self, offset: usize) {
         self.pos = offset.min(self.buf.len());
+        self.sync = Some(self.pos);
         self.last_ip = LastIp::unknown();
         self.block = None;
         self.failed = false;
     }
 
-    /// Moves to the next PSB and returns its offset. A PSB at the current offset counts,
-    /// unless the decoder was synchronised there by the previous call (libipt
-    /// `pt_pkt_sync_forward`). Where `02 82` repeats longer than a PSB, the PSB is the
-    /// last 16 bytes of the run, as in libipt's `pt_find_psb`.
+    /// Moves to the next PSB and returns its offset, following libipt's
+    /// `pt_pkt_sync_forward` (`libipt/src/pt_packet_decoder.c`):
+    ///
+    /// - if the decoder was synchronised at the current offset (by the previous call or
+    ///   by [`Decoder::set_offset`]), the search starts one byte past it;
+    /// - otherwise it starts up to a PSB's length less one byte (15 bytes) before the
+    ///   current offset, never before the start of the buffer, so that after an error it
+    ///   finds a PSB whose first bytes were read as part of the packet that failed, or of
+    ///   the packets before it (libipt computes both cases as "add 16 when synchronised
+    ///   here, then back up by 15");
+    /// - the PSB found is the first that starts at or after that point. Where `02 82`
+    ///   repeats longer than a PSB, the PSB is the last 16 bytes of the run, as in
+    ///   libipt's `pt_find_psb` (`libipt/src/pt_sync.c`).
     pub fn sync_forward(&mut self) -> Result<usize> {
-        let from = match self.sync {
-            Some(s) if s == self.pos => self.pos.saturating_add(1),
-            _ => self.pos,
+        let pos = if self.sync == Some(self.pos) {
+            self.pos.saturating_add(op::PSB_LEN)
+        } else {
+            self.pos
         };
+        let from = pos.saturating_sub(op::PSB_LEN - 1);
         let found = find_psb(self.buf, from).ok_or(Error::NoPsb { from })?;
         self.set_offset(found);
-        self.sync = Some(found);
         Ok(found)
     }
 

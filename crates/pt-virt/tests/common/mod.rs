@@ -2,15 +2,15 @@
 //! Hosts and policies shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+use pt_virt::cpuid::VmxPtSupport;
 use pt_virt::cpuid::{Caps, Features, OutputSchemes};
-use pt_virt::mode::VmxPtSupport;
 use pt_virt::policy::{HostPt, Policy};
 
 /// Every capability the SDM defines, 4 ranges, every encoding.
 pub const ALL_CAPS: Caps = Caps {
     max_subleaf: 1,
-    features: Features::ALL,
-    output: OutputSchemes::ALL,
+    features: Features::all(),
+    output: OutputSchemes::all(),
     lip: false,
     address_ranges: 4,
     mtc_periods: 0xffff,
