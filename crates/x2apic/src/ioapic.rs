@@ -249,7 +249,10 @@ mod tests {
         )
             .prop_map(|((rte, ext), status, irr, mask)| {
                 let read_only = u64::from(status) << 12 | u64::from(irr) << 14;
-                (encode(&rte, ext).unwrap() ^ read_only ^ mask as u64, ext)
+                (
+                    encode(&rte, ext).unwrap() ^ read_only ^ u64::try_from(mask).unwrap(),
+                    ext,
+                )
             });
         crate::reach::check("ioapic decode_then_encode", 1024, inputs, |(raw, ext)| {
             let Ok(rte) = decode(raw, ext) else {
