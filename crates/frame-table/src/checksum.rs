@@ -41,8 +41,8 @@ mod tests {
         ws.iter().flat_map(|w| w.to_le_bytes()).collect()
     }
 
-    /// Vectors from the reference note (section 1.4), recomputed by hand: one word 1,
-    /// words 1,2, words 0xffffffff,1 (lo wraps modulo 2^32).
+    /// Vectors computed by hand from `nd_fletcher64` (`drivers/nvdimm/core.c`): one word
+    /// 1, words 1,2, words 0xffffffff,1 (lo wraps modulo 2^32).
     #[test]
     fn known_vectors() {
         assert_eq!(fletcher64(&[0; 4096]), 0);

@@ -50,7 +50,9 @@ fn linux_one_tib_at_16_mib_alignment() {
     assert_eq!(t.descriptor_bytes, 64 * ((TIB - 8192) / 4096));
     let g = plan::pfn_geometry(0, 0, TIB, 16 << 20, COMPAT_ALIGN_X86, 64, true).unwrap();
     assert_eq!((g.dataoff, g.npfns), (17_196_646_400, 264_237_056));
-    // The same namespace on x86 defaults (2 MiB): 16 GiB + 2 MiB, as the note computes.
+    // The same namespace on x86 defaults (2 MiB): 16 GiB of 64-byte page structs plus
+    // the 8 KiB prefix, rounded up to 2 MiB (Linux `drivers/nvdimm/pfn_devs.c`,
+    // `nd_pfn_init`): 16 GiB + 2 MiB.
     let g = plan::pfn_geometry(0, 0, TIB, SIZE_2M, COMPAT_ALIGN_X86, 64, true).unwrap();
     assert_eq!(g.dataoff, 16 * GIB + SIZE_2M);
     // RAM mode: only the 8 KiB prefix, aligned.

@@ -53,6 +53,7 @@ impl BufRequest {
         if self.addr > BUF_ADDR_MAX || self.size_log2 > 3 {
             return Err(Error::NotBufferable {
                 addr: u64::from(self.addr),
+                size_log2: self.size_log2,
             });
         }
         let dir = match self.dir {
@@ -272,7 +273,9 @@ mod tests {
 
     #[test]
     fn known_answer_encoding() {
-        // ioreq-x2apic.md: a COPY write of 4 bytes to 0xA0010, data 0x12345678 -> 0x12345678_a0010801.
+        // A COPY write of 4 bytes to 0xA0010, data 0x12345678: type 1 in bits 7:0, size
+        // log2 2 in bits 11:10, addr in bits 31:12, data in the second word (Xen
+        // `public/hvm/ioreq.h`, `struct buf_ioreq`) -> 0x12345678_a0010801.
         let r = BufRequest {
             kind: 1,
             dir: Direction::Write,

@@ -106,12 +106,26 @@ impl Default for BufferedPage {
     }
 }
 
+/// Only under `--cfg loom`: the model in `tests/loom.rs` starts rings at pointers that
+/// pushing cannot reach in a model's time (near 2^32).
+#[cfg(loom)]
+impl BufferedPage {
+    /// A page whose ring has `read_pointer` `read` and `write_pointer` `write`.
+    #[doc(hidden)]
+    pub fn with_pointers(read: u32, write: u32) -> Self {
+        let page = Self::default();
+        let pointers = u64::from(read) | u64::from(write) << 32;
+        page.pointers.store(pointers, Ordering::Relaxed);
+        page
+    }
+}
+
 #[cfg(target_endian = "big")]
 compile_error!("ioreq pages are little-endian; big-endian hosts are not supported");
 
 #[cfg(not(loom))]
 const _: () = {
-    use crate::layout::{IOREQ_SIZE, PAGE_SIZE};
+    use crate::layout::{BufIoreq, BufferedIopage, IOREQ_SIZE, PAGE_SIZE};
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<SlotCell>() == IOREQ_SIZE);
     assert!(align_of::<SlotCell>() == align_of::<Ioreq>());
@@ -124,7 +138,9 @@ const _: () = {
     assert!(offset_of!(SlotCell, flags) == offset_of!(Ioreq, flags));
     assert!(offset_of!(SlotCell, kind) == offset_of!(Ioreq, r#type));
     assert!(size_of::<IoreqPage>() == PAGE_SIZE);
-    assert!(size_of::<BufSlotCell>() == 8);
-    assert!(offset_of!(BufferedPage, slots) == 8);
-    assert!(size_of::<BufferedPage>() == PAGE_SIZE);
+    assert!(size_of::<BufSlotCell>() == size_of::<BufIoreq>());
+    assert!(offset_of!(BufSlotCell, data) == offset_of!(BufIoreq, data));
+    assert!(offset_of!(BufferedPage, pointers) == offset_of!(BufferedIopage, read_pointer));
+    assert!(offset_of!(BufferedPage, slots) == offset_of!(BufferedIopage, buf_ioreq));
+    assert!(size_of::<BufferedPage>() == size_of::<BufferedIopage>());
 };

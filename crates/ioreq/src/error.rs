@@ -95,12 +95,15 @@ pub enum Error {
         /// `read_pointer` at the first slot of the pair.
         read: u32,
     },
-    /// A buffered request that the ring format cannot carry (address above 1 MiB,
-    /// or a type above 255).
-    #[error("request cannot be buffered: address {addr:#x}")]
+    /// A buffered request that the ring format cannot carry: an address that does not
+    /// fit in `buf_ioreq.addr`'s 20 bits (above 0xF_FFFF), or a `size_log2` that does not
+    /// fit in its 2 bits (above 3, i.e. more than 8 bytes).
+    #[error("request cannot be buffered: address {addr:#x}, size_log2 {size_log2}")]
     NotBufferable {
-        /// The address that does not fit in 20 bits.
+        /// The request's address.
         addr: u64,
+        /// The request's `size_log2`.
+        size_log2: u8,
     },
     /// The buffered ring has no room for the request.
     #[error("buffered ring is full")]

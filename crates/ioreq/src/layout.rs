@@ -124,6 +124,26 @@ const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(size_of::<BufIoreq>() == 8);
     assert!(offset_of!(BufIoreq, data) == 4);
-    // `struct buffered_iopage`: read_pointer, write_pointer, then 511 entries = one page.
-    assert!(8 + IOREQ_BUFFER_SLOT_NUM as usize * size_of::<BufIoreq>() == PAGE_SIZE);
+};
+
+/// `struct buffered_iopage`: the ring pointers and the 511 entries, one page. Outside
+/// Xen the header declares the two pointers alone; Xen overlays them with `uint64_t
+/// full` (`union bufioreq_pointers`), which [`BufferedPage`](crate::BufferedPage) uses.
+#[derive(Debug, Clone, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct BufferedIopage {
+    /// `read_pointer`: the consumer's running index.
+    pub read_pointer: U32,
+    /// `write_pointer`: the producer's running index.
+    pub write_pointer: U32,
+    /// `buf_ioreq`: the entries, indexed by pointer modulo 511.
+    pub buf_ioreq: [BufIoreq; IOREQ_BUFFER_SLOT_NUM as usize],
+}
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(BufferedIopage, read_pointer) == 0);
+    assert!(offset_of!(BufferedIopage, write_pointer) == 4);
+    assert!(offset_of!(BufferedIopage, buf_ioreq) == 8);
+    assert!(size_of::<BufferedIopage>() == PAGE_SIZE);
 };

@@ -71,6 +71,8 @@ mod cell;
 mod error;
 pub mod layout;
 mod protocol;
+#[cfg(test)]
+mod reach;
 mod request;
 #[cfg(not(loom))]
 mod shared;

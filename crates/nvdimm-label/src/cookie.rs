@@ -97,7 +97,8 @@ mod tests {
 
     #[test]
     fn qemu_cookies() {
-        // Reference note 1.9 (computed; the harness compares them with `ndctl list -R`).
+        // Computed as `acpi_nfit_init_interleave_set` (`drivers/acpi/nfit/core.c`) does
+        // for QEMU's NFIT; the QEMU harness compares them with `ndctl list -R`.
         let expected = [
             (0x0024_68ac_0012_3456, 0x00ba_9012_0012_b4dc),
             (0x0024_68ae_0012_3457, 0x00ba_901c_0012_b4dd),

@@ -435,8 +435,10 @@ mod tests {
 
     #[test]
     fn geometry_matches_the_kernel_table() {
-        // Reference note 1.2 (computed with the kernel formula), and the confirmed
-        // 128 KiB rows: 1020 slots for v1.1 (ipmctl dump), 510 for v1.2 (ndctl -j).
+        // Computed with Linux's formula (`drivers/nvdimm/label.c`,
+        // `sizeof_namespace_index` and `nvdimm_num_label_slots`; the same in ndctl's
+        // `ndctl/lib/dimm.c`). The 128 KiB rows match real areas: 1020 slots for v1.1
+        // (an ipmctl dump in ndctl issue #181), 510 for v1.2 (`ndctl read-labels -j`).
         let rows: [(u64, [(u64, u32); 2]); 7] = [
             (1024, [(256, 4), (256, 2)]),
             (4096, [(256, 28), (256, 14)]),
@@ -458,7 +460,8 @@ mod tests {
 
     #[test]
     fn best_seq_table() {
-        // Reference note 1.5 table: entry = which block is current.
+        // Linux `drivers/nvdimm/label.c`, `best_seq`, with `nd_inc_seq`'s cycle
+        // 1 -> 2 -> 3 -> 1 (`label.h`): entry [s0 - 1][s1 - 1] = which block is current.
         let table = [[1, 1, 0], [0, 1, 1], [1, 0, 1]];
         for s0 in 1..=3u32 {
             for s1 in 1..=3u32 {

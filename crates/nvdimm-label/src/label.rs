@@ -768,17 +768,81 @@ mod tests {
         );
     }
 
+    /// Each warning fires on exactly its own condition, carries the label's values, and
+    /// they come in the documented order; a clean label has none, and a CXL namespace
+    /// label (which has `nrange`, not a position in a set) never gets `Position`.
     #[test]
     fn warnings() {
-        let Label::Namespace(mut n) = sample(LabelVersion::V1_2) else {
+        let Label::Namespace(clean) = sample(LabelVersion::V1_2) else {
             unreachable!()
         };
-        n.flags = crate::layout::NSLABEL_FLAG_UPDATING;
-        n.position = 1;
-        n.dpa = u64::MAX - 10;
-        let w: std::vec::Vec<_> =
-            label_warnings(&Label::Namespace(n), LabelVersion::V1_2).collect();
-        assert_eq!(w.len(), 4, "{w:?}");
+        let warnings = |n: NamespaceLabel, version| -> std::vec::Vec<LabelWarning> {
+            label_warnings(&Label::Namespace(n), version).collect()
+        };
+        assert_eq!(warnings(clean, LabelVersion::V1_2), []);
+        let updating = NamespaceLabel {
+            flags: crate::layout::NSLABEL_FLAG_UPDATING,
+            ..clean
+        };
+        assert_eq!(
+            warnings(updating, LabelVersion::V1_2),
+            [LabelWarning::Updating]
+        );
+        let position = NamespaceLabel {
+            position: 1,
+            ..clean
+        };
+        let expect = LabelWarning::Position {
+            position: 1,
+            nlabel: 1,
+        };
+        assert_eq!(warnings(position, LabelVersion::V1_2), [expect]);
+        assert_eq!(warnings(position, LabelVersion::V1_1), [expect]);
+        assert_eq!(warnings(position, LabelVersion::Cxl), []);
+        let unaligned = NamespaceLabel {
+            rawsize: clean.rawsize + 512,
+            ..clean
+        };
+        assert_eq!(
+            warnings(unaligned, LabelVersion::V1_2),
+            [LabelWarning::Unaligned {
+                dpa: clean.dpa,
+                rawsize: clean.rawsize + 512
+            }]
+        );
+        // A wrapping extent at 4 KiB-aligned values wraps without being unaligned.
+        let wraps = NamespaceLabel {
+            dpa: u64::MAX - 0xfff,
+            ..clean
+        };
+        assert_eq!(
+            warnings(wraps, LabelVersion::V1_2),
+            [LabelWarning::ExtentWraps {
+                dpa: u64::MAX - 0xfff,
+                rawsize: clean.rawsize
+            }]
+        );
+        let all = NamespaceLabel {
+            flags: crate::layout::NSLABEL_FLAG_UPDATING,
+            position: 1,
+            dpa: u64::MAX - 10,
+            ..clean
+        };
+        assert_eq!(
+            warnings(all, LabelVersion::V1_2),
+            [
+                LabelWarning::Updating,
+                expect,
+                LabelWarning::ExtentWraps {
+                    dpa: u64::MAX - 10,
+                    rawsize: clean.rawsize
+                },
+                LabelWarning::Unaligned {
+                    dpa: u64::MAX - 10,
+                    rawsize: clean.rawsize
+                },
+            ]
+        );
     }
 
     extern crate std;

@@ -194,7 +194,8 @@ mod tests {
 
     #[test]
     fn guid_bytes_are_mixed_endian() {
-        // Reference note table 1.6: PFN GUID bytes on EFI media.
+        // `NVDIMM_PFN_GUID` (Linux `drivers/nvdimm/label.h`) as an EFI_GUID on EFI media:
+        // the first three fields little-endian (UEFI 2.7 Appendix A, EFI_GUID).
         assert_eq!(
             NVDIMM_PFN_GUID.0,
             [

@@ -461,7 +461,9 @@ mod tests {
 
     #[test]
     fn init_matches_reference_checksums() {
-        // Reference note 1.4: freshly initialized 128 KiB areas, kernel and ndctl style.
+        // Index-block checksums (`nd_fletcher64`, `drivers/nvdimm/core.c`) of freshly
+        // initialized 128 KiB areas, as Linux's `init_labels` (`drivers/nvdimm/label.c`)
+        // and ndctl's `init-labels` write them.
         let cases = [
             (
                 LabelVersion::V1_2,

@@ -97,6 +97,8 @@ pub mod msi;
 pub mod page;
 #[cfg(feature = "alloc")]
 pub mod policy;
+#[cfg(test)]
+mod reach;
 pub mod regs;
 
 pub use base::{ApicBase, BaseRules, Initiator, Mode, Transition};

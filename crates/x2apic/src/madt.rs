@@ -454,12 +454,51 @@ mod tests {
             let n = e.emit(&mut buf).unwrap();
             prop_assert_eq!(Entry::parse(&buf[..n]), Ok((e, &[][..])));
         }
+    }
 
-        #[test]
-        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
-            if let Ok((e, rest)) = Entry::parse(&bytes) {
-                prop_assert_eq!(rest.len() + e.buffer_len(), bytes.len());
-            }
-        }
+    /// Bytes to parse: a valid entry with up to two bits flipped, cut short or followed
+    /// by other bytes; one case in eight is random bytes.
+    fn mutated_entries() -> impl Strategy<Value = std::vec::Vec<u8>> {
+        let mutated = (
+            entries(),
+            crate::reach::flips(128),
+            prop_oneof![
+                4 => Just(None),
+                1 => (0usize..16).prop_map(Some),
+            ],
+            proptest::collection::vec(any::<u8>(), 0..4),
+        )
+            .prop_map(|(e, mask, cut, tail)| {
+                let mut buf = [0u8; 16];
+                let n = e.emit(&mut buf).unwrap();
+                let mut bytes = buf[..n].to_vec();
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b ^= (mask >> (8 * i)) as u8;
+                }
+                bytes.truncate(cut.unwrap_or(n));
+                bytes.extend(tail);
+                bytes
+            });
+        prop_oneof![
+            7 => mutated,
+            1 => proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    /// Whatever `parse` accepts, `emit` writes back byte for byte, and the rest is what
+    /// follows the entry.
+    #[test]
+    fn parse_then_emit_is_identity() {
+        crate::reach::check("madt parse_then_emit", 1024, mutated_entries(), |bytes| {
+            let Ok((e, rest)) = Entry::parse(&bytes) else {
+                return Ok(false);
+            };
+            let n = e.buffer_len();
+            prop_assert_eq!(rest, &bytes[n..]);
+            let mut buf = [0u8; 16];
+            prop_assert_eq!(e.emit(&mut buf), Ok(n));
+            prop_assert_eq!(&buf[..n], &bytes[..n]);
+            Ok(true)
+        });
     }
 }

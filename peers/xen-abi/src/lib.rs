@@ -5,8 +5,7 @@
 #![allow(unsafe_code)]
 
 unsafe extern "C" {
-    static xen_abi_layout: [u64; 24];
-    static xen_abi_layout_len: usize;
+    fn xen_abi_layout(out: *mut u64, cap: usize) -> usize;
     fn xen_ioreq_image(
         addr: u64,
         data: u64,
@@ -24,16 +23,24 @@ unsafe extern "C" {
     fn xen_buf_ioreq_image(kind: u8, dir: u8, size: u8, addr: u32, data: u32) -> u64;
 }
 
-/// Sizes, offsets and constants as the C compiler sees them, in `abi.c`'s order.
-pub fn layout() -> [u64; 24] {
+/// How many values [`layout`] returns.
+pub const LAYOUT_LEN: usize = 27;
+
+/// Sizes, offsets and constants as the C compiler sees them, in `abi.c`'s order. The
+/// offset of `ioreq_t`'s bitfield byte (`state`, `data_is_ptr`, `dir`, `df`), which
+/// `offsetof` cannot take, is found by setting those fields and looking for the byte
+/// that changed.
+pub fn layout() -> [u64; LAYOUT_LEN] {
+    let mut out = [0u64; LAYOUT_LEN];
     // SAFETY:
-    // - `xen_abi_layout_len` is a `const size_t` defined in abi.c, initialised at link time.
-    let len = unsafe { xen_abi_layout_len };
-    assert_eq!(len, 24, "abi.c and this wrapper list the same entries");
-    // SAFETY:
-    // - `xen_abi_layout` is a `const uint64_t[24]` in abi.c (length checked just above),
-    //   never written, so reading it by value is sound.
-    unsafe { xen_abi_layout }
+    // - `out` is a live, writable array of `LAYOUT_LEN` u64s and the function writes at
+    //   most `cap` of them.
+    let len = unsafe { xen_abi_layout(out.as_mut_ptr(), LAYOUT_LEN) };
+    assert_eq!(
+        len, LAYOUT_LEN,
+        "abi.c and this wrapper list the same entries"
+    );
+    out
 }
 
 /// The fields of an `ioreq_t` that the C bitfields define, for [`ioreq_image`].

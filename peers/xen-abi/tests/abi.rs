@@ -6,11 +6,11 @@ use core::mem::{align_of, offset_of, size_of};
 use ioreq::layout::*;
 use ioreq::{BufRequest, Direction, Request};
 use proptest::prelude::*;
-use xen_abi::{Fields, buf_ioreq_image, ioreq_bits, ioreq_image, layout};
+use xen_abi::{Fields, LAYOUT_LEN, buf_ioreq_image, ioreq_bits, ioreq_image, layout};
 
 #[test]
 fn sizes_offsets_and_constants_match_the_header() {
-    let ours: [u64; 24] = [
+    let ours: [u64; LAYOUT_LEN] = [
         size_of::<Ioreq>() as u64,
         align_of::<Ioreq>() as u64,
         offset_of!(Ioreq, addr) as u64,
@@ -19,10 +19,13 @@ fn sizes_offsets_and_constants_match_the_header() {
         offset_of!(Ioreq, size) as u64,
         offset_of!(Ioreq, vp_eport) as u64,
         offset_of!(Ioreq, _pad0) as u64,
+        offset_of!(Ioreq, flags) as u64,
         offset_of!(Ioreq, r#type) as u64,
         size_of::<BufIoreq>() as u64,
-        size_of::<ioreq::BufferedPage>() as u64,
-        8,
+        size_of::<BufferedIopage>() as u64,
+        offset_of!(BufferedIopage, read_pointer) as u64,
+        offset_of!(BufferedIopage, write_pointer) as u64,
+        offset_of!(BufferedIopage, buf_ioreq) as u64,
         u64::from(IOREQ_BUFFER_SLOT_NUM),
         u64::from(IOREQ_READ),
         u64::from(IOREQ_WRITE),
@@ -39,10 +42,16 @@ fn sizes_offsets_and_constants_match_the_header() {
     assert_eq!(ours, layout());
     assert_eq!(size_of::<ioreq::SlotCell>(), size_of::<Ioreq>());
     assert_eq!(size_of::<ioreq::IoreqPage>(), PAGE_SIZE);
+    assert_eq!(
+        size_of::<ioreq::BufferedPage>(),
+        size_of::<BufferedIopage>()
+    );
 }
 
+/// Every bitfield of byte 30 set but `state` = `STATE_IORESP_READY`: 0x3 | 0x10 | 0x20 |
+/// 0x40, as the C compiler lays them out.
 #[test]
-fn the_reference_bitfield_example() {
+fn bitfield_byte_example() {
     let f = Fields {
         addr: 0,
         data: 0,
@@ -55,7 +64,7 @@ fn the_reference_bitfield_example() {
         df: 1,
         kind: 0,
     };
-    assert_eq!(ioreq_image(&f)[30], 0x73);
+    assert_eq!(ioreq_image(&f)[offset_of!(Ioreq, flags)], 0x73);
 }
 
 fn any_fields() -> impl Strategy<Value = Fields> {
@@ -87,29 +96,57 @@ fn any_fields() -> impl Strategy<Value = Fields> {
         )
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
-
-    /// C's bytes parse to the same fields in Rust, and Rust's emitted bytes equal C's.
-    #[test]
-    fn ioreq_bytes_agree_with_c(f in any_fields()) {
+/// C's bytes parse to the same fields in Rust, and Rust's emitted bytes equal C's, for
+/// every `Fields` that `Request::parse` accepts; counts how many cases got that far and
+/// fails when fewer than half did (the generator keeps type, size and state valid, so
+/// only a PIO or PCI-config size of 8 and a PCI-config count other than 1 are refused).
+#[test]
+fn ioreq_bytes_agree_with_c() {
+    use core::cell::Cell;
+    use proptest::test_runner::{Config, TestRunner};
+    let (ran, reached) = (Cell::new(0u32), Cell::new(0u32));
+    let mut runner = TestRunner::new(Config {
+        cases: 2000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let outcome = runner.run(&any_fields(), |f| {
+        ran.set(ran.get() + 1);
         let c_bytes = ioreq_image(&f);
         let raw: Ioreq = zerocopy::transmute!(c_bytes);
         prop_assert_eq!(raw.addr.get(), f.addr);
         prop_assert_eq!(raw.count.get(), f.count);
         prop_assert_eq!(raw.vp_eport.get(), f.port);
         prop_assert_eq!(raw.r#type, f.kind);
-        prop_assert_eq!(raw.flags, f.state | f.data_is_ptr << 4 | f.dir << 5 | f.df << 6);
+        prop_assert_eq!(
+            raw.flags,
+            f.state | f.data_is_ptr << 4 | f.dir << 5 | f.df << 6
+        );
         if let Ok(r) = Request::parse(&raw) {
+            reached.set(reached.get() + 1);
             prop_assert_eq!(r.state.raw(), f.state);
             prop_assert_eq!(r.data_is_ptr, f.data_is_ptr == 1);
             prop_assert_eq!(r.dir == Direction::Read, f.dir == 1);
             prop_assert_eq!(r.df, f.df == 1);
             let ours: [u8; 32] = zerocopy::transmute!(r.to_raw());
             prop_assert_eq!(ours, c_bytes);
-            prop_assert_eq!(ioreq_bits(&ours), [f.state, f.data_is_ptr, f.dir, f.df, f.kind]);
+            prop_assert_eq!(
+                ioreq_bits(&ours),
+                [f.state, f.data_is_ptr, f.dir, f.df, f.kind]
+            );
         }
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
+    let (ran, reached) = (ran.get(), reached.get());
+    println!("xen-abi ioreq_bytes_agree_with_c: {reached}/{ran} cases reached the assertion");
+    assert!(2 * reached >= ran, "only {reached}/{ran} cases parsed");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
 
     /// Buffered entries: Rust's encoding equals C's bitfields, and decodes back.
     #[test]
