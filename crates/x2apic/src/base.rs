@@ -12,6 +12,7 @@
 //! invalid state are refused for both.
 
 use crate::error::Fault;
+pub use crate::mode::Mode;
 
 /// `IA32_APIC_BASE`, MSR 0x1B (SDM vol. 4, Table 2-2).
 pub const IA32_APIC_BASE: u32 = 0x1B;
@@ -29,29 +30,11 @@ pub const ALWAYS_RESERVED: u64 = 0x2FF;
 /// The lowest bit of the base address field, `[MAXPHYADDR-1:12]` (SDM vol. 4, Table 2-2).
 pub const ADDRESS_SHIFT: u32 = 12;
 
-/// The APIC mode selected by EN and EXTD (SDM vol. 3A, Table 11-5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub enum Mode {
-    /// EN=0, EXTD=0: the local APIC is globally disabled.
-    Disabled,
-    /// EN=1, EXTD=0: xAPIC mode, registers in the MMIO page.
-    Xapic,
-    /// EN=1, EXTD=1: x2APIC mode, registers in MSRs 0x800-0x8FF.
-    X2apic,
-    /// EN=0, EXTD=1: not a state the APIC can be in.
-    Invalid,
-}
-
 impl Mode {
-    /// The mode an `IA32_APIC_BASE` value selects.
+    /// The mode an `IA32_APIC_BASE` value selects (EN and EXTD; the other bits do not
+    /// matter).
     pub const fn of(value: u64) -> Self {
-        match (value & EN != 0, value & EXTD != 0) {
-            (false, false) => Self::Disabled,
-            (true, false) => Self::Xapic,
-            (true, true) => Self::X2apic,
-            (false, true) => Self::Invalid,
-        }
+        Self::from_en_extd(value & EN != 0, value & EXTD != 0)
     }
 }
 

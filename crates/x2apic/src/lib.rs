@@ -9,6 +9,7 @@
 //!
 //! - [`base`]: `IA32_APIC_BASE` and the mode state machine: every write classified as
 //!   legal or #GP, for guest and for host writes.
+//! - [`mode`]: the APIC mode that EN and EXTD select.
 //! - [`regs`], [`Lapic`]: the register model: xAPIC MMIO offsets and x2APIC MSRs, which
 //!   exist in which mode, access and reserved-bit rules, the 64-bit ICR, SELF IPI, the
 //!   derived LDR, RESET/INIT, and what the switch converts or resets; [`page`]: the
@@ -93,16 +94,18 @@ pub mod lapic;
 #[cfg(feature = "alloc")]
 pub mod lookup;
 pub mod madt;
+pub mod mode;
 pub mod msi;
 pub mod page;
 #[cfg(feature = "alloc")]
 pub mod policy;
 pub mod regs;
 
-pub use base::{ApicBase, BaseRules, Initiator, Mode, Transition};
+pub use base::{ApicBase, BaseRules, Initiator, Transition};
 pub use error::{Error, Error as X2apicError, Fault, Result};
 pub use icr::Icr;
 pub use lapic::{Config, Effect, Lapic};
+pub use mode::Mode;
 pub use page::IdFormat;
 pub use regs::{Features, Register};
 
