@@ -7,22 +7,14 @@
 //! (scripts/test.sh does).
 #![cfg(loom)]
 
-use ioreq::{Direction, Request, RequestType, Slot, SlotCell, State};
+use ioreq::{Direction, Request, Slot, SlotCell, State};
 use loom::sync::Arc;
 use loom::thread;
 
 fn request(addr: u64) -> Request {
     Request {
-        addr,
-        data: 0,
-        count: 1,
-        size: 4,
         vp_eport: 1,
-        state: State::None,
-        data_is_ptr: false,
-        dir: Direction::Read,
-        df: false,
-        kind: RequestType::Mmio,
+        ..Request::mmio(Direction::Read, addr, 4, 0)
     }
 }
 
