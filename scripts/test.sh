@@ -9,6 +9,10 @@ bash scripts/deps.sh
 echo "=== cargo test --workspace"
 cargo test --workspace
 
+# Features the workspace run leaves off: nvdimm-label's `lsa` tool and its tests.
+echo "=== cargo test -p nvdimm-label --features cli"
+cargo test -p nvdimm-label --features cli
+
 for loom_test in crates/*/tests/loom.rs; do
   [ -e "$loom_test" ] || continue
   crate_dir=$(dirname "$(dirname "$loom_test")")

@@ -101,7 +101,7 @@ pub mod page;
 pub mod policy;
 pub mod regs;
 
-pub use base::{ApicBase, BaseRules, Initiator, Transition};
+pub use base::{ApicBase, BaseFlags, BaseRules, Initiator, Transition};
 pub use error::{Error, Error as X2apicError, Fault, Result};
 pub use icr::Icr;
 pub use lapic::{Config, Effect, Lapic};
