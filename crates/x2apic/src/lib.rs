@@ -69,6 +69,10 @@
 //! - `std` (default): links the standard library; implies `alloc`.
 //! - `alloc`: the `policy` and `lookup` modules (they allocate).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
+//! - `kvm`: the `kvm` module, rust-vmm glue: the switch plan applied to a
+//!   `kvm_bindings::CpuId`, `CpuidLeaf` to and from `kvm_cpuid_entry2`, the register
+//!   page as `kvm_lapic_state`, MSIs as `kvm_msi` and `kvm_irq_routing_entry`, the
+//!   `IA32_APIC_BASE` write as `Msrs` (implies `std`; `kvm-bindings` 0.14).
 //!
 //! Without default features the crate is `no_std` without allocation: the state machine,
 //! the register model, the KVM page, MADT entries and MSI decoding.
@@ -90,6 +94,8 @@ pub mod base;
 mod error;
 pub mod icr;
 pub mod ioapic;
+#[cfg(feature = "kvm")]
+pub mod kvm;
 pub mod lapic;
 #[cfg(feature = "alloc")]
 pub mod lookup;
