@@ -56,6 +56,9 @@
 //! # Cargo features
 //!
 //! - `std` (default): implies `alloc`; adds [`FileStorage`].
+//! - `vm-memory`: [`GuestMemoryStorage`], a label area in a region of guest memory
+//!   through rust-vmm's `vm-memory` 0.18, for a VMM that emulates the NVDIMM (implies
+//!   `std`).
 //! - `cli`: the `lsa` tool (implies `std`; pulls in clap and serde_json, which the
 //!   library itself never uses).
 //! - `alloc`: [`Lsa`], namespaces and diagnostics as owned collections.
@@ -78,6 +81,8 @@ extern crate std;
 mod checksum;
 pub mod cookie;
 mod error;
+#[cfg(feature = "vm-memory")]
+mod guest;
 pub mod index;
 mod infoblock;
 mod label;
@@ -90,6 +95,8 @@ mod writer;
 
 pub use checksum::{fletcher64, fletcher64_skipping};
 pub use error::Error;
+#[cfg(feature = "vm-memory")]
+pub use guest::GuestMemoryStorage;
 pub use index::{Geometry, IndexBlock, IndexFault, LabelVersion, NoValidIndex};
 pub use infoblock::{CLASSIFY_BYTES, Content, PfnInfo, classify};
 pub use label::{
