@@ -85,40 +85,7 @@ enum Command {
     /// The DPA window is [0, --capacity), or the pmem part of the image with --tail. The
     /// interleave-set cookie defaults to that of QEMU's emulated NVDIMM in slot
     /// --qemu-slot (0). --mode only sets the claim class; it writes no info block.
-    Create {
-        #[command(flatten)]
-        area: AreaArgs,
-        /// Namespace size.
-        #[arg(long, value_parser = parse_size)]
-        size: u64,
-        /// Namespace name (at most 63 bytes).
-        #[arg(long, default_value = "")]
-        name: String,
-        /// Namespace UUID (default: a random version-4 UUID).
-        #[arg(long, value_parser = parse_uuid)]
-        uuid: Option<Uuid>,
-        /// First DPA (default: the first free range that fits).
-        #[arg(long, value_parser = parse_size)]
-        dpa: Option<u64>,
-        /// Claim class recorded in the label.
-        #[arg(long, value_enum, default_value = "raw")]
-        mode: ModeArg,
-        /// End of the DPA window (required unless --tail names a pmem image).
-        #[arg(long, value_parser = parse_size)]
-        capacity: Option<u64>,
-        /// Alignment of the namespace's DPA.
-        #[arg(long, value_parser = parse_size)]
-        align: Option<u64>,
-        /// Interleave-set cookie.
-        #[arg(long, value_parser = parse_size, conflicts_with = "qemu_slot")]
-        cookie: Option<u64>,
-        /// QEMU NVDIMM slot whose cookie to use.
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        qemu_slot: u32,
-        /// Logical block size (512 is what Linux writes for pmem namespaces).
-        #[arg(long, value_parser = parse_size, default_value = "512")]
-        lbasize: u64,
-    },
+    Create(CreateArgs),
     /// Remove a namespace (one index write).
     Delete {
         #[command(flatten)]
@@ -148,6 +115,43 @@ struct AreaArgs {
     /// The last N bytes of a pmem image, as QEMU keeps them (DPA 0 is file offset 0).
     #[arg(long, value_name = "N", value_parser = parse_size)]
     tail: Option<u64>,
+}
+
+/// `lsa create`'s arguments.
+#[derive(Args)]
+struct CreateArgs {
+    #[command(flatten)]
+    area: AreaArgs,
+    /// Namespace size.
+    #[arg(long, value_parser = parse_size)]
+    size: u64,
+    /// Namespace name (at most 63 bytes).
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Namespace UUID (default: a random version-4 UUID).
+    #[arg(long, value_parser = parse_uuid)]
+    uuid: Option<Uuid>,
+    /// Fixed first DPA (default: the lowest free aligned range).
+    #[arg(long, value_parser = parse_size)]
+    dpa: Option<u64>,
+    /// Claim class recorded in the label.
+    #[arg(long, value_enum, default_value = "raw")]
+    mode: ModeArg,
+    /// End of the DPA window (required unless --tail names a pmem image).
+    #[arg(long, value_parser = parse_size)]
+    capacity: Option<u64>,
+    /// Alignment of namespace DPA and size (default: the region's).
+    #[arg(long, value_parser = parse_size)]
+    align: Option<u64>,
+    /// Interleave-set cookie.
+    #[arg(long, value_parser = parse_size, conflicts_with = "qemu_slot")]
+    cookie: Option<u64>,
+    /// QEMU NVDIMM slot whose cookie to use.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    qemu_slot: u32,
+    /// Logical block size (512 is what Linux writes for pmem namespaces).
+    #[arg(long, value_parser = parse_size, default_value = "512")]
+    lbasize: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -224,39 +228,7 @@ fn run(command: Command, out: &mut dyn Write) -> Res<u8> {
             ndctl,
             create,
         } => init_cmd(out, &area, label_version, ndctl, create),
-        Command::Create {
-            area,
-            size,
-            name,
-            uuid,
-            dpa,
-            mode,
-            capacity,
-            align,
-            cookie,
-            qemu_slot,
-            lbasize,
-        } => {
-            let area = open_area(&area, None)?;
-            let uuid = match uuid {
-                Some(u) => u,
-                None => random_uuid()?,
-            };
-            let name = Name::new(&name).ok_or_else(|| usage("name longer than 63 bytes"))?;
-            let create = Create {
-                size,
-                name,
-                uuid,
-                dpa,
-                mode,
-                capacity,
-                align,
-                cookie,
-                qemu_slot,
-                lbasize,
-            };
-            create_cmd(out, &area, &create)
-        }
+        Command::Create(args) => create_cmd(out, &args),
         Command::Delete { area, uuid } => {
             let area = open_area(&area, None)?;
             Writer::new(storage(&area)?, Region::pmem(0, 0))
@@ -456,20 +428,6 @@ fn init_cmd(
     Ok(0)
 }
 
-/// `lsa create`'s request, checked.
-struct Create {
-    size: u64,
-    name: Name,
-    uuid: Uuid,
-    dpa: Option<u64>,
-    mode: ModeArg,
-    capacity: Option<u64>,
-    align: Option<u64>,
-    cookie: Option<u64>,
-    qemu_slot: u32,
-    lbasize: u64,
-}
-
 fn claim(mode: ModeArg, version: LabelVersion) -> ClaimClass {
     match mode {
         ModeArg::Raw => ClaimClass::None,
@@ -481,7 +439,13 @@ fn claim(mode: ModeArg, version: LabelVersion) -> ClaimClass {
     }
 }
 
-fn create_cmd(out: &mut dyn Write, area: &Area, c: &Create) -> Res<u8> {
+fn create_cmd(out: &mut dyn Write, c: &CreateArgs) -> Res<u8> {
+    let area = &open_area(&c.area, None)?;
+    let name = Name::new(&c.name).ok_or_else(|| usage("name longer than 63 bytes"))?;
+    let uuid = match c.uuid {
+        Some(u) => u,
+        None => random_uuid()?,
+    };
     let mut w = Writer::new(storage(area)?, Region::pmem(0, 0));
     let version = w.read().map_err(|e| refused(e.to_string()))?.version();
     let capacity = match (c.capacity, area.image) {
@@ -506,12 +470,12 @@ fn create_cmd(out: &mut dyn Write, area: &Area, c: &Create) -> Res<u8> {
         dpa: c.dpa,
         claim: claim(c.mode, version),
         lbasize: c.lbasize,
-        ..NamespaceSpec::new(c.uuid, c.name, c.size)
+        ..NamespaceSpec::new(uuid, name, c.size)
     };
     let mut w = Writer::new(w.into_inner(), region);
     w.create(&spec)
         .map_err(|e| refused(format!("create refused: {e}")))?;
-    writeln!(out, "{}", c.uuid)?;
+    writeln!(out, "{uuid}")?;
     Ok(0)
 }
 
