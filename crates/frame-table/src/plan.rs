@@ -278,7 +278,7 @@ pub struct Request<'a> {
     /// Leaf sizes available for the host's mappings.
     pub page_sizes: PageSizes,
     /// `memremap_compat_align()`: alignment of namespace starts and aligned ends for the
-    /// per-namespace strategy ([`COMPAT_ALIGN_X86`] on x86-64).
+    /// per-namespace strategy ([`COMPAT_ALIGN_X86`](crate::layout::COMPAT_ALIGN_X86) on x86-64).
     pub compat_align: u64,
     /// Index of the namespace chosen by the administrator as the management namespace.
     pub management: Option<usize>,

@@ -56,7 +56,7 @@
 //! # Cargo features
 //!
 //! - `std` (default): implies `alloc`; adds [`FileStorage`].
-//! - `vm-memory`: [`GuestMemoryStorage`], a label area in a region of guest memory
+//! - `vm-memory`: `GuestMemoryStorage`, a label area in a region of guest memory
 //!   through rust-vmm's `vm-memory` 0.18, for a VMM that emulates the NVDIMM (implies
 //!   `std`).
 //! - `cli`: the `lsa` tool (implies `std`; pulls in clap and serde_json, which the
