@@ -226,6 +226,34 @@ fn recommendation_follows_budget_and_management() {
 }
 
 #[test]
+fn plan_yields_the_layouts_it_totals() {
+    let ns = [
+        namespace(0, 64 * GIB, SIZE_2M),
+        namespace(64 * GIB, 4 * GIB, SIZE_2M),
+        namespace(128 * GIB, 16 * GIB, SIZE_1G),
+    ];
+    let req = Request {
+        management: Some(1),
+        ..request(&ns, CostModel::XEN)
+    };
+    for strategy in Strategy::ALL {
+        let p = plan::plan(req, strategy).unwrap();
+        let from_plan: Vec<_> = p.layouts().collect();
+        let direct: Vec<_> = plan::layouts(req, strategy)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(from_plan, direct, "{strategy:?}");
+        assert_eq!(from_plan.len(), ns.len());
+        let pages: u64 = from_plan.iter().map(|l| l.data_pages).sum();
+        assert_eq!(
+            pages, p.data_pages,
+            "{strategy:?}: totals come from the layouts"
+        );
+    }
+}
+
+#[test]
 fn sixty_four_tib_is_arithmetic() {
     let ns: Vec<Namespace> = (0..64)
         .map(|i| namespace(4 * TIB + i * TIB, TIB, SIZE_1G))
