@@ -12,6 +12,10 @@
 //! - [`PfnInfo::init`] computes a new block as `nd_pfn_init` does (version 1.4), with
 //!   the arithmetic in [`geometry`].
 //!
+//! This crate owns what an `nd_pfn_sb` means. The `nvdimm-label` crate only recognises
+//! one (signature, checksum, parent UUID and the geometry it reports, from the block's
+//! first 88 bytes) to say what a namespace holds; the two share no code.
+//!
 //! # Fuzzing
 //!
 //! Under `cfg(fuzzing)` the checksum is not checked, so the fuzzer reaches the field
