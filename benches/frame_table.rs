@@ -13,7 +13,8 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 use criterion::{Criterion, Throughput, criterion_group};
-use frame_table::plan::{self, COMPAT_ALIGN_X86, SIZE_1G};
+use frame_table::layout::{COMPAT_ALIGN_X86, SIZE_1G};
+use frame_table::plan;
 use frame_table::{Build, CostModel, Namespace, PageSizes, Request, Strategy};
 use memmap2::MmapMut;
 use std::hint::black_box;

@@ -11,7 +11,7 @@
 use criterion::{Criterion, Throughput, criterion_group};
 use ioreq::{
     BufRequest, BufferedPage, BufferedRing, Canonicalise, Direction, Request, RequestType, Slot,
-    SlotCell, State,
+    SlotCell,
 };
 use std::hint::black_box;
 use std::sync::Arc;
@@ -20,18 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 fn request(addr: u64) -> Request {
-    Request {
-        addr,
-        data: 0,
-        count: 1,
-        size: 4,
-        vp_eport: 0,
-        state: State::None,
-        data_is_ptr: false,
-        dir: Direction::Read,
-        df: false,
-        kind: RequestType::Mmio,
-    }
+    Request::mmio(Direction::Read, addr, 4, 0)
 }
 
 /// A responder thread for one of the two round-trip kinds, stopped on drop.
@@ -161,7 +150,7 @@ fn buffered_ring(c: &mut Criterion) {
         b.iter(|| {
             for i in 0..BATCH {
                 let r = BufRequest {
-                    kind: 1,
+                    kind: RequestType::Mmio,
                     dir: Direction::Write,
                     size_log2: 2,
                     addr: 0xa0000,

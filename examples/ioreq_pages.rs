@@ -61,16 +61,8 @@ fn parse_args() -> Result<Option<Args>, String> {
 /// The request the emulator posts for `vcpu` in `round`.
 fn request_for(vcpu: u32, round: u32) -> Request {
     let base = Request {
-        addr: 0,
-        data: 0,
-        count: 1,
-        size: 4,
         vp_eport: vcpu,
-        state: State::None,
-        data_is_ptr: false,
-        dir: Direction::Read,
-        df: false,
-        kind: RequestType::Pio,
+        ..Request::pio(Direction::Read, 0, 4, 0)
     };
     let tag = u64::from(round) << 32 | u64::from(vcpu);
     match (vcpu + round) % 4 {
@@ -79,12 +71,8 @@ fn request_for(vcpu: u32, round: u32) -> Request {
             ..base
         },
         1 => Request {
-            kind: RequestType::Mmio,
-            dir: Direction::Write,
-            size: 8,
-            addr: 0xfe00_0000 + u64::from(vcpu) * 8,
-            data: tag,
-            ..base
+            vp_eport: vcpu,
+            ..Request::mmio(Direction::Write, 0xfe00_0000 + u64::from(vcpu) * 8, 8, tag)
         },
         2 => Request {
             kind: RequestType::Mmio,
@@ -105,9 +93,8 @@ fn request_for(vcpu: u32, round: u32) -> Request {
                 register: 0,
             };
             Request {
-                kind: RequestType::PciConfig,
-                addr: pci.encode(),
-                ..base
+                vp_eport: vcpu,
+                ..Request::pci_config(Direction::Read, pci, 4, 0)
             }
         }
     }
@@ -197,7 +184,7 @@ fn run(args: &Args) -> Result<bool, String> {
         let mut completed = 0u64;
         for round in 0..args.rounds {
             let write = BufRequest {
-                kind: 1,
+                kind: RequestType::Mmio,
                 dir: Direction::Write,
                 size_log2: 3,
                 addr: 0xa0000,

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use std::thread::Thread;
 
 use ioreq::{
-    DeviceModel, Direction, Emulator, IoreqPage, Notify, PageLayout, Request, RequestType, State,
+    DeviceModel, Direction, Emulator, IoreqPage, Notify, PageLayout, Request, RequestType,
     SyncPages,
 };
 use kvm_harness::asm::{Program, Reg};
@@ -342,18 +342,8 @@ fn run_vcpu(
             other => return Err(format!("vCPU {id}: unexpected exit {other:?}")),
         };
         let done = kind == RequestType::Pio && addr == u64::from(PORT_DONE);
-        let request = Request {
-            addr,
-            data,
-            count: 1,
-            size: u8::try_from(size).map_err(|_| format!("vCPU {id}: {size}-byte access"))?,
-            vp_eport: 0,
-            state: State::None,
-            data_is_ptr: false,
-            dir,
-            df: false,
-            kind,
-        };
+        let size = u8::try_from(size).map_err(|_| format!("vCPU {id}: {size}-byte access"))?;
+        let request = Request::single(kind, dir, addr, size, data);
         emulator
             .post(id, &request)
             .map_err(|e| format!("vCPU {id}: post: {e}"))?;

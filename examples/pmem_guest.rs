@@ -25,7 +25,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use frame_table::plan::{self, COMPAT_ALIGN_X86, PAGE_SIZE, SIZE_2M};
+use frame_table::layout::{COMPAT_ALIGN_X86, PAGE_SIZE, SIZE_2M, SUPERBLOCK_OFFSET};
+use frame_table::plan;
 use frame_table::superblock::{self, Header};
 use frame_table::{
     Build, CostModel, Event, InitParams, Lifecycle, NamespaceGeometry, NamespaceLayout, PageSizes,
@@ -382,11 +383,11 @@ fn write_reservation(map: &mut [u8], ns: &[Ns], strategy: Strategy) -> Result<Wr
                 table_start: plan::first_table_offset(1).map_err(|e| e.to_string())?,
                 cost,
             };
-            let at = m.dpa + plan::SUPERBLOCK_OFFSET;
+            let at = m.dpa + SUPERBLOCK_OFFSET;
             superblock::emit(
                 &header,
                 &ranges,
-                &mut map[byte_range(at, m.size - plan::SUPERBLOCK_OFFSET)?],
+                &mut map[byte_range(at, m.size - SUPERBLOCK_OFFSET)?],
             )
             .map_err(|e| format!("superblock: {e}"))?;
             println!(
@@ -464,7 +465,7 @@ fn prepare(
 
     // The design rule, enforced: no guest gets the range while dom0 still maps it.
     match life.apply(Event::Activate(GUEST)) {
-        Err(frame_table::Error::ManagementDomainMapped) => {
+        Err(frame_table::LifecycleError::ManagementDomainMapped) => {
             println!(
                 "  lifecycle: Activate while the VMM still maps the file -> refused, as required"
             );

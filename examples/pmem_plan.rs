@@ -16,7 +16,8 @@ use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use frame_table::plan::{self, COMPAT_ALIGN_X86, PAGE_SIZE, SIZE_2M};
+use frame_table::layout::{COMPAT_ALIGN_X86, PAGE_SIZE, SIZE_2M, SUPERBLOCK_OFFSET};
+use frame_table::plan;
 use frame_table::superblock::{self, Header, Range};
 use frame_table::{
     Build, CostModel, Event, Lifecycle, Medium, Namespace, NamespaceGeometry, NamespaceLayout,
@@ -371,7 +372,7 @@ fn carry_out(
                 .map_err(|e| e.to_string())?,
             cost: req.cost,
         };
-        let at = ns[m].base + plan::SUPERBLOCK_OFFSET;
+        let at = ns[m].base + SUPERBLOCK_OFFSET;
         superblock::emit(&header, &ranges, &mut map[usize_of(at)?..]).map_err(|e| e.to_string())?;
         println!(
             "  superblock: {} ranges at offset {at:#x}; label claim GUID {}",
@@ -438,7 +439,7 @@ fn lifecycle() -> Result<bool, String> {
     step(&mut range, Event::Initialise)?;
     let refused = range.apply(Event::Activate(1));
     println!("  lifecycle: activate while the management domain maps the range: {refused:?}");
-    if refused != Err(frame_table::Error::ManagementDomainMapped) {
+    if refused != Err(frame_table::LifecycleError::ManagementDomainMapped) {
         return Ok(false);
     }
     step(&mut range, Event::Dom0Unmap)?;

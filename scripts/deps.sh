@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the examples and tests need on a fresh Debian machine: the real peers we
-# test against (Xen headers, libipt, ndctl, QEMU, a Linux kernel) and cargo-fuzz.
+# test against (Xen headers, libipt, ndctl, QEMU, a Linux kernel), cargo-fuzz and cargo-deny.
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libipt-dev                     # Intel's PT encoder/decoder: pt-virt differential tests
   ndctl qemu-system-x86 linux-image-amd64 busybox-static cpio kmod  # Linux+ndctl LSA round trips
   acpica-tools                   # iasl -d: x2apic MADT entries as ACPICA decodes them
+  python3                        # scripts/module-cycles.py: no import cycle between modules
 )
 
 sudo_cmd=()
@@ -32,4 +33,8 @@ fi
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "deps: installing cargo-fuzz"
   cargo install cargo-fuzz --version 0.13.2 --locked
+fi
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  echo "deps: installing cargo-deny"
+  cargo install cargo-deny --version 0.20.2 --locked
 fi

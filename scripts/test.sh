@@ -21,6 +21,13 @@ trap skip_summary EXIT
 echo "=== cargo test --workspace"
 cargo test --workspace
 
+# Features the workspace run leaves off: nvdimm-label's `lsa` tool (and the tests that
+# run it) and guest-memory storage, x2apic-virt's KVM glue.
+echo "=== cargo test -p nvdimm-label --features cli,vm-memory"
+cargo test -p nvdimm-label --features cli,vm-memory
+echo "=== cargo test -p x2apic-virt --features kvm"
+cargo test -p x2apic-virt --features kvm
+
 for loom_test in crates/*/tests/loom.rs; do
   [ -e "$loom_test" ] || continue
   crate_dir=$(dirname "$(dirname "$loom_test")")

@@ -3,7 +3,7 @@
 //! leaves the state unchanged, and no guest ever owns a range the management domain maps.
 #![no_main]
 
-use frame_table::{Error, Event, Lifecycle, State};
+use frame_table::{Event, Lifecycle, LifecycleError as Error, State};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|events: Vec<Event>| {

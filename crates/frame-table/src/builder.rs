@@ -12,8 +12,37 @@
 //! descriptors), with a callback after each, so terabyte ranges report progress and a
 //! caller can interleave other work.
 
-use crate::error::{Error, Result};
 use crate::layout::{PAGE_DESC_FREE, PAGE_DESC_PMEM};
+
+/// A build request that cannot be carried out, or a table that does not hold what the
+/// builder writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The descriptor size is not a power of two from [`MIN_DESCRIPTOR`] to 4096 bytes.
+    #[error("descriptor size {0} is not a power of two in 16..=4096")]
+    BadDescriptorSize(u64),
+    /// The table buffer is shorter than the table.
+    #[error("buffer of {len} bytes is shorter than the {needed} bytes needed")]
+    Truncated {
+        /// Its length.
+        len: usize,
+        /// Bytes needed.
+        needed: usize,
+    },
+    /// A descriptor in a built frame table does not hold what the builder writes.
+    #[error("descriptor {index} does not match the built contents")]
+    BadDescriptor {
+        /// Index of the first bad descriptor.
+        index: u64,
+    },
+    /// A size computation overflowed 64 bits.
+    #[error("arithmetic overflow computing {0}")]
+    Overflow(&'static str),
+}
+
+/// Shorthand for results of the builder.
+pub type Result<T> = core::result::Result<T, Error>;
 
 /// Pages per progress step: 65 536 (256 MiB of data).
 pub const PROGRESS_STEP: u64 = 1 << 16;

@@ -9,7 +9,12 @@
 //!   `page_struct_size` 64) is in the `effective_*` accessors.
 //! - [`PfnInfo::validate`] applies `nd_pfn_validate`'s checks against the namespace it
 //!   was found in.
-//! - [`PfnInfo::init`] computes a new block as `nd_pfn_init` does (version 1.4).
+//! - [`PfnInfo::init`] computes a new block as `nd_pfn_init` does (version 1.4), with
+//!   the arithmetic in [`geometry`].
+//!
+//! This crate owns what an `nd_pfn_sb` means. The `nvdimm-label` crate only recognises
+//! one (signature, checksum, parent UUID and the geometry it reports, from the block's
+//! first 88 bytes) to say what a namespace holds; the two share no code.
 //!
 //! # Fuzzing
 //!
@@ -24,11 +29,13 @@
 use crate::checksum::fletcher64_skipping;
 use crate::error::{Error, Result};
 use crate::layout::{
-    DAX_SIG, INFO_BLOCK_CHECKSUM_AT, INFO_BLOCK_OFFSET, INFO_BLOCK_SIZE, MAX_STRUCT_PAGE_SIZE,
-    NdPfnSb, PFN_MODE_PMEM, PFN_MODE_RAM, PFN_SIG, PFN_VERSION_MINOR,
+    DAX_SIG, INFO_BLOCK_CHECKSUM_AT, INFO_BLOCK_OFFSET, INFO_BLOCK_RESERVE, INFO_BLOCK_SIZE,
+    MAX_STRUCT_PAGE_SIZE, NdPfnSb, PAGE_SIZE, PFN_MODE_PMEM, PFN_MODE_RAM, PFN_SIG,
+    PFN_VERSION_MINOR, SIZE_1G, SIZE_2M,
 };
-use crate::plan::{INFO_BLOCK_RESERVE, PAGE_SIZE, SIZE_1G, SIZE_2M, pfn_geometry};
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
+
+pub mod geometry;
 
 /// Which personality the block claims the namespace for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -385,22 +392,20 @@ impl PfnInfo {
 
     /// A new block as `nd_pfn_init` creates it: version 1.4, `page_size` 4096,
     /// `page_struct_size` 64, `dataoff`/`npfns`/`end_trunc` from
-    /// [`pfn_geometry`].
-    pub fn init(p: &InitParams) -> Result<Self> {
+    /// [`geometry::Params::geometry`].
+    pub fn init(p: &InitParams) -> core::result::Result<Self, geometry::Error> {
         let ns = p.namespace;
-        let g = pfn_geometry(
-            0,
-            ns.start,
-            ns.size,
-            u64::from(p.align),
-            ns.compat_align,
-            u64::from(MAX_STRUCT_PAGE_SIZE),
-            p.mode == PfnMode::Pmem,
-        )?;
-        let end_trunc = u32::try_from(g.end_trunc).map_err(|_| Error::BadField {
-            field: "end_trunc",
-            value: g.end_trunc,
-        })?;
+        let g = geometry::Params {
+            start: ns.start,
+            size: ns.size,
+            align: u64::from(p.align),
+            compat_align: ns.compat_align,
+            per_page: u64::from(MAX_STRUCT_PAGE_SIZE),
+            in_namespace: p.mode == PfnMode::Pmem,
+        }
+        .geometry()?;
+        let end_trunc = u32::try_from(g.end_trunc)
+            .map_err(|_| geometry::Error::Overflow("end_trunc (32 bits in nd_pfn_sb)"))?;
         Ok(Self {
             personality: p.personality,
             uuid: p.uuid,

@@ -8,10 +8,38 @@
 //!   [`crate::superblock`] for the rules), also at namespace offset 4096.
 //! - [`PageDesc`]: the head of every frame-table descriptor this crate builds.
 //!
+//! - The sizes every module shares: pages, leaf sizes, the info-block reserve, Linux's
+//!   compat alignment, Xen's population group, the superblock offset.
+//!
 //! Sizes and offsets are asserted at compile time. All integers are little-endian.
 
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// Base page size on x86-64: the unit of a frame-table descriptor. Source: Linux
+/// `PAGE_SIZE` / Xen `PAGE_SIZE` on x86.
+pub const PAGE_SIZE: u64 = 4096;
+/// A second-level leaf (PMD / PDE with PS=1). Source: Intel SDM vol. 3A §4.5.
+pub const SIZE_2M: u64 = 2 << 20;
+/// A third-level leaf (PUD / PDPTE with PS=1). Source: Intel SDM vol. 3A §4.5.
+pub const SIZE_1G: u64 = 1 << 30;
+/// Bytes of one paging-structure page (PT, PD, PDPT). Source: Intel SDM vol. 3A §4.5.
+pub const TABLE_PAGE: u64 = 4096;
+/// The bytes Linux reserves at the start of a namespace for the info block: the first
+/// 4 KiB left alone plus the 4 KiB block at offset 4096 (`SZ_8K` in `nd_pfn_init`,
+/// `nd_info_block_reserve()`). Source: Linux `drivers/nvdimm/pfn_devs.c`.
+pub const INFO_BLOCK_RESERVE: u64 = 8192;
+/// `memremap_compat_align()` on x86-64: `SUBSECTION_SIZE`, 2 MiB. Namespace starts and
+/// aligned ends must be multiples of it. Source: Linux `drivers/nvdimm/pfn_devs.c`,
+/// `include/linux/mmzone.h`.
+pub const COMPAT_ALIGN_X86: u64 = SIZE_2M;
+/// Bytes of frame table Xen populates at a time: one PDX group is `2 MiB /
+/// lowest-set-bit(sizeof(page_info))` pages. Source: Xen `xen/include/xen/pdx.h`
+/// (`PDX_GROUP_COUNT`).
+pub const GROUP_BACKING: u64 = SIZE_2M;
+/// Offset of the management superblock in its namespace (the first 4 KiB is left alone,
+/// as Linux does for info blocks; ours, like [`INFO_BLOCK_OFFSET`]).
+pub const SUPERBLOCK_OFFSET: u64 = 4096;
 
 /// `PFN_SIG_LEN`. Source: Linux `drivers/nvdimm/pfn.h`.
 pub const PFN_SIG_LEN: usize = 16;
@@ -167,8 +195,6 @@ const _: () = {
     assert!(offset_of!(MgmtSbHeader, table_start) == 72);
     assert!(offset_of!(MgmtSbHeader, reserved) == 80);
     assert!(offset_of!(MgmtSbHeader, checksum) == MGMT_CHECKSUM_AT);
-    assert!(MGMT_HEADER_SIZE as u64 == crate::plan::SUPERBLOCK_HEADER);
-    assert!(MGMT_RANGE_SIZE as u64 == crate::plan::SUPERBLOCK_ENTRY);
 };
 
 /// One data range whose table the management namespace holds, 32 bytes.

@@ -13,9 +13,12 @@
 //!   arithmetic, O(number of namespaces).
 //! - [`infoblock`]: Linux's fsdax/devdax info block (`struct nd_pfn_sb`): parse, emit,
 //!   create as `nd_pfn_init` does, validate as `nd_pfn_validate` does.
+//!   [`infoblock::geometry`] is `nd_pfn_init`'s arithmetic, which the planner's
+//!   per-namespace strategy shares.
 //! - [`superblock`]: our versioned, checksummed management superblock for strategy (a),
 //!   and [`MGMT_CLAIM_GUID`] for the namespace label that claims it.
-//! - [`layout`]: the on-media structures byte for byte, with their constants.
+//! - [`paging`]: the paging-structure cost model (page tables to map pmem and tables).
+//! - [`layout`]: the on-media structures byte for byte, and the sizes every module uses.
 //! - [`lifecycle`]: raw → initialised → active → mapped/unmapped per pmem range, with
 //!   activation refused while the management domain still maps the range.
 //! - [`builder`]: writes one descriptor per data page into a mapped range, with a
@@ -41,8 +44,16 @@
 //! let layout = plan::layouts(req, Strategy::PerNamespace)?.next().unwrap()?;
 //! assert_eq!(layout.data_offset, 17_196_646_400);
 //! assert_eq!(layout.data_pages, 264_237_056);
-//! # Ok::<(), frame_table::FrameTableError>(())
+//! # Ok::<(), frame_table::PlanError>(())
 //! ```
+//!
+//! # Errors
+//!
+//! One error type per concern, each in its module and re-exported here with a prefix:
+//! [`PlanError`] (a request the planner cannot satisfy), [`GeometryError`] (a namespace
+//! `nd_pfn_init` cannot lay out), [`MediaError`] (an info block or superblock that does
+//! not parse or does not fit), [`LifecycleError`] (a refused lifecycle event) and
+//! [`BuildError`] (a table that cannot be built or does not verify).
 //!
 //! # Cargo features
 //!
@@ -58,12 +69,14 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod arith;
 pub mod builder;
 pub mod checksum;
 mod error;
 pub mod infoblock;
 pub mod layout;
 pub mod lifecycle;
+pub mod paging;
 pub mod plan;
 pub mod superblock;
 
@@ -72,13 +85,15 @@ pub mod superblock;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-pub use builder::{Build, Progress};
-pub use error::{Error, Error as FrameTableError, Result};
+pub use builder::{Build, Error as BuildError, Progress};
+pub use error::Error as MediaError;
+pub use infoblock::geometry::{Error as GeometryError, PfnGeometry};
 pub use infoblock::{InitParams, NamespaceGeometry, Personality, PfnInfo, PfnMode};
 pub use layout::{MGMT_CLAIM_GUID, MGMT_CLAIM_GUID_BYTES};
-pub use lifecycle::{Event, GuestId, Lifecycle, State};
+pub use lifecycle::{Error as LifecycleError, Event, GuestId, Lifecycle, State};
+pub use paging::{PageSizes, Paging, PagingCost};
 pub use plan::{
-    CostModel, Medium, Namespace, NamespaceLayout, PageSizes, Paging, PagingCost, Plan, Reason,
+    CostModel, Error as PlanError, Medium, Namespace, NamespaceLayout, Plan, Reason,
     Recommendation, Request, Role, Strategy, TableLocation, recommend,
 };
 pub use superblock::{Header as SuperblockHeader, Range as SuperblockRange, Superblock};

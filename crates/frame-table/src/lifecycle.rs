@@ -17,7 +17,26 @@
 //!
 //! Every other pair is [`Error::IllegalTransition`]; the state is unchanged on error.
 
-use crate::error::{Error, Result};
+/// A lifecycle event refused, with the state it was refused in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A lifecycle event that is not legal in the current state.
+    #[error("event {event:?} is illegal in state {state:?}")]
+    IllegalTransition {
+        /// The state the range was in.
+        state: State,
+        /// The event refused.
+        event: Event,
+    },
+    /// Activation refused: the management domain still has the range mapped (design
+    /// notes, Xen Summit 2018: "trust that dom0 has unmapped before active").
+    #[error("activation refused: the management domain still maps the range")]
+    ManagementDomainMapped,
+}
+
+/// Shorthand for results of the lifecycle.
+pub type Result<T> = core::result::Result<T, Error>;
 
 /// Identifies a guest domain.
 pub type GuestId = u16;

@@ -18,6 +18,12 @@
 //!   `dataoff = ALIGN(start + 8 KiB + descriptor bytes, align) - start`, `end_trunc` to the
 //!   alignment. With 64-byte descriptors and no reverse map this is Linux's own answer.
 //!
+//! [`plan`] returns the totals of one strategy and, through [`Plan::layouts`], where each
+//! namespace's data and table go; [`layouts`] gives the same per-namespace layouts without
+//! the totals. Linux's own arithmetic for the per-namespace case lives beside the info
+//! block ([`crate::infoblock::geometry`]), the paging-structure cost model in
+//! [`crate::paging`], and the sizes they share in [`crate::layout`].
+//!
 //! Everything is checked arithmetic on whole namespaces: planning is O(number of
 //! namespaces) and never walks pages, so 64 TiB plans as fast as 64 MiB. Namespaces must
 //! be sorted by base and must not overlap (checked in the same pass).
@@ -32,48 +38,141 @@
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
 )]
 
-use crate::error::{Error, Result};
+use crate::arith::{Overflow, add, align_down, align_up, mul, sub};
+use crate::infoblock::geometry::{self, check_align};
+use crate::layout::{
+    GROUP_BACKING, INFO_BLOCK_RESERVE, MGMT_HEADER_SIZE, MGMT_RANGE_SIZE, PAGE_SIZE,
+    SUPERBLOCK_OFFSET,
+};
+use crate::paging::{self, PageSizes, Paging};
 
-/// Base page size on x86-64: the unit of a frame-table descriptor. Source: Linux
-/// `PAGE_SIZE` / Xen `PAGE_SIZE` on x86.
-pub const PAGE_SIZE: u64 = 4096;
-/// A second-level leaf (PMD / PDE with PS=1). Source: Intel SDM vol. 3A §4.5.
-pub const SIZE_2M: u64 = 2 << 20;
-/// A third-level leaf (PUD / PDPTE with PS=1). Source: Intel SDM vol. 3A §4.5.
-pub const SIZE_1G: u64 = 1 << 30;
-/// The bytes Linux reserves at the start of a namespace for the info block: the first
-/// 4 KiB left alone plus the 4 KiB block at offset 4096 (`SZ_8K` in `nd_pfn_init`,
-/// `nd_info_block_reserve()`). Source: Linux `drivers/nvdimm/pfn_devs.c`.
-pub const INFO_BLOCK_RESERVE: u64 = 8192;
-/// `memremap_compat_align()` on x86-64: `SUBSECTION_SIZE`, 2 MiB. Namespace starts and
-/// aligned ends must be multiples of it. Source: Linux `drivers/nvdimm/pfn_devs.c`,
-/// `include/linux/mmzone.h`.
-pub const COMPAT_ALIGN_X86: u64 = SIZE_2M;
-/// Bytes of frame table Xen populates at a time: one PDX group is `2 MiB /
-/// lowest-set-bit(sizeof(page_info))` pages. Source: Xen `xen/include/xen/pdx.h`
-/// (`PDX_GROUP_COUNT`).
-pub const GROUP_BACKING: u64 = SIZE_2M;
-/// Bytes of one paging-structure page (PT, PD, PDPT). Source: Intel SDM vol. 3A §4.5.
-pub const TABLE_PAGE: u64 = 4096;
-/// Bytes covered by one page table (level 1): 512 x 4 KiB.
-const COVER_PT: u64 = SIZE_2M;
-/// Bytes covered by one page directory (level 2): 512 x 2 MiB.
-const COVER_PD: u64 = SIZE_1G;
-/// Bytes covered by one page-directory-pointer table (level 3): 512 x 1 GiB.
-const COVER_PDPT: u64 = 512 * SIZE_1G;
+/// A request the planner cannot satisfy, with the offending values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A plan was asked for with no namespaces.
+    #[error("no namespaces to plan for")]
+    NoNamespaces,
+    /// The descriptor size is zero, not a power of two, or above 4096 bytes.
+    #[error("descriptor size {0} is not a power of two in 1..=4096")]
+    BadDescriptorSize(u64),
+    /// The reverse-map entry size is not 0 or a power of two up to 4096 bytes.
+    #[error("reverse-map entry size {0} is not 0 or a power of two up to 4096")]
+    BadReverseMapEntry(u64),
+    /// The set of mapping page sizes does not contain 4 KiB.
+    #[error("the mapping page sizes must include 4 KiB")]
+    NoBasePageSize,
+    /// An alignment is not a power of two of at least 4 KiB.
+    #[error("namespace {index}: alignment {align:#x} is not a power of two >= 4 KiB")]
+    BadAlign {
+        /// Index of the namespace (or `usize::MAX` for the request's compat alignment).
+        index: usize,
+        /// The alignment asked for.
+        align: u64,
+    },
+    /// A namespace's base is not aligned as the strategy requires.
+    #[error("namespace {index}: base {base:#x} is not aligned to {align:#x}")]
+    MisalignedBase {
+        /// Index of the namespace.
+        index: usize,
+        /// Its base address.
+        base: u64,
+        /// The required alignment.
+        align: u64,
+    },
+    /// A namespace is empty or smaller than one page.
+    #[error("namespace {index}: size {size:#x} is below one page")]
+    EmptyNamespace {
+        /// Index of the namespace.
+        index: usize,
+        /// Its size.
+        size: u64,
+    },
+    /// Namespaces must be sorted by base and must not overlap.
+    #[error("namespace {index} at {base:#x} starts before the previous one ends at {prev_end:#x}")]
+    Unsorted {
+        /// Index of the namespace.
+        index: usize,
+        /// Its base address.
+        base: u64,
+        /// End of the previous namespace.
+        prev_end: u64,
+    },
+    /// After metadata and alignment, a namespace has no data page left.
+    #[error(
+        "namespace {index} of {size:#x} bytes has no data left after {overhead:#x} bytes of metadata and alignment"
+    )]
+    NamespaceTooSmall {
+        /// Index of the namespace.
+        index: usize,
+        /// Its size.
+        size: u64,
+        /// Bytes the strategy takes before any data page.
+        overhead: u64,
+    },
+    /// The management-superblock strategy was asked for without a management namespace.
+    #[error("the management-superblock strategy needs a management namespace")]
+    NoManagementNamespace,
+    /// The management namespace index is out of range, or it is the only namespace.
+    #[error("management namespace index {index} is not usable with {count} namespaces")]
+    BadManagementIndex {
+        /// The index given.
+        index: usize,
+        /// The number of namespaces.
+        count: usize,
+    },
+    /// The management namespace cannot hold every data namespace's table.
+    #[error("the management namespace holds {available:#x} bytes but the tables need {needed:#x}")]
+    ManagementTooSmall {
+        /// Bytes needed from offset 0 of the management namespace.
+        needed: u64,
+        /// Its size.
+        available: u64,
+    },
+    /// No strategy fits: DRAM over budget, no usable management namespace, and a
+    /// namespace too small for its own table.
+    #[error(
+        "no strategy fits: DRAM needs {dram_needed:#x} bytes over a budget of {dram_budget:#x}"
+    )]
+    NothingFits {
+        /// DRAM the DRAM strategy would need.
+        dram_needed: u64,
+        /// The budget.
+        dram_budget: u64,
+    },
+    /// A size computation overflowed 64 bits.
+    #[error("arithmetic overflow computing {0}")]
+    Overflow(&'static str),
+}
 
-bitflags::bitflags! {
-    /// The leaf page sizes available for mappings.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub struct PageSizes: u8 {
-        /// 4 KiB pages (always required).
-        const SIZE_4K = 1 << 0;
-        /// 2 MiB pages.
-        const SIZE_2M = 1 << 1;
-        /// 1 GiB pages.
-        const SIZE_1G = 1 << 2;
+impl From<Overflow> for Error {
+    fn from(o: Overflow) -> Self {
+        Error::Overflow(o.0)
     }
 }
+
+impl Error {
+    /// The planner's error for namespace `index` from a geometry error.
+    const fn at(index: usize, e: geometry::Error) -> Self {
+        match e {
+            geometry::Error::BadAlign(align) => Error::BadAlign { index, align },
+            geometry::Error::MisalignedStart { start, align } => Error::MisalignedBase {
+                index,
+                base: start,
+                align,
+            },
+            geometry::Error::TooSmall { size, overhead } => Error::NamespaceTooSmall {
+                index,
+                size,
+                overhead,
+            },
+            geometry::Error::Overflow(what) => Error::Overflow(what),
+        }
+    }
+}
+
+/// Shorthand for results of the planner.
+pub type Result<T> = core::result::Result<T, Error>;
 
 /// A pmem namespace (or region) to plan for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +278,7 @@ pub struct Request<'a> {
     /// Leaf sizes available for the host's mappings.
     pub page_sizes: PageSizes,
     /// `memremap_compat_align()`: alignment of namespace starts and aligned ends for the
-    /// per-namespace strategy ([`COMPAT_ALIGN_X86`] on x86-64).
+    /// per-namespace strategy ([`COMPAT_ALIGN_X86`](crate::layout::COMPAT_ALIGN_X86) on x86-64).
     pub compat_align: u64,
     /// Index of the namespace chosen by the administrator as the management namespace.
     pub management: Option<usize>,
@@ -251,32 +350,11 @@ pub struct NamespaceLayout {
     pub table: Option<TableLocation>,
 }
 
-/// Bytes of paging structures (page tables, directories and pointer tables; the single
-/// top-level PML4 page is not counted) to map a set of ranges with leaves up to each size.
-/// `None` where the size is not in the request's [`PageSizes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PagingCost {
-    /// Only 4 KiB leaves.
-    pub with_4k: Option<u64>,
-    /// Leaves up to 2 MiB.
-    pub with_2m: Option<u64>,
-    /// Leaves up to 1 GiB.
-    pub with_1g: Option<u64>,
-}
-
-/// Paging structures for the pmem and for the tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Paging {
-    /// Mapping every namespace whole, each at its physical address.
-    pub pmem: PagingCost,
-    /// Mapping every table's backing (DRAM allocations start 2 MiB-aligned; pmem-backed
-    /// tables at their physical address).
-    pub table: PagingCost,
-}
-
-/// The totals of one strategy.
+/// The totals of one strategy, and the request they were computed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub struct Plan<'a> {
+    /// The request planned for.
+    pub request: Request<'a>,
     /// The strategy.
     pub strategy: Strategy,
     /// Bytes of descriptors, as placed (group-rounded in DRAM).
@@ -296,6 +374,17 @@ pub struct Plan {
     pub within_dram_budget: bool,
     /// Paging-structure bytes.
     pub paging: Paging,
+}
+
+impl<'a> Plan<'a> {
+    /// Where each namespace's data and table go under this plan, in request order. The
+    /// plan was computed from these, so every namespace has one.
+    pub fn layouts(&self) -> impl Iterator<Item = NamespaceLayout> + 'a {
+        layouts(self.request, self.strategy)
+            .into_iter()
+            .flatten()
+            .map_while(core::result::Result::ok)
+    }
 }
 
 /// Why [`recommend`] chose what it chose, with the figures behind it.
@@ -365,134 +454,30 @@ impl core::fmt::Display for Reason {
 
 /// The chosen plan and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Recommendation {
+pub struct Recommendation<'a> {
     /// The plan.
-    pub plan: Plan,
+    pub plan: Plan<'a>,
     /// Why.
     pub reason: Reason,
 }
 
-fn add(a: u64, b: u64, what: &'static str) -> Result<u64> {
-    a.checked_add(b).ok_or(Error::Overflow(what))
-}
-
-fn sub(a: u64, b: u64, what: &'static str) -> Result<u64> {
-    a.checked_sub(b).ok_or(Error::Overflow(what))
-}
-
-fn mul(a: u64, b: u64, what: &'static str) -> Result<u64> {
-    a.checked_mul(b).ok_or(Error::Overflow(what))
-}
-
-/// `ALIGN(x, align)` for a power-of-two `align`, checked.
-pub fn align_up(x: u64, align: u64) -> Result<u64> {
-    let mask = align.wrapping_sub(1);
-    Ok(add(x, mask, "align_up")? & !mask)
-}
-
-/// `ALIGN_DOWN(x, align)` for a power-of-two `align`.
-pub const fn align_down(x: u64, align: u64) -> u64 {
-    x & !align.wrapping_sub(1)
-}
-
-fn check_align(index: usize, align: u64) -> Result<()> {
-    if align.is_power_of_two() && align >= PAGE_SIZE {
-        Ok(())
-    } else {
-        Err(Error::BadAlign { index, align })
-    }
-}
-
-/// What Linux's `nd_pfn_init` computes for one namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PfnGeometry {
-    /// `dataoff`.
-    pub dataoff: u64,
-    /// `npfns`.
-    pub npfns: u64,
-    /// `end_trunc`.
-    pub end_trunc: u64,
-    /// The pages the memmap was sized for, `(size - 8 KiB) / PAGE_SIZE`.
-    pub memmap_pages: u64,
-}
-
-/// Linux `nd_pfn_init`'s arithmetic (`drivers/nvdimm/pfn_devs.c`), generalised to any
-/// per-page metadata size: `in_namespace` selects `PFN_MODE_PMEM` (memmap in the
-/// namespace) over `PFN_MODE_RAM`. `align` is the personality's alignment; the effective
-/// alignment is `max(align, compat_align)`, and `start` must be a multiple of
-/// `compat_align` (the kernel refuses a misaligned start).
-pub fn pfn_geometry(
-    index: usize,
-    start: u64,
-    size: u64,
-    align: u64,
-    compat_align: u64,
-    per_page: u64,
-    in_namespace: bool,
-) -> Result<PfnGeometry> {
-    check_align(index, align)?;
-    check_align(usize::MAX, compat_align)?;
-    if !start.is_multiple_of(compat_align) {
-        return Err(Error::MisalignedBase {
-            index,
-            base: start,
-            align: compat_align,
-        });
-    }
-    let too_small = |overhead| Error::NamespaceTooSmall {
-        index,
-        size,
-        overhead,
-    };
-    let memmap_pages = size
-        .checked_sub(INFO_BLOCK_RESERVE)
-        .ok_or(too_small(INFO_BLOCK_RESERVE))?
-        / PAGE_SIZE;
-    let align = align.max(compat_align);
-    let end = add(start, size, "namespace end")?;
-    let end_trunc = sub(end, align_down(end, align), "end_trunc")?;
-    let map = if in_namespace {
-        mul(per_page, memmap_pages, "memmap size")?
-    } else {
-        0
-    };
-    let reserved = add(add(start, INFO_BLOCK_RESERVE, "reserve")?, map, "reserve")?;
-    let dataoff = sub(align_up(reserved, align)?, start, "dataoff")?;
-    let usable = size.checked_sub(end_trunc).ok_or(too_small(end_trunc))?;
-    if dataoff >= usable {
-        return Err(too_small(add(dataoff, end_trunc, "overhead")?));
-    }
-    Ok(PfnGeometry {
-        dataoff,
-        npfns: sub(usable, dataoff, "npfns")? / PAGE_SIZE,
-        end_trunc,
-        memmap_pages,
-    })
-}
-
-/// Header bytes of the management superblock before its range entries (see
-/// the `superblock` module).
-pub const SUPERBLOCK_HEADER: u64 = 128;
-/// Bytes of one range entry in the management superblock.
-pub const SUPERBLOCK_ENTRY: u64 = 32;
-/// Offset of the management superblock in its namespace (the first 4 KiB is left alone,
-/// as Linux does for info blocks).
-pub const SUPERBLOCK_OFFSET: u64 = 4096;
-
 /// Bytes of a management superblock describing `ranges` data ranges: header plus
 /// entries, rounded up to 4 KiB.
 pub fn superblock_len(ranges: u64) -> Result<u64> {
-    let entries = mul(ranges, SUPERBLOCK_ENTRY, "superblock entries")?;
-    align_up(add(SUPERBLOCK_HEADER, entries, "superblock")?, PAGE_SIZE)
+    let entries = mul(ranges, MGMT_RANGE_SIZE as u64, "superblock entries")?;
+    Ok(align_up(
+        add(MGMT_HEADER_SIZE as u64, entries, "superblock")?,
+        PAGE_SIZE,
+    )?)
 }
 
 /// Offset in the management namespace of the first table: after the superblock, on a
 /// 2 MiB boundary.
 pub fn first_table_offset(ranges: u64) -> Result<u64> {
-    align_up(
+    Ok(align_up(
         add(SUPERBLOCK_OFFSET, superblock_len(ranges)?, "superblock end")?,
         GROUP_BACKING,
-    )
+    )?)
 }
 
 /// Iterates over the layout of every namespace under one strategy; yields an error (and
@@ -513,7 +498,7 @@ pub struct Layouts<'a> {
 impl<'a> Layouts<'a> {
     fn new(req: Request<'a>, strategy: Strategy) -> Result<Self> {
         req.cost.validate()?;
-        check_align(usize::MAX, req.compat_align)?;
+        check_align(req.compat_align).map_err(|e| Error::at(usize::MAX, e))?;
         if !req.page_sizes.contains(PageSizes::SIZE_4K) {
             return Err(Error::NoBasePageSize);
         }
@@ -543,7 +528,7 @@ impl<'a> Layouts<'a> {
     }
 
     fn layout(&mut self, index: usize, ns: &Namespace) -> Result<NamespaceLayout> {
-        check_align(index, ns.align)?;
+        check_align(ns.align).map_err(|e| Error::at(index, e))?;
         if ns.size < PAGE_SIZE {
             return Err(Error::EmptyNamespace {
                 index,
@@ -579,15 +564,16 @@ impl<'a> Layouts<'a> {
             });
         }
         if self.strategy == Strategy::PerNamespace {
-            let g = pfn_geometry(
-                index,
-                ns.base,
-                ns.size,
-                ns.align,
-                self.req.compat_align,
-                cost.per_page(),
-                true,
-            )?;
+            let g = geometry::Params {
+                start: ns.base,
+                size: ns.size,
+                align: ns.align,
+                compat_align: self.req.compat_align,
+                per_page: cost.per_page(),
+                in_namespace: true,
+            }
+            .geometry()
+            .map_err(|e| Error::at(index, e))?;
             let table = TableLocation {
                 medium: Medium::Namespace(index),
                 offset: INFO_BLOCK_RESERVE,
@@ -687,140 +673,39 @@ pub fn layouts(req: Request<'_>, strategy: Strategy) -> Result<Layouts<'_>> {
     Layouts::new(req, strategy)
 }
 
-/// Paging-structure page counts of one level, deduplicated across sorted ranges.
-#[derive(Debug, Clone, Copy, Default)]
-struct LevelCount {
-    pages: u64,
-    /// Index of the last region counted, plus one (0: none yet).
-    last: u64,
-}
-
-impl LevelCount {
-    /// Counts regions `first..=last` not counted yet (inputs come in ascending order).
-    fn interval(&mut self, first: u64, last: u64) {
-        let from = first.max(self.last);
-        if last >= from {
-            // Region indices are at most 2^64 / 2 MiB: these cannot saturate.
-            self.pages = self
-                .pages
-                .saturating_add(last.saturating_sub(from).saturating_add(1));
-            self.last = last.saturating_add(1);
-        }
-    }
-}
-
-/// Regions of `COVER` bytes that the range touches but does not fully contain (at most
-/// the first and the last), as an ascending pair; `None` entries for none.
-fn partial_regions<const COVER: u64>(start: u64, end: u64) -> [Option<u64>; 2] {
-    const { assert!(COVER != 0) };
-    let first = start.checked_div(COVER).unwrap_or(0);
-    let last = end.saturating_sub(1).checked_div(COVER).unwrap_or(0);
-    let head = !start.is_multiple_of(COVER) || end < first.saturating_add(1).saturating_mul(COVER);
-    let tail = !end.is_multiple_of(COVER) && (last != first || !head);
-    [head.then_some(first), tail.then_some(last)]
-}
-
-/// Bytes of PT, PD and PDPT pages to map `ranges` (ascending, not overlapping, each
-/// mapped on its own) with leaves up to `leaf`.
-fn paging_bytes(ranges: &mut dyn Iterator<Item = (u64, u64)>, leaf: u64) -> Result<u64> {
-    let mut pt = LevelCount::default();
-    let mut pd = LevelCount::default();
-    let mut pdpt = LevelCount::default();
-    for (start, len) in ranges {
-        if len == 0 {
-            continue;
-        }
-        let start = align_down(start, PAGE_SIZE);
-        let end = align_up(add(start, len, "range end")?, PAGE_SIZE)?;
-        let last = end.saturating_sub(1);
-        pdpt.interval(start / COVER_PDPT, last / COVER_PDPT);
-        if leaf >= SIZE_1G {
-            for r in partial_regions::<COVER_PD>(start, end)
-                .into_iter()
-                .flatten()
-            {
-                pd.interval(r, r);
-            }
-        } else {
-            pd.interval(start / COVER_PD, last / COVER_PD);
-        }
-        if leaf >= SIZE_2M {
-            for r in partial_regions::<COVER_PT>(start, end)
-                .into_iter()
-                .flatten()
-            {
-                pt.interval(r, r);
-            }
-        } else {
-            pt.interval(start / COVER_PT, last / COVER_PT);
-        }
-    }
-    let pages = add(
-        add(pt.pages, pd.pages, "table pages")?,
-        pdpt.pages,
-        "table pages",
-    )?;
-    mul(pages, TABLE_PAGE, "paging bytes")
-}
-
-fn paging_cost<'a>(
-    sizes: PageSizes,
-    ranges: impl Fn() -> Result<RangeIter<'a>>,
-) -> Result<PagingCost> {
-    let mut cost = PagingCost::default();
-    for (flag, leaf, slot) in [
-        (PageSizes::SIZE_4K, PAGE_SIZE, &mut cost.with_4k),
-        (PageSizes::SIZE_2M, SIZE_2M, &mut cost.with_2m),
-        (PageSizes::SIZE_1G, SIZE_1G, &mut cost.with_1g),
-    ] {
-        if sizes.contains(flag) {
-            let mut it = ranges()?;
-            let bytes = paging_bytes(&mut it, leaf)?;
-            if let Some(e) = it.error {
-                return Err(e);
-            }
-            *slot = Some(bytes);
-        }
-    }
-    Ok(cost)
-}
-
-/// The ranges a plan maps: namespaces or table backings.
+/// The ranges a plan maps: namespaces or table backings, as `(start, len)`.
 struct RangeIter<'a> {
     layouts: Layouts<'a>,
     tables: bool,
-    error: Option<Error>,
 }
 
 impl Iterator for RangeIter<'_> {
-    type Item = (u64, u64);
+    type Item = Result<(u64, u64)>;
 
-    fn next(&mut self) -> Option<(u64, u64)> {
+    fn next(&mut self) -> Option<Self::Item> {
         loop {
             let l = match self.layouts.next()? {
                 Ok(l) => l,
-                Err(e) => {
-                    self.error = Some(e);
-                    return None;
-                }
+                Err(e) => return Some(Err(e)),
             };
             let ns = self.layouts.req.namespaces.get(l.index)?;
             if !self.tables {
-                return Some((ns.base, ns.size));
+                return Some(Ok((ns.base, ns.size)));
             }
             let Some(t) = l.table else { continue };
             let base = match t.medium {
                 Medium::Dram => 0,
                 Medium::Namespace(i) => self.layouts.req.namespaces.get(i)?.base,
             };
-            return Some((base.saturating_add(t.offset), t.len()));
+            return Some(Ok((base.saturating_add(t.offset), t.len())));
         }
     }
 }
 
 /// Plans one strategy: totals and paging costs. O(number of namespaces).
-pub fn plan(req: Request<'_>, strategy: Strategy) -> Result<Plan> {
+pub fn plan(req: Request<'_>, strategy: Strategy) -> Result<Plan<'_>> {
     let mut p = Plan {
+        request: req,
         strategy,
         descriptor_bytes: 0,
         reverse_map_bytes: 0,
@@ -868,21 +753,20 @@ pub fn plan(req: Request<'_>, strategy: Strategy) -> Result<Plan> {
     p.data_bytes = mul(p.data_pages, PAGE_SIZE, "data bytes")?;
     p.pmem_overhead_bytes = sub(total, p.data_bytes, "overhead")?;
     p.within_dram_budget = p.dram_bytes <= req.dram_budget;
-    let pmem = |tables| -> Result<RangeIter<'_>> {
+    let ranges = |tables| -> Result<RangeIter<'_>> {
         Ok(RangeIter {
             layouts: layouts(req, strategy)?,
             tables,
-            error: None,
         })
     };
-    p.paging.pmem = paging_cost(req.page_sizes, || pmem(false))?;
-    p.paging.table = paging_cost(req.page_sizes, || pmem(true))?;
+    p.paging.pmem = paging::cost(req.page_sizes, || ranges(false))?;
+    p.paging.table = paging::cost(req.page_sizes, || ranges(true))?;
     Ok(p)
 }
 
 /// Chooses a strategy: DRAM if it fits the budget; else the management namespace if one
 /// is given and fits; else per-namespace. The [`Reason`] carries the figures.
-pub fn recommend(req: Request<'_>) -> Result<Recommendation> {
+pub fn recommend(req: Request<'_>) -> Result<Recommendation<'_>> {
     let dram = plan(req, Strategy::Dram)?;
     let budget = req.dram_budget;
     if dram.within_dram_budget {
@@ -898,8 +782,9 @@ pub fn recommend(req: Request<'_>) -> Result<Recommendation> {
         .management
         .and_then(|_| plan(req, Strategy::ManagementSuperblock).ok())
     {
-        let used = layouts(req, Strategy::ManagementSuperblock)?
-            .filter_map(|l| l.ok()?.table)
+        let used = m
+            .layouts()
+            .filter_map(|l| l.table)
             .last()
             .map_or(0, |t| t.offset.saturating_add(t.len()));
         return Ok(Recommendation {

@@ -36,7 +36,8 @@ use crate::layout::{
     MGMT_CHECKSUM_AT, MGMT_HEADER_SIZE, MGMT_MAX_SB_SIZE, MGMT_RANGE_INITIALISED, MGMT_RANGE_SIZE,
     MGMT_SIG, MGMT_VERSION_MAJOR, MGMT_VERSION_MINOR, MgmtRange, MgmtSbHeader,
 };
-use crate::plan::{CostModel, PAGE_SIZE, SUPERBLOCK_OFFSET, superblock_len};
+use crate::layout::{PAGE_SIZE, SUPERBLOCK_OFFSET};
+use crate::plan::{CostModel, superblock_len};
 use zerocopy::{FromBytes, FromZeros};
 
 /// The header fields of a superblock.
@@ -250,7 +251,7 @@ fn range_of(e: &MgmtRange) -> Range {
 /// Bytes [`emit`] writes for `ranges` entries.
 pub fn buffer_len(ranges: usize) -> Result<usize> {
     let n = u64::try_from(ranges).map_err(|_| Error::Overflow("superblock entries"))?;
-    let len = superblock_len(n)?;
+    let len = superblock_len(n).map_err(|_| Error::Overflow("superblock length"))?;
     if len > u64::from(MGMT_MAX_SB_SIZE) {
         return Err(field("nr_ranges", n));
     }
@@ -325,7 +326,7 @@ pub fn emit(header: &Header, ranges: &[Range], buf: &mut [u8]) -> Result<usize> 
 #[allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
-    use crate::plan::SIZE_2M;
+    use crate::layout::SIZE_2M;
     use proptest::prelude::*;
     use std::vec;
     use std::vec::Vec;

@@ -6,8 +6,8 @@
 //! loudly elsewhere, counted in the skip log (`peer_skip`).
 #![allow(clippy::unwrap_used)]
 
+use frame_table::layout::COMPAT_ALIGN_X86;
 use frame_table::layout::INFO_BLOCK_SIZE;
-use frame_table::plan::COMPAT_ALIGN_X86;
 use frame_table::{InitParams, NamespaceGeometry, Personality, PfnInfo, PfnMode};
 use std::process::Command;
 

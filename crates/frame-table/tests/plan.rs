@@ -3,10 +3,12 @@
 //! frame-table costs) and against a naive per-page reference on small sizes.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use frame_table::plan::{self, COMPAT_ALIGN_X86, SIZE_1G, SIZE_2M};
+use frame_table::infoblock::geometry::Params;
+use frame_table::layout::{COMPAT_ALIGN_X86, SIZE_1G, SIZE_2M};
+use frame_table::plan;
 use frame_table::{
-    CostModel, Error, Medium, Namespace, PageSizes, Plan, Reason, Request, Role, Strategy,
-    recommend,
+    CostModel, GeometryError, Medium, Namespace, PageSizes, PfnGeometry, Plan, PlanError as Error,
+    Reason, Request, Role, Strategy, recommend,
 };
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
@@ -14,6 +16,24 @@ use std::collections::BTreeSet;
 
 const GIB: u64 = 1 << 30;
 const TIB: u64 = 1 << 40;
+
+/// Linux's `nd_pfn_init` for a namespace at `start` with 64-byte `struct page`.
+fn pfn_geometry(
+    start: u64,
+    size: u64,
+    align: u64,
+    in_namespace: bool,
+) -> Result<PfnGeometry, GeometryError> {
+    Params {
+        start,
+        size,
+        align,
+        compat_align: COMPAT_ALIGN_X86,
+        per_page: 64,
+        in_namespace,
+    }
+    .geometry()
+}
 
 /// The namespace of `size` bytes at `base`, aligned to `align`.
 const fn namespace(base: u64, size: u64, align: u64) -> Namespace {
@@ -48,35 +68,34 @@ fn linux_one_tib_at_16_mib_alignment() {
     let t = l.table.unwrap();
     assert_eq!((t.medium, t.offset), (Medium::Namespace(0), 8192));
     assert_eq!(t.descriptor_bytes, 64 * ((TIB - 8192) / 4096));
-    let g = plan::pfn_geometry(0, 0, TIB, 16 << 20, COMPAT_ALIGN_X86, 64, true).unwrap();
+    let g = pfn_geometry(0, TIB, 16 << 20, true).unwrap();
     assert_eq!((g.dataoff, g.npfns), (17_196_646_400, 264_237_056));
     // The same namespace on x86 defaults (2 MiB): 16 GiB of 64-byte page structs plus
     // the 8 KiB prefix, rounded up to 2 MiB (Linux `drivers/nvdimm/pfn_devs.c`,
     // `nd_pfn_init`): 16 GiB + 2 MiB.
-    let g = plan::pfn_geometry(0, 0, TIB, SIZE_2M, COMPAT_ALIGN_X86, 64, true).unwrap();
+    let g = pfn_geometry(0, TIB, SIZE_2M, true).unwrap();
     assert_eq!(g.dataoff, 16 * GIB + SIZE_2M);
     // RAM mode: only the 8 KiB prefix, aligned.
-    let g = plan::pfn_geometry(0, 0, TIB, SIZE_2M, COMPAT_ALIGN_X86, 64, false).unwrap();
+    let g = pfn_geometry(0, TIB, SIZE_2M, false).unwrap();
     assert_eq!(g.dataoff, SIZE_2M);
 }
 
 #[test]
 fn linux_refuses_misaligned_start_and_tiny_namespaces() {
     assert_eq!(
-        plan::pfn_geometry(3, 4096, GIB, SIZE_2M, COMPAT_ALIGN_X86, 64, true),
-        Err(Error::MisalignedBase {
-            index: 3,
-            base: 4096,
+        pfn_geometry(4096, GIB, SIZE_2M, true),
+        Err(GeometryError::MisalignedStart {
+            start: 4096,
             align: COMPAT_ALIGN_X86
         })
     );
     assert!(matches!(
-        plan::pfn_geometry(0, 0, SIZE_2M, SIZE_2M, COMPAT_ALIGN_X86, 64, true),
-        Err(Error::NamespaceTooSmall { index: 0, .. })
+        pfn_geometry(0, SIZE_2M, SIZE_2M, true),
+        Err(GeometryError::TooSmall { size: SIZE_2M, .. })
     ));
     assert!(matches!(
-        plan::pfn_geometry(0, 0, 4096, SIZE_2M, COMPAT_ALIGN_X86, 64, true),
-        Err(Error::NamespaceTooSmall { .. })
+        pfn_geometry(0, 4096, SIZE_2M, true),
+        Err(GeometryError::TooSmall { .. })
     ));
 }
 
@@ -206,6 +225,34 @@ fn recommendation_follows_budget_and_management() {
             dram_budget: 0
         })
     );
+}
+
+#[test]
+fn plan_yields_the_layouts_it_totals() {
+    let ns = [
+        namespace(0, 64 * GIB, SIZE_2M),
+        namespace(64 * GIB, 4 * GIB, SIZE_2M),
+        namespace(128 * GIB, 16 * GIB, SIZE_1G),
+    ];
+    let req = Request {
+        management: Some(1),
+        ..request(&ns, CostModel::XEN)
+    };
+    for strategy in Strategy::ALL {
+        let p = plan::plan(req, strategy).unwrap();
+        let from_plan: Vec<_> = p.layouts().collect();
+        let direct: Vec<_> = plan::layouts(req, strategy)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(from_plan, direct, "{strategy:?}");
+        assert_eq!(from_plan.len(), ns.len());
+        let pages: u64 = from_plan.iter().map(|l| l.data_pages).sum();
+        assert_eq!(
+            pages, p.data_pages,
+            "{strategy:?}: totals come from the layouts"
+        );
+    }
 }
 
 #[test]

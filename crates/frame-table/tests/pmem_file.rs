@@ -4,7 +4,8 @@
 //! unmaps, maps again and reads everything back.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use frame_table::plan::{self, COMPAT_ALIGN_X86, SIZE_2M};
+use frame_table::layout::{COMPAT_ALIGN_X86, SIZE_2M};
+use frame_table::plan;
 use frame_table::superblock::{self, Header, Range};
 use frame_table::{
     Build, CostModel, InitParams, Medium, Namespace, NamespaceGeometry, PageSizes, Personality,

@@ -11,7 +11,7 @@
 use crate::cell::BufferedPage;
 use crate::error::{Error, Result};
 use crate::layout::{BufIoreq, IOREQ_BUFFER_SLOT_NUM};
-use crate::request::Direction;
+use crate::request::{Direction, RequestType};
 use crate::sync::Ordering;
 use zerocopy::little_endian::U32;
 
@@ -26,8 +26,8 @@ pub const BUF_ADDR_MAX: u32 = 0xf_ffff;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct BufRequest {
-    /// `type` (`IOREQ_TYPE_COPY` or `IOREQ_TYPE_TIMEOFFSET` in practice).
-    pub kind: u8,
+    /// `type` ([`RequestType::Mmio`] or [`RequestType::TimeOffset`] in practice).
+    pub kind: RequestType,
     /// `dir` as written; device models treat every entry as a write.
     pub dir: Direction,
     /// `size` as log2 of the byte count: 0..=3 for 1, 2, 4, 8 bytes.
@@ -60,7 +60,10 @@ impl BufRequest {
             Direction::Write => 0,
             Direction::Read => 1,
         };
-        Ok(u32::from(self.kind) | dir << 9 | u32::from(self.size_log2) << 10 | self.addr << 12)
+        Ok(u32::from(self.kind.raw())
+            | dir << 9
+            | u32::from(self.size_log2) << 10
+            | self.addr << 12)
     }
 
     /// Encodes the entries: one, or two for an 8-byte value. Data bits above the size
@@ -80,13 +83,14 @@ impl BufRequest {
     }
 
     /// Decodes an entry (and its second half for an 8-byte value). The `pad` bit is
-    /// ignored, as Xen and QEMU do.
-    pub fn decode(first: BufIoreq, second: Option<BufIoreq>) -> Self {
+    /// ignored, as Xen and QEMU do; a `type` byte that is no `IOREQ_TYPE_*` is
+    /// [`Error::UnknownType`].
+    pub fn decode(first: BufIoreq, second: Option<BufIoreq>) -> Result<Self> {
         let header = first.header.get();
         let low = u64::from(first.data.get());
         let high = second.map_or(0, |s| u64::from(s.data.get()));
-        Self {
-            kind: header.to_le_bytes()[0],
+        Ok(Self {
+            kind: RequestType::from_raw(header.to_le_bytes()[0])?,
             dir: if header & (1 << 9) != 0 {
                 Direction::Read
             } else {
@@ -95,7 +99,7 @@ impl BufRequest {
             size_log2: ((header >> 10) & 3) as u8,
             addr: header >> 12,
             data: low | high << 32,
-        }
+        })
     }
 }
 
@@ -170,8 +174,8 @@ impl<'a> BufferedRing<'a> {
 
     /// Consumer: takes the oldest request, if any, and frees its entries.
     ///
-    /// Errors leave the ring as it was: inconsistent pointers, or an 8-byte request whose
-    /// second entry is missing or has another header.
+    /// Errors leave the ring as it was: inconsistent pointers, an 8-byte request whose
+    /// second entry is missing or has another header, or an unknown `type` byte.
     pub fn pop(&self) -> Result<Option<BufRequest>> {
         let (read, write) = self.pointers()?;
         let pending = write.wrapping_sub(read);
@@ -189,8 +193,9 @@ impl<'a> BufferedRing<'a> {
         } else {
             None
         };
+        let request = BufRequest::decode(first, second)?;
         self.advance_read(1 + u32::from(qword))?;
-        Ok(Some(BufRequest::decode(first, second)))
+        Ok(Some(request))
     }
 
     /// Adds `entries` to `read_pointer` atomically, keeping whatever `write_pointer` (and
@@ -277,7 +282,7 @@ mod tests {
         // log2 2 in bits 11:10, addr in bits 31:12, data in the second word (Xen
         // `public/hvm/ioreq.h`, `struct buf_ioreq`) -> 0x12345678_a0010801.
         let r = BufRequest {
-            kind: 1,
+            kind: RequestType::Mmio,
             dir: Direction::Write,
             size_log2: 2,
             addr: 0xa0010,
@@ -287,7 +292,28 @@ mod tests {
         let image: u64 = zerocopy::transmute!(first);
         assert_eq!(image, 0x1234_5678_a001_0801);
         assert_eq!(second, None);
-        assert_eq!(BufRequest::decode(first, None), r);
+        assert_eq!(BufRequest::decode(first, None), Ok(r));
+    }
+
+    #[test]
+    fn unknown_type_is_refused_and_left_in_place() {
+        let page = Box::<BufferedPage>::default();
+        let ring = BufferedRing::new(&page);
+        let r = BufRequest {
+            kind: RequestType::Mmio,
+            dir: Direction::Write,
+            size_log2: 2,
+            addr: 0x10,
+            data: 1,
+        };
+        ring.push(&r, Canonicalise::Yes).expect("room");
+        // Type byte 3 is no IOREQ_TYPE_* value.
+        let header = page.slots[0].header.load(Ordering::Relaxed);
+        page.slots[0]
+            .header
+            .store(header & !0xff | 3, Ordering::Relaxed);
+        assert_eq!(ring.pop(), Err(Error::UnknownType(3)));
+        assert_eq!(ring.pointers(), Ok((0, 1)), "nothing consumed");
     }
 
     #[test]
@@ -296,7 +322,7 @@ mod tests {
         page.pointers.store(join(510, 510), Ordering::Relaxed);
         let ring = BufferedRing::new(&page);
         let r = BufRequest {
-            kind: 7,
+            kind: RequestType::TimeOffset,
             dir: Direction::Write,
             size_log2: 3,
             addr: 0,
@@ -318,7 +344,7 @@ mod tests {
         let page = Box::<BufferedPage>::default();
         let ring = BufferedRing::new(&page);
         let r = BufRequest {
-            kind: 1,
+            kind: RequestType::Mmio,
             dir: Direction::Write,
             size_log2: 0,
             addr: 0xa0000,
@@ -373,7 +399,7 @@ mod tests {
             .store(join(u32::MAX, u32::MAX), Ordering::Relaxed);
         let ring = BufferedRing::new(&page);
         let r = BufRequest {
-            kind: 1,
+            kind: RequestType::Mmio,
             dir: Direction::Write,
             size_log2: 1,
             addr: 2,
@@ -397,7 +423,7 @@ mod tests {
         while ring
             .push(
                 &BufRequest {
-                    kind: 1,
+                    kind: RequestType::Mmio,
                     dir: Direction::Write,
                     size_log2: 2,
                     addr: 0,
@@ -419,7 +445,13 @@ mod tests {
 
     fn any_request() -> impl Strategy<Value = BufRequest> {
         (
-            any::<u8>(),
+            prop::sample::select(std::vec![
+                RequestType::Pio,
+                RequestType::Mmio,
+                RequestType::PciConfig,
+                RequestType::TimeOffset,
+                RequestType::Invalidate,
+            ]),
             any::<bool>(),
             0u8..4,
             0..=BUF_ADDR_MAX,

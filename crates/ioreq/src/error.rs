@@ -63,6 +63,14 @@ pub enum Error {
         /// The number of 4 KiB pages required.
         pages: usize,
     },
+    /// Fewer pages were handed over than the layout needs.
+    #[error("{have} pages given; the layout needs {need}")]
+    TooFewPages {
+        /// Pages given.
+        have: usize,
+        /// Pages the layout needs.
+        need: usize,
+    },
     /// The emulator tried to post into a slot whose state is not `NONE`.
     #[error("slot for vCPU {vcpu} is busy (state {state})")]
     SlotBusy {

@@ -22,7 +22,7 @@
 //! # Example
 //!
 //! ```
-//! use ioreq::{Direction, IoreqPage, PageLayout, Request, RequestType, State, SyncPages};
+//! use ioreq::{Direction, IoreqPage, PageLayout, Request, SyncPages};
 //!
 //! // 288 vCPUs need 3 synchronous pages; vCPU 287 is in resource frame 3 at offset 992.
 //! let layout = PageLayout::new(288)?;
@@ -33,10 +33,7 @@
 //! let pages: Vec<IoreqPage> = (0..3).map(|_| IoreqPage::default()).collect();
 //! let pages = SyncPages::contiguous(layout, &pages)?;
 //!
-//! let read = Request {
-//!     addr: 0x3f8, data: 0, count: 1, size: 1, vp_eport: 0, state: State::None,
-//!     data_is_ptr: false, dir: Direction::Read, df: false, kind: RequestType::Pio,
-//! };
+//! let read = Request::pio(Direction::Read, 0x3f8, 1, 0);
 //! pages.slot(287)?.post(&read)?;                       // emulator side
 //! let request = pages.slot(287)?.take()?.expect("posted"); // device-model side
 //! pages.slot(287)?.complete(u64::from(b'A'))?;

@@ -192,11 +192,7 @@ impl<'a> SyncPages<'a> {
     fn check_count(layout: PageLayout, have: usize) -> Result<()> {
         let need = layout.sync_pages() as usize;
         if have < need {
-            return Err(Error::BadRegion {
-                addr: 0,
-                len: have * crate::layout::PAGE_SIZE,
-                pages: need,
-            });
+            return Err(Error::TooFewPages { have, need });
         }
         Ok(())
     }
@@ -293,22 +289,14 @@ impl<'a, N: Notify> DeviceModel<'a, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Direction, RequestType};
+    use crate::request::Direction;
     use std::boxed::Box;
     use std::vec::Vec;
 
     fn mmio_read(addr: u64) -> Request {
         Request {
-            addr,
-            data: 0,
-            count: 1,
-            size: 4,
             vp_eport: 3,
-            state: State::None,
-            data_is_ptr: false,
-            dir: Direction::Read,
-            df: false,
-            kind: RequestType::Mmio,
+            ..Request::mmio(Direction::Read, addr, 4, 0)
         }
     }
 
@@ -345,6 +333,16 @@ mod tests {
         slot.complete(0x1234).expect("in process");
         assert_eq!(slot.poll_response(), Ok(Some(0x1234)));
         assert_eq!(slot.state(), Ok(State::None));
+    }
+
+    #[test]
+    fn too_few_pages_is_its_own_error() {
+        let layout = PageLayout::new(300).expect("valid");
+        let pages: Vec<IoreqPage> = (0..2).map(|_| IoreqPage::default()).collect();
+        assert_eq!(
+            SyncPages::contiguous(layout, &pages).map(|_| ()),
+            Err(Error::TooFewPages { have: 2, need: 3 })
+        );
     }
 
     #[test]

@@ -171,6 +171,41 @@ pub struct Request {
 }
 
 impl Request {
+    /// One access of `size` bytes of `kind` at `addr`, data by value: `count` 1, state
+    /// `NONE` (what an emulator posts), `vp_eport` 0, ascending. Change any other field
+    /// with struct update syntax (`Request { vp_eport: 3, ..Request::mmio(..) }`).
+    pub const fn single(kind: RequestType, dir: Direction, addr: u64, size: u8, data: u64) -> Self {
+        Self {
+            addr,
+            data,
+            count: 1,
+            size,
+            vp_eport: 0,
+            state: State::None,
+            data_is_ptr: false,
+            dir,
+            df: false,
+            kind,
+        }
+    }
+
+    /// One port access (`IOREQ_TYPE_PIO`) of `size` bytes at `port`, as [`Request::single`].
+    pub const fn pio(dir: Direction, port: u16, size: u8, data: u64) -> Self {
+        Self::single(RequestType::Pio, dir, port as u64, size, data)
+    }
+
+    /// One MMIO access (`IOREQ_TYPE_COPY`) of `size` bytes at `addr`, as
+    /// [`Request::single`].
+    pub const fn mmio(dir: Direction, addr: u64, size: u8, data: u64) -> Self {
+        Self::single(RequestType::Mmio, dir, addr, size, data)
+    }
+
+    /// One PCI configuration-space access (`IOREQ_TYPE_PCI_CONFIG`) of `size` bytes, as
+    /// [`Request::single`].
+    pub fn pci_config(dir: Direction, address: PciConfigAddress, size: u8, data: u64) -> Self {
+        Self::single(RequestType::PciConfig, dir, address.encode(), size, data)
+    }
+
     /// Decodes and validates a raw slot.
     ///
     /// Rules (Xen's `hvmemul_do_io` guarantees, QEMU's fatal checks): a known state and

@@ -21,16 +21,8 @@ use loom::thread;
 
 fn request(addr: u64) -> Request {
     Request {
-        addr,
-        data: 0,
-        count: 1,
-        size: 4,
         vp_eport: 1,
-        state: State::None,
-        data_is_ptr: false,
-        dir: Direction::Read,
-        df: false,
-        kind: RequestType::Mmio,
+        ..Request::mmio(Direction::Read, addr, 4, 0)
     }
 }
 
@@ -72,7 +64,7 @@ fn two_round_trips_through_one_slot() {
 
 fn buffered(size_log2: u8, data: u64) -> BufRequest {
     BufRequest {
-        kind: 1,
+        kind: RequestType::Mmio,
         dir: Direction::Write,
         size_log2,
         addr: 0xa_0000,

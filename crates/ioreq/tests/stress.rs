@@ -9,7 +9,7 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 use ioreq::{
     BufRequest, BufferedPage, BufferedRing, Canonicalise, Direction, IoreqPage, PageLayout,
-    Request, RequestType, State, SyncPages,
+    Request, RequestType, SyncPages,
 };
 use std::thread;
 
@@ -75,16 +75,8 @@ fn sync_round_trips_are_exact() {
                 } else if posted < ROUND_TRIPS {
                     let addr = u64::from(vcpu) << 40 | seq[v];
                     let request = Request {
-                        addr,
-                        data: 0,
-                        count: 1,
-                        size: 8,
                         vp_eport: vcpu,
-                        state: State::None,
-                        data_is_ptr: false,
-                        dir: Direction::Read,
-                        df: false,
-                        kind: RequestType::Mmio,
+                        ..Request::mmio(Direction::Read, addr, 8, 0)
                     };
                     slot.post(&request).expect("free slot");
                     in_flight[v] = true;
@@ -108,7 +100,7 @@ fn buffered_ring_streams_in_order() {
             while next < total {
                 let qword = next.is_multiple_of(3);
                 let r = BufRequest {
-                    kind: 1,
+                    kind: RequestType::Mmio,
                     dir: Direction::Write,
                     size_log2: if qword { 3 } else { 2 },
                     addr: (next % 0x10_0000) as u32,

@@ -6,6 +6,13 @@
 //! at 4088 taken as zero, `nd_sb_checksum`), and a `parent_uuid` equal to the namespace
 //! UUID (BTT also accepts a nil parent). A v1.2/CXL claim class restricts the probe to
 //! that personality; an unknown class (including hugevm's own) probes nothing.
+//!
+//! Only the signatures, the checksum, the UUIDs and the fields [`PfnInfo`] and
+//! [`Content::Btt`] report are read (the prefixes [`PfnSb`] and [`BttSb`]). What an
+//! `nd_pfn_sb` means beyond that (creating one as `nd_pfn_init` does, checking it as
+//! `nd_pfn_validate` does, the version back-fill of `page_size` and
+//! `page_struct_size`) is the `frame-table` crate's business; the two crates share no
+//! code, as the workspace's crates never depend on each other.
 
 use zerocopy::FromBytes;
 
@@ -149,8 +156,6 @@ mod tests {
             start_pad: U32::new(0),
             end_trunc: U32::new(0),
             align: U32::new(0x20_0000),
-            page_size: U32::new(4096),
-            page_struct_size: U16::new(64),
         }
     }
 
@@ -191,7 +196,7 @@ mod tests {
 
     #[test]
     fn classifies_btt_versions_by_location() {
-        let mut sb = BttSb::read_from_bytes(&[0u8; 120][..]).expect("sized");
+        let mut sb = BttSb::read_from_bytes(&[0u8; 64][..]).expect("sized");
         sb.signature = BTT_SIG;
         sb.version_major = U16::new(2);
         sb.external_lbasize = U32::new(4096);

@@ -15,8 +15,8 @@ use crate::checksum::fletcher64_skipping;
 use crate::index::LabelVersion;
 use crate::layout::{
     CXL_NAMESPACE_UUID, CXL_REGION_UUID, CxlNamespaceLabel, CxlRegionLabel, EfiLabel, EfiLabelV1_2,
-    HUGEVM_CLAIM_GUID, LABEL_CHECKSUM_OFFSET, NVDIMM_BTT_GUID, NVDIMM_BTT2_GUID, NVDIMM_DAX_GUID,
-    NVDIMM_PFN_GUID,
+    HUGEVM_CLAIM_GUID, LABEL_CHECKSUM_OFFSET, LabelFlags, NVDIMM_BTT_GUID, NVDIMM_BTT2_GUID,
+    NVDIMM_DAX_GUID, NVDIMM_PFN_GUID,
 };
 use crate::uuid::{Guid, Uuid};
 
@@ -165,7 +165,7 @@ pub struct NamespaceLabel {
     pub uuid: Uuid,
     /// Name.
     pub name: Name,
-    /// `NSLABEL_FLAG_*`.
+    /// `NSLABEL_FLAG_*` (see [`NamespaceLabel::label_flags`]).
     pub flags: u32,
     /// EFI: labels in the interleave set (`nlabel`). CXL: ranges of the namespace
     /// (`nrange`).
@@ -224,6 +224,20 @@ pub enum Label {
     Namespace(NamespaceLabel),
     /// A CXL region label.
     Region(RegionLabel),
+}
+
+impl NamespaceLabel {
+    /// [`flags`](Self::flags) as a set of `NSLABEL_FLAG_*` bits.
+    pub const fn label_flags(&self) -> LabelFlags {
+        LabelFlags::from_bits_retain(self.flags)
+    }
+}
+
+impl RegionLabel {
+    /// [`flags`](Self::flags) as a set of `NSLABEL_FLAG_*` bits.
+    pub const fn label_flags(&self) -> LabelFlags {
+        LabelFlags::from_bits_retain(self.flags)
+    }
 }
 
 impl Label {
@@ -297,7 +311,7 @@ impl LabelSummary {
     /// (zero for a clean label, so the common case builds no warning).
     pub(crate) fn warning_bits(self, version: LabelVersion) -> u8 {
         let efi_or_region = version != LabelVersion::Cxl || self.region;
-        u8::from(self.flags & crate::layout::NSLABEL_FLAG_UPDATING != 0)
+        u8::from(LabelFlags::from_bits_retain(self.flags).contains(LabelFlags::UPDATING))
             | u8::from(efi_or_region && self.position >= self.nlabel) << 1
             | u8::from(self.dpa.checked_add(self.rawsize).is_none()) << 2
             | u8::from(!(self.dpa | self.rawsize).is_multiple_of(4096)) << 3
@@ -401,10 +415,11 @@ fn efi_summary(l: &EfiLabel) -> LabelSummary {
     }
 }
 
-/// Decodes the label in `bytes` without the activity checks (for bytes that already
-/// passed [`parse_label`]).
-#[cfg(feature = "alloc")]
-pub(crate) fn decode_label(bytes: &[u8], version: LabelVersion) -> Result<Label, LabelFault> {
+/// Decodes the label in `bytes` as found, without the activity checks of
+/// [`parse_label`] (slot field, checksum): for tools that show what is on media, such as
+/// `ndctl read-labels`, which lists every slot whose slot field matches whatever its
+/// checksum. A CXL label of neither kind is still [`LabelFault::UnknownCxlType`].
+pub fn decode_label(bytes: &[u8], version: LabelVersion) -> Result<Label, LabelFault> {
     read_label(bytes, version, None)
 }
 

@@ -48,6 +48,25 @@ pub const NSLABEL_FLAG_BTT: u32 = 0x4;
 /// UEFI 2.7 `EFI_NVDIMM_LABEL_FLAGS_UPDATING`; CXL 2.0 Table 212 Flags bit 3.
 pub const NSLABEL_FLAG_UPDATING: u32 = 0x8;
 
+bitflags::bitflags! {
+    /// The `flags` word of a namespace or region label, as a set of the
+    /// `NSLABEL_FLAG_*` bits above. Bits no specification defines are kept as found
+    /// (`from_bits_retain`), so a label re-emitted from what was parsed is unchanged.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct LabelFlags: u32 {
+        /// [`NSLABEL_FLAG_ROLABEL`].
+        const ROLABEL = NSLABEL_FLAG_ROLABEL;
+        /// [`NSLABEL_FLAG_LOCAL`].
+        const LOCAL = NSLABEL_FLAG_LOCAL;
+        /// [`NSLABEL_FLAG_BTT`].
+        const BTT = NSLABEL_FLAG_BTT;
+        /// [`NSLABEL_FLAG_UPDATING`].
+        const UPDATING = NSLABEL_FLAG_UPDATING;
+        // Any other bit: kept, never interpreted.
+        const _ = !0;
+    }
+}
+
 /// Namespace-relative offset of the pfn, dax and v1.1 BTT info blocks (`SZ_4K`).
 /// Source: Linux `drivers/nvdimm/pfn_devs.c` (`nd_pfn_validate`), `btt_devs.c`
 /// (`nd_btt_probe`).
@@ -375,9 +394,14 @@ const _: () = {
     assert!(offset_of!(CxlRegionLabel, checksum) == 248);
 };
 
-/// The header of `struct nd_pfn_sb` (fsdax and devdax info blocks); the block is 4096
-/// bytes with a Fletcher64 at [`INFO_BLOCK_CHECKSUM_OFFSET`]. Source: Linux
-/// `drivers/nvdimm/pfn.h`.
+/// The first 88 bytes of `struct nd_pfn_sb` (fsdax and devdax info blocks), as far as
+/// `align`: what [`classify`](crate::classify) reads to name a namespace's personality
+/// and report its geometry. The block is 4096 bytes with a Fletcher64 at
+/// [`INFO_BLOCK_CHECKSUM_OFFSET`]. Source: Linux `drivers/nvdimm/pfn.h`.
+///
+/// The full block and its rules (`nd_pfn_init`, `nd_pfn_validate`, the version
+/// back-fill of later fields) belong to the `frame-table` crate, which creates and
+/// validates info blocks; this crate only recognises them.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
 )]
@@ -407,13 +431,9 @@ pub struct PfnSb {
     pub end_trunc: U32,
     /// Minor ≥ 2: mapping alignment.
     pub align: U32,
-    /// Minor ≥ 4: the creator's page size.
-    pub page_size: U32,
-    /// Minor ≥ 4: bytes per `struct page`.
-    pub page_struct_size: U16,
 }
 const _: () = {
-    assert!(size_of::<PfnSb>() == 94);
+    assert!(size_of::<PfnSb>() == 88);
     assert!(offset_of!(PfnSb, uuid) == 16);
     assert!(offset_of!(PfnSb, parent_uuid) == 32);
     assert!(offset_of!(PfnSb, flags) == 48);
@@ -425,14 +445,13 @@ const _: () = {
     assert!(offset_of!(PfnSb, start_pad) == 76);
     assert!(offset_of!(PfnSb, end_trunc) == 80);
     assert!(offset_of!(PfnSb, align) == 84);
-    assert!(offset_of!(PfnSb, page_size) == 88);
-    assert!(offset_of!(PfnSb, page_struct_size) == 92);
 };
 /// Offset of the Fletcher64 in a pfn, dax or BTT info block. Source: Linux `pfn.h`
 /// (`checksum` after `padding[3994]`), `btt.h` (after `padding[3968]`).
 pub const INFO_BLOCK_CHECKSUM_OFFSET: usize = 4088;
 
-/// The header of `struct btt_sb` (BTT arena info block, 4096 bytes). Source: Linux
+/// The first 64 bytes of `struct btt_sb` (BTT arena info block, 4096 bytes), as far as
+/// `external_nlba`: what [`classify`](crate::classify) reads. Source: Linux
 /// `drivers/nvdimm/btt.h`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
@@ -455,31 +474,11 @@ pub struct BttSb {
     pub external_lbasize: U32,
     /// Sectors seen by users.
     pub external_nlba: U32,
-    /// Internal sector size.
-    pub internal_lbasize: U32,
-    /// Internal sectors.
-    pub internal_nlba: U32,
-    /// Free blocks (lanes).
-    pub nfree: U32,
-    /// Size of this block.
-    pub infosize: U32,
-    /// Offset of the next arena.
-    pub nextoff: U64,
-    /// Offset of the data area.
-    pub dataoff: U64,
-    /// Offset of the map.
-    pub mapoff: U64,
-    /// Offset of the flog.
-    pub logoff: U64,
-    /// Offset of the backup info block.
-    pub info2off: U64,
 }
 const _: () = {
-    assert!(size_of::<BttSb>() == 120);
+    assert!(size_of::<BttSb>() == 64);
     assert!(offset_of!(BttSb, flags) == 48);
     assert!(offset_of!(BttSb, version_major) == 52);
     assert!(offset_of!(BttSb, external_lbasize) == 56);
-    assert!(offset_of!(BttSb, nfree) == 72);
-    assert!(offset_of!(BttSb, nextoff) == 80);
-    assert!(offset_of!(BttSb, info2off) == 112);
+    assert!(offset_of!(BttSb, external_nlba) == 60);
 };

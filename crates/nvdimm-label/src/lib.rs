@@ -20,7 +20,7 @@
 //! - [`Storage`]: where an area lives (buffer, file, memory map, capped transfers).
 //! - [`cookie`]: interleave-set cookies as Linux computes them from the NFIT.
 //!
-//! The crate also builds the `lsa` command-line tool (feature `std`): `dump` (human, or
+//! The crate also builds the `lsa` command-line tool (feature `cli`): `dump` (human, or
 //! JSON shaped like `ndctl read-labels -j`), `check`, `init`, `create`, `delete`.
 //!
 //! Untrusted bytes never panic: every problem is an [`Error`] or a [`Diagnostic`].
@@ -55,7 +55,12 @@
 //!
 //! # Cargo features
 //!
-//! - `std` (default): implies `alloc`; adds [`FileStorage`] and the `lsa` tool.
+//! - `std` (default): implies `alloc`; adds [`FileStorage`].
+//! - `vm-memory`: `GuestMemoryStorage`, a label area in a region of guest memory
+//!   through rust-vmm's `vm-memory` 0.18, for a VMM that emulates the NVDIMM (implies
+//!   `std`).
+//! - `cli`: the `lsa` tool (implies `std`; pulls in clap and serde_json, which the
+//!   library itself never uses).
 //! - `alloc`: [`Lsa`], namespaces and diagnostics as owned collections.
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for [`LabelVersion`] (implies `std`).
 //!
@@ -76,6 +81,8 @@ extern crate std;
 mod checksum;
 pub mod cookie;
 mod error;
+#[cfg(feature = "vm-memory")]
+mod guest;
 pub mod index;
 mod infoblock;
 mod label;
@@ -88,11 +95,13 @@ mod writer;
 
 pub use checksum::{fletcher64, fletcher64_skipping};
 pub use error::Error;
+#[cfg(feature = "vm-memory")]
+pub use guest::GuestMemoryStorage;
 pub use index::{Geometry, IndexBlock, IndexFault, LabelVersion, NoValidIndex};
 pub use infoblock::{CLASSIFY_BYTES, Content, PfnInfo, classify};
 pub use label::{
     ClaimClass, EmitError, Label, LabelFault, LabelWarning, Name, NamespaceLabel, RegionLabel,
-    label_warnings, parse_label,
+    decode_label, label_warnings, parse_label,
 };
 pub use lsa::{ActiveSlots, active_slots, free_bits_past_nslot};
 #[cfg(feature = "alloc")]

@@ -119,7 +119,7 @@ mod owned {
         ClaimClass, Label, LabelFault, LabelWarning, Name, NamespaceLabel, RegionLabel,
         check_label, decode_label,
     };
-    use crate::layout::NSLABEL_FLAG_LOCAL;
+    use crate::layout::LabelFlags;
     use crate::uuid::{Guid, Uuid};
 
     /// Something worth reporting about an area that Linux would still accept.
@@ -363,7 +363,8 @@ mod owned {
                                 uuid: u128::from_be_bytes(label.uuid),
                                 position: label.position,
                                 slot,
-                                local: label.flags & NSLABEL_FLAG_LOCAL != 0,
+                                local: LabelFlags::from_bits_retain(label.flags)
+                                    .contains(LabelFlags::LOCAL),
                             });
                         }
                         labels.push(slot);

@@ -97,7 +97,11 @@ pub fn write_all<S: Storage + ?Sized>(
     Ok(())
 }
 
-fn range(size: u64, offset: u64, len: usize) -> Result<core::ops::Range<usize>, StorageError> {
+pub(crate) fn range(
+    size: u64,
+    offset: u64,
+    len: usize,
+) -> Result<core::ops::Range<usize>, StorageError> {
     let oob = StorageError::OutOfBounds { offset, len, size };
     let start = usize::try_from(offset).map_err(|_| oob)?;
     let end = start.checked_add(len).ok_or(oob)?;

@@ -130,3 +130,37 @@ fn uninitialized_area_fails_check_with_a_clear_message() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no valid index block"), "{err}");
 }
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    use nvdimm_label::{InitStyle, LabelVersion, Name, NamespaceSpec, Region, Uuid, Writer, init};
+    use std::process::Stdio;
+
+    // 300 labels: their JSON is well over a pipe's 64 KiB, so `lsa` must meet the closed
+    // pipe whatever the scheduling (`lsa dump IMG | head`).
+    let mut area = vec![0u8; LSA];
+    init(&mut area, LabelVersion::V1_2, InitStyle::Kernel).expect("init");
+    let mut w = Writer::new(&mut area, Region::pmem(1 << 40, 0));
+    for i in 0..300u16 {
+        let mut uuid = [0x11; 16];
+        uuid[..2].copy_from_slice(&i.to_le_bytes());
+        let name = Name::new("a namespace with a long name").expect("short");
+        w.create(&NamespaceSpec::new(Uuid(uuid), name, 2 << 20))
+            .expect("room");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("lsa.bin");
+    std::fs::write(&path, &area).expect("write");
+    for extra in [&["--json", "--all-slots"][..], &[]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lsa"))
+            .args([&["dump", path.to_str().expect("utf-8")][..], extra].concat())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("exits");
+        assert!(out.status.success(), "{extra:?}: {out:?}");
+        assert!(out.stderr.is_empty(), "{extra:?}: {out:?}");
+    }
+}

@@ -9,7 +9,7 @@ mod compare;
 mod json;
 
 use compare::{NdctlView, check_lsa};
-use json::Json;
+use json::{Json, Members};
 use nvdimm_label::{CLASSIFY_BYTES, Diagnostic, Lsa};
 use std::path::PathBuf;
 
@@ -25,7 +25,7 @@ fn read(name: &str) -> Vec<u8> {
 
 fn json(name: &str) -> Json {
     let text = String::from_utf8(read(name)).expect("UTF-8 JSON");
-    Json::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    json::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Checks fixture `version` (made on QEMU slot `qemu_slot`) and returns our parse.

@@ -3,6 +3,7 @@
 //! `ndctl read-labels -j` printed for the same bytes, and `lsa check` must accept them.
 
 #[path = "linux_support/json.rs"]
+#[allow(dead_code, reason = "only the parser is used here, not the accessors")]
 mod json;
 
 use json::Json;
@@ -31,12 +32,12 @@ fn lsa(args: &[&str]) -> (i32, String) {
 /// differently; every member and value must agree).
 fn sorted(v: &Json) -> Json {
     match v {
-        Json::Obj(m) => {
+        Json::Object(m) => {
             let mut m: Vec<_> = m.iter().map(|(k, x)| (k.clone(), sorted(x))).collect();
             m.sort_by(|a, b| a.0.cmp(&b.0));
-            Json::Obj(m)
+            Json::Object(m.into_iter().collect())
         }
-        Json::Arr(a) => Json::Arr(a.iter().map(sorted).collect()),
+        Json::Array(a) => Json::Array(a.iter().map(sorted).collect()),
         other => other.clone(),
     }
 }
@@ -48,12 +49,12 @@ fn dump_json_is_ndctl_read_labels() {
         let path = path.to_str().expect("UTF-8 path");
         let (code, text) = lsa(&["dump", path, "--json", "--all-slots", "--dev", dev]);
         assert_eq!(code, 0, "{tag}: lsa dump failed");
-        let ours = Json::parse(&text).unwrap_or_else(|e| panic!("{tag}: lsa JSON: {e}\n{text}"));
+        let ours = json::parse(&text).unwrap_or_else(|e| panic!("{tag}: lsa JSON: {e}\n{text}"));
         let ndctl_text = std::fs::read_to_string(data(&format!("{tag}.read-labels.json")))
             .expect("read a fixture");
-        let ndctl = Json::parse(&ndctl_text).expect("ndctl JSON");
+        let ndctl = json::parse(&ndctl_text).expect("ndctl JSON");
         assert!(
-            matches!(ours, Json::Arr(_)),
+            matches!(ours, Json::Array(_)),
             "{tag}: lsa prints an array of DIMMs, as ndctl does"
         );
         assert_eq!(

@@ -40,7 +40,7 @@ mod torn;
 
 use compare::{NdctlView, check_lsa, listed_name};
 use harness::{Boot, LABEL_SIZE, Outcome, PMEM_SIZE};
-use json::Json;
+use json::{Json, Members};
 use nvdimm_label::cookie::{cookie_v1_1, cookie_v1_2, qemu_dimm};
 use nvdimm_label::{
     CLASSIFY_BYTES, ClaimClass, InitStyle, LabelVersion, Name, NamespaceSpec, Region, Uuid, Writer,
@@ -267,24 +267,24 @@ fn data(name: &str) -> PathBuf {
 
 fn fixture_json(name: &str) -> Json {
     let text = std::fs::read_to_string(data(name)).expect("read a fixture");
-    Json::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    json::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn parse_out(boot: &Boot, name: &str) -> Json {
     let text = boot.out(name);
-    Json::parse(&text).unwrap_or_else(|e| panic!("guest {name}: {e}\n{text}"))
+    json::parse(&text).unwrap_or_else(|e| panic!("guest {name}: {e}\n{text}"))
 }
 
 /// `v` without the members named in `drop`, at any depth.
 fn without(v: &Json, drop: &[&str]) -> Json {
     match v {
-        Json::Obj(m) => Json::Obj(
+        Json::Object(m) => Json::Object(
             m.iter()
                 .filter(|(k, _)| !drop.contains(&k.as_str()))
                 .map(|(k, x)| (k.clone(), without(x, drop)))
                 .collect(),
         ),
-        Json::Arr(a) => Json::Arr(a.iter().map(|x| without(x, drop)).collect()),
+        Json::Array(a) => Json::Array(a.iter().map(|x| without(x, drop)).collect()),
         other => other.clone(),
     }
 }

@@ -12,46 +12,48 @@
 //! invalid state are refused for both.
 
 use crate::error::Fault;
+pub use crate::mode::Mode;
 
 /// `IA32_APIC_BASE`, MSR 0x1B (SDM vol. 4, Table 2-2).
 pub const IA32_APIC_BASE: u32 = 0x1B;
 /// The architectural APIC base address after RESET (SDM vol. 3A §11.4.4).
 pub const DEFAULT_BASE_ADDRESS: u64 = 0xFEE0_0000;
-/// Bit 8, BSP flag: this processor is the bootstrap processor (SDM vol. 4, Table 2-2,
-/// "BSP flag (R/W)").
-pub const BSP: u64 = 1 << 8;
-/// Bit 10, EXTD: x2APIC mode (SDM vol. 3A §11.12.1, Table 11-5).
-pub const EXTD: u64 = 1 << 10;
-/// Bit 11, EN: APIC global enable (SDM vol. 3A §11.4.4, Figure 11-5).
-pub const EN: u64 = 1 << 11;
+
+bitflags::bitflags! {
+    /// The flag bits of `IA32_APIC_BASE` (SDM vol. 4, Table 2-2); the other bits are the
+    /// base address and reserved bits ([`BaseRules::reserved`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct BaseFlags: u64 {
+        /// Bit 8, BSP flag: this processor is the bootstrap processor (SDM vol. 4,
+        /// Table 2-2, "BSP flag (R/W)").
+        const BSP = 1 << 8;
+        /// Bit 10, EXTD: x2APIC mode (SDM vol. 3A §11.12.1, Table 11-5).
+        const EXTD = 1 << 10;
+        /// Bit 11, EN: APIC global enable (SDM vol. 3A §11.4.4, Figure 11-5).
+        const EN = 1 << 11;
+    }
+}
+
+/// [`BaseFlags::BSP`] as a bare value.
+pub const BSP: u64 = BaseFlags::BSP.bits();
+/// [`BaseFlags::EXTD`] as a bare value.
+pub const EXTD: u64 = BaseFlags::EXTD.bits();
+/// [`BaseFlags::EN`] as a bare value.
+pub const EN: u64 = BaseFlags::EN.bits();
 /// Bits 7:0 and 9, always reserved (SDM vol. 4, Table 2-2; KVM's `0x2ff`).
 pub const ALWAYS_RESERVED: u64 = 0x2FF;
 /// The lowest bit of the base address field, `[MAXPHYADDR-1:12]` (SDM vol. 4, Table 2-2).
 pub const ADDRESS_SHIFT: u32 = 12;
 
-/// The APIC mode selected by EN and EXTD (SDM vol. 3A, Table 11-5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub enum Mode {
-    /// EN=0, EXTD=0: the local APIC is globally disabled.
-    Disabled,
-    /// EN=1, EXTD=0: xAPIC mode, registers in the MMIO page.
-    Xapic,
-    /// EN=1, EXTD=1: x2APIC mode, registers in MSRs 0x800-0x8FF.
-    X2apic,
-    /// EN=0, EXTD=1: not a state the APIC can be in.
-    Invalid,
-}
-
 impl Mode {
-    /// The mode an `IA32_APIC_BASE` value selects.
+    /// The mode an `IA32_APIC_BASE` value selects (EN and EXTD; the other bits do not
+    /// matter).
     pub const fn of(value: u64) -> Self {
-        match (value & EN != 0, value & EXTD != 0) {
-            (false, false) => Self::Disabled,
-            (true, false) => Self::Xapic,
-            (true, true) => Self::X2apic,
-            (false, true) => Self::Invalid,
-        }
+        let flags = BaseFlags::from_bits_truncate(value);
+        Self::from_en_extd(
+            flags.contains(BaseFlags::EN),
+            flags.contains(BaseFlags::EXTD),
+        )
     }
 }
 
@@ -141,7 +143,12 @@ impl ApicBase {
 
     /// Whether the BSP flag is set.
     pub const fn is_bsp(self) -> bool {
-        self.0 & BSP != 0
+        self.flags().contains(BaseFlags::BSP)
+    }
+
+    /// The flag bits (BSP, EXTD, EN).
+    pub const fn flags(self) -> BaseFlags {
+        BaseFlags::from_bits_truncate(self.0)
     }
 }
 

@@ -4,7 +4,7 @@
 //! the crate that cannot be used (a bad register page, a bad topology, a malformed MADT
 //! entry or MSI). Both carry the offending values.
 
-use crate::base::Mode;
+use crate::mode::Mode;
 
 /// A guest access that raises #GP(0) (Intel SDM vol. 3A §11.12.1.3 and §11.12.5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

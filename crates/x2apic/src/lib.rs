@@ -9,6 +9,7 @@
 //!
 //! - [`base`]: `IA32_APIC_BASE` and the mode state machine: every write classified as
 //!   legal or #GP, for guest and for host writes.
+//! - [`mode`]: the APIC mode that EN and EXTD select.
 //! - [`regs`], [`Lapic`]: the register model: xAPIC MMIO offsets and x2APIC MSRs, which
 //!   exist in which mode, access and reserved-bit rules, the 64-bit ICR, SELF IPI, the
 //!   derived LDR, RESET/INIT, and what the switch converts or resets; [`page`]: the
@@ -68,6 +69,10 @@
 //! - `std` (default): links the standard library; implies `alloc`.
 //! - `alloc`: the `policy` and `lookup` modules (they allocate).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
+//! - `kvm`: the `kvm` module, rust-vmm glue: the switch plan applied to a
+//!   `kvm_bindings::CpuId`, `CpuidLeaf` to and from `kvm_cpuid_entry2`, the register
+//!   page as `kvm_lapic_state`, MSIs as `kvm_msi` and `kvm_irq_routing_entry`, the
+//!   `IA32_APIC_BASE` write as `Msrs` (implies `std`; `kvm-bindings` 0.14).
 //!
 //! Without default features the crate is `no_std` without allocation: the state machine,
 //! the register model, the KVM page, MADT entries and MSI decoding.
@@ -89,10 +94,13 @@ pub mod base;
 mod error;
 pub mod icr;
 pub mod ioapic;
+#[cfg(feature = "kvm")]
+pub mod kvm;
 pub mod lapic;
 #[cfg(feature = "alloc")]
 pub mod lookup;
 pub mod madt;
+pub mod mode;
 pub mod msi;
 pub mod page;
 #[cfg(feature = "alloc")]
@@ -101,10 +109,11 @@ pub mod policy;
 mod reach;
 pub mod regs;
 
-pub use base::{ApicBase, BaseRules, Initiator, Mode, Transition};
+pub use base::{ApicBase, BaseFlags, BaseRules, Initiator, Transition};
 pub use error::{Error, Error as X2apicError, Fault, Result};
 pub use icr::Icr;
 pub use lapic::{Config, Effect, Lapic};
+pub use mode::Mode;
 pub use page::IdFormat;
 pub use regs::{Features, Register};
 

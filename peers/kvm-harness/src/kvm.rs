@@ -10,15 +10,13 @@
 use std::path::Path;
 
 use kvm_bindings::{
-    CpuId, KVM_CAP_X2APIC_API, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, KVM_MAX_CPUID_ENTRIES,
-    KVM_MP_STATE_RUNNABLE, KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS,
-    Msrs, kvm_cpuid_entry2, kvm_enable_cap, kvm_mp_state, kvm_msr_entry,
-    kvm_userspace_memory_region,
+    CpuId, KVM_CAP_X2APIC_API, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE,
+    KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, KVM_X2APIC_API_USE_32BIT_IDS, kvm_enable_cap,
+    kvm_mp_state, kvm_userspace_memory_region,
 };
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use memmap2::MmapMut;
-use x2apic_virt::base::IA32_APIC_BASE;
-use x2apic_virt::policy::{CpuidLeaf, IdScheme, Plan};
+use x2apic_virt::policy::{IdScheme, Plan};
 
 /// The x2APIC ID register, MSR 0x802 (SDM vol. 3A, Table 11-6).
 pub const X2APIC_ID_MSR: u32 = 0x802;
@@ -56,12 +54,12 @@ pub enum Error {
     /// More memory slots than a `u32` can number.
     #[error("too many memory slots")]
     TooManySlots,
-    /// The one-entry MSR list or the CPUID table could not be built.
-    #[error("building the {0} list")]
-    List(&'static str),
     /// The switch plan could not be made, or does not cover the vCPU.
     #[error("x2APIC plan: {0}")]
     Plan(#[from] x2apic_virt::Error),
+    /// The plan could not be turned into KVM's CPUID table or MSR list.
+    #[error("x2APIC plan for KVM: {0}")]
+    PlanKvm(x2apic_virt::kvm::Error),
     /// The plan has no vCPU with this index.
     #[error("vCPU {0} is not in the x2APIC plan")]
     NotInPlan(u32),
@@ -232,45 +230,7 @@ pub struct RealModeEntry {
 /// KVM's CPUID table `supported`, rewritten for vCPU `vcpu` by `plan` (leaf 1, leaves 0xB
 /// and 0x1F, AMD 0x8000_001E); leaves 0xB and 0x1F are marked as indexed by sub-leaf.
 pub fn plan_cpuid(plan: &Plan, vcpu: u32, supported: &CpuId) -> Result<CpuId> {
-    let mut leaves: Vec<CpuidLeaf> = supported
-        .as_slice()
-        .iter()
-        .map(|e| CpuidLeaf {
-            function: e.function,
-            index: e.index,
-            eax: e.eax,
-            ebx: e.ebx,
-            ecx: e.ecx,
-            edx: e.edx,
-        })
-        .collect();
-    plan.apply_cpuid(vcpu, &mut leaves);
-    let indexed = |function: u32| {
-        function == 0xB
-            || function == 0x1F
-            || supported
-                .as_slice()
-                .iter()
-                .any(|e| e.function == function && e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX != 0)
-    };
-    let entries: Vec<kvm_cpuid_entry2> = leaves
-        .iter()
-        .map(|l| kvm_cpuid_entry2 {
-            function: l.function,
-            index: l.index,
-            flags: if indexed(l.function) {
-                KVM_CPUID_FLAG_SIGNIFCANT_INDEX
-            } else {
-                0
-            },
-            eax: l.eax,
-            ebx: l.ebx,
-            ecx: l.ecx,
-            edx: l.edx,
-            ..Default::default()
-        })
-        .collect();
-    CpuId::from_entries(&entries).map_err(|_| Error::List("KVM_SET_CPUID2"))
+    plan.kvm_cpuid(vcpu, supported).map_err(Error::PlanKvm)
 }
 
 /// Creates vCPU `vcpu` of `plan`: the KVM vCPU id is its APIC ID (KVM's x2APIC ID is the
@@ -295,12 +255,7 @@ pub fn create_planned_vcpu(
     fd.set_cpuid2(&plan_cpuid(plan, vcpu, &supported)?)
         .map_err(kvm_err("KVM_SET_CPUID2"))?;
 
-    let msrs = Msrs::from_entries(&[kvm_msr_entry {
-        index: IA32_APIC_BASE,
-        data: plan.apic_base(vcpu),
-        ..Default::default()
-    }])
-    .map_err(|_| Error::List("KVM_SET_MSRS"))?;
+    let msrs = plan.kvm_apic_base(vcpu).map_err(Error::PlanKvm)?;
     let written = fd.set_msrs(&msrs).map_err(kvm_err("KVM_SET_MSRS"))?;
     if written != 1 {
         return Err(Error::ApicBaseRefused { vcpu: id });

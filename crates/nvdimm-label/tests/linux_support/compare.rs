@@ -2,7 +2,7 @@
 //! same bytes, field by field. Used on the checked-in fixtures (linux_fixtures.rs) and on
 //! LSAs fresh from a live boot (linux_qemu.rs).
 
-use super::json::Json;
+use super::json::{Json, Members};
 use nvdimm_label::cookie::{DimmCookieInfo, cookie_v1_1, cookie_v1_2, qemu_dimm};
 use nvdimm_label::{
     CLASSIFY_BYTES, ClaimClass, Content, IndexBlock, Label, LabelVersion, Lsa, Uuid, classify,
@@ -216,11 +216,7 @@ pub(crate) fn check_lsa(
                 _ if ns.lbasize == 0 => 512,
                 _ => ns.lbasize,
             };
-            assert_eq!(
-                *sector_size,
-                Json::Num(want.to_string()),
-                "{w}: sector_size"
-            );
+            assert_eq!(*sector_size, Json::from(want), "{w}: sector_size");
         }
         let size = nd.u64("size");
         match content {
