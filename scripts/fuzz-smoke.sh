@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Builds every cargo-fuzz target and runs each for a short while (seconds per target as
-# $1, default 20). Seeds come from fuzz/seeds/<target>/ when present.
+# The fuzz gate CI runs: builds every cargo-fuzz target (`cargo fuzz list`, whatever it
+# holds) and runs each for a short while ($1 seconds, default 20), starting from a copy
+# of its committed corpus `fuzz/corpus/<target>/` (so nothing the run adds lands in the
+# repository). Prints one line per target with libFuzzer's executed units and coverage.
+# Fails if any `cargo fuzz run` exits non-zero, any target leaves an artifact of any kind
+# other than `slow-unit-*` (see fuzz_findings in fuzz-lib.sh), or a run prints no final
+# stats; every target runs and every failure is listed before the exit.
+# scripts/test-fuzz-gate.sh proves that this script fails on a panicking target.
 set -euo pipefail
-cd "$(dirname "$0")/../fuzz"
+source "$(dirname "$0")/fuzz-lib.sh"
 seconds="${1:-20}"
-cargo +nightly fuzz build
-for target in $(cargo +nightly fuzz list); do
-  corpus="corpus/$target"
-  mkdir -p "$corpus"
-  seeds=()
-  [ -d "seeds/$target" ] && seeds=("seeds/$target")
-  echo "=== fuzz $target for ${seconds}s"
-  cargo +nightly fuzz run "$target" "$corpus" "${seeds[@]}" -- \
-    -max_total_time="$seconds" -print_final_stats=1 2>&1 | grep -E 'stat::number_of_executed_units|Done|ERROR|panicked' || true
-  # A crash leaves an artifact: fail loudly.
-  if ls "artifacts/$target"/crash-* "artifacts/$target"/leak-* "artifacts/$target"/timeout-* >/dev/null 2>&1; then
-    echo "fuzz target $target found a failure:" >&2
-    ls "artifacts/$target" >&2
-    exit 1
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+fuzz_cargo build
+targets="$(fuzz_targets)"
+failed=()
+for target in $targets; do
+  mkdir -p "$work/$target"
+  if [ -d "$FUZZ_DIR/corpus/$target" ]; then
+    cp -R "$FUZZ_DIR/corpus/$target/." "$work/$target/"
   fi
+  fuzz_run "$target" "$seconds" "$work/$target" || failed+=("$target")
 done
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "fuzz gate: RED, ${#failed[@]} target(s) failed: ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzz gate: green, $(wc -w <<<"$targets") targets, ${seconds}s each"

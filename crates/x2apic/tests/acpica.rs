@@ -131,6 +131,12 @@ fn acpica_decodes_the_plans_madt_entries() {
         let decoded: Vec<Entry> = subtables(&dsl).iter().map(|f| entry(f)).collect();
         assert_eq!(decoded.len(), plan.madt_entries().len(), "{name}");
         assert_eq!(decoded, plan.madt_entries(), "{name}");
+        // scripts/fuzz-seeds.sh collects the entries ACPICA accepted as fuzz seeds.
+        if let Some(seeds) = std::env::var_os("HUGEVM_FUZZ_SEEDS") {
+            let seeds = std::path::Path::new(&seeds).join("x2apic_madt");
+            std::fs::create_dir_all(&seeds).expect("seed dir");
+            std::fs::write(seeds.join(name), plan.madt_bytes()).expect("write seed");
+        }
     }
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
