@@ -73,6 +73,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "acpi")]
+pub mod aml;
 mod checksum;
 pub mod cookie;
 mod error;
@@ -81,6 +83,9 @@ mod infoblock;
 mod label;
 pub mod layout;
 mod lsa;
+pub mod methods;
+#[cfg(feature = "alloc")]
+pub mod nfit;
 mod storage;
 mod uuid;
 #[cfg(feature = "alloc")]
