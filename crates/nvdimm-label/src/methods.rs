@@ -218,13 +218,15 @@ impl<S: Storage> LabelMethods<S> {
 
     /// Intel `_DSM(uuid, revision, function, Package { arg })` for this DIMM, the
     /// UUID already matched. Writes the output buffer into `out` and returns its
-    /// length: function 0 gives the 4-byte bitmap, every other function a 4-byte
-    /// status then its payload. `out` needs `4 + max_transfer` bytes for function 5;
+    /// length: function 0 gives the 4-byte bitmap (0 for a revision other than 1),
+    /// every other function a 4-byte status then its payload. `out` needs `4 + max_transfer` bytes for function 5;
     /// a shorter one gets status 3.
     pub fn dsm(&mut self, revision: u64, function: u64, arg: &[u8], out: &mut [u8]) -> usize {
         let (status, payload) = self.dsm_payload(revision, function, arg, out);
+        // Function 0 answers with a bitmap, empty for a revision we do not implement.
         let status = match (function, status) {
-            (0, _) => DSM_LABEL_FUNCTIONS,
+            (0, DsmStatus::Success) => DSM_LABEL_FUNCTIONS,
+            (0, _) => 0,
             (_, s) => s as u32,
         };
         match out.get_mut(..4) {
