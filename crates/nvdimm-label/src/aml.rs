@@ -34,10 +34,10 @@ use alloc::vec::Vec;
 
 use acpi_tables::Aml;
 use acpi_tables::aml::{
-    self, Add, BufferData, CreateDWordField, DeRefOf, Device, Equal, Field,
-    FieldAccessType, FieldEntry, FieldLockRule, FieldUpdateRule, GreaterThan, If, Index,
-    LessThan, Local, Method, MethodCall, Mid, Name, NotEqual, ObjectType, OpRegion,
-    OpRegionSpace, Package, Path, Return, Scope, SizeOf, Store, Subtract,
+    self, Add, BufferData, CreateDWordField, DeRefOf, Device, Equal, Field, FieldAccessType,
+    FieldEntry, FieldLockRule, FieldUpdateRule, GreaterThan, If, Index, LessThan, Local, Method,
+    MethodCall, Mid, Name, NotEqual, ObjectType, OpRegion, OpRegionSpace, Package, Path, Return,
+    Scope, SizeOf, Store, Subtract,
 };
 
 use crate::methods::{
@@ -58,6 +58,10 @@ pub const QEMU_NVDIMM_IO_PORT: u16 = 0x0a18;
 const NCAL_PATH: &str = "\\_SB_.NVDR.NCAL";
 /// Absolute path of the trapping transport's status mapping.
 const LSST_PATH: &str = "\\_SB_.NVDR.LSST";
+
+/// [`DSM_PAGE_SIZE`] as an AML integer.
+const PAGE_LEN: u32 = 4096;
+const _: () = assert!(PAGE_LEN as usize == DSM_PAGE_SIZE);
 
 /// Which label interface the DIMM devices offer (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,12 +178,7 @@ fn dsm_arg_into_local6() -> Raw {
 /// The name `NVxx` of DIMM device `i`.
 fn device_name(i: usize) -> Path {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let name = [
-        b'N',
-        b'V',
-        HEX[(i >> 4) & 0xf],
-        HEX[i & 0xf],
-    ];
+    let name = [b'N', b'V', HEX[(i >> 4) & 0xf], HEX[i & 0xf]];
     Path::new(core::str::from_utf8(&name).unwrap_or("NV00"))
 }
 
@@ -222,7 +221,7 @@ impl SsdtBuilder {
             u64::from(u32::MAX)
         };
         if let Transport::Trapping { page, .. } = self.transport {
-            if page % DSM_PAGE_SIZE as u32 != 0 {
+            if page % PAGE_LEN != 0 {
                 return Err(AmlError::UnalignedPage(page));
             }
             u32::try_from(u64::from(page) + DSM_PAGE_SIZE as u64 - 1)
@@ -258,10 +257,7 @@ impl SsdtBuilder {
     pub fn aml(&self) -> Result<Vec<u8>, AmlError> {
         self.check()?;
         let mut children: Vec<Raw> = Vec::new();
-        children.push(seq(&[&Name::new(
-            Path::new("_HID"),
-            &NVDIMM_ROOT_HID,
-        )]));
+        children.push(seq(&[&Name::new(Path::new("_HID"), &NVDIMM_ROOT_HID)]));
         if let Transport::Trapping { page, port } = self.transport {
             children.push(trapping_root(page, port));
         }
@@ -291,9 +287,10 @@ impl SsdtBuilder {
     fn dimm_device(&self, i: usize, d: &AmlDimm) -> Raw {
         let adr = Name::new(Path::new("_ADR"), &d.handle).to_raw();
         let methods = match (self.interface, self.transport) {
-            (LabelInterface::IntelDsm, Transport::ZeroExit) => {
-                seq(&[&zero_exit_helpers(d, self.max_transfer), &zero_exit_dsm(d, self.max_transfer)])
-            }
+            (LabelInterface::IntelDsm, Transport::ZeroExit) => seq(&[
+                &zero_exit_helpers(d, self.max_transfer),
+                &zero_exit_dsm(d, self.max_transfer),
+            ]),
             (LabelInterface::LabelMethods, Transport::ZeroExit) => seq(&[
                 &zero_exit_helpers(d, self.max_transfer),
                 &msft_dsm(),
@@ -342,22 +339,26 @@ fn zero_exit_helpers(d: &AmlDimm, max: u32) -> Raw {
         2,
         false,
         vec![&c1, &c2, &c3, &Return::new(&aml::ZERO)],
-    ).to_raw();
+    )
+    .to_raw();
     // Window base W = min(Arg0, size - max) in Local0, region LWIN over [gpa + W, +max).
     let w = Store::new(&Local(0), &aml::Arg(0)).to_raw();
     let clamp = If::new(
         &GreaterThan::new(&Local(0), &last_window),
         vec![&Store::new(&Local(0), &last_window)],
-    ).to_raw();
+    )
+    .to_raw();
     let addr = Add::new(&aml::ZERO, &d.label_gpa, &Local(0)).to_raw();
-    let region = OpRegion::new(Path::new("LSAW"), OpRegionSpace::SystemMemory, &addr, &max).to_raw();
+    let region =
+        OpRegion::new(Path::new("LSAW"), OpRegionSpace::SystemMemory, &addr, &max).to_raw();
     let field = Field::new(
         Path::new("LSAW"),
         FieldAccessType::Byte,
         FieldLockRule::NoLock,
         FieldUpdateRule::Preserve,
         vec![FieldEntry::Named(*b"LWIN", max as usize * 8)],
-    ).to_raw();
+    )
+    .to_raw();
     let start = Subtract::new(&aml::ZERO, &aml::Arg(0), &Local(0)).to_raw();
     let window = seq(&[&w, &clamp, &region, &field]);
     let lwin = Path::new("LWIN").to_raw();
@@ -378,7 +379,8 @@ fn zero_exit_helpers(d: &AmlDimm, max: u32) -> Raw {
         3,
         true,
         vec![&window, &cur, &at, &hd, &all, &put],
-    ).to_raw();
+    )
+    .to_raw();
     seq(&[&lchk, &lrd, &lwr])
 }
 
@@ -427,10 +429,23 @@ fn zero_exit_dsm(d: &AmlDimm, max: u32) -> Raw {
     let body = If::new(
         &Equal::new(&aml::Arg(0), &uuid),
         vec![
-            &r_rev, &r_f0, &r_f4, &r_other, &arg, &r_type, &r_short, &f_off, &f_len, &r_bad,
-            &r_f5, &r_data, &lwr, &Return::new(&ok),
+            &r_rev,
+            &r_f0,
+            &r_f4,
+            &r_other,
+            &arg,
+            &r_type,
+            &r_short,
+            &f_off,
+            &f_len,
+            &r_bad,
+            &r_f5,
+            &r_data,
+            &lwr,
+            &Return::new(&ok),
         ],
-    ).to_raw();
+    )
+    .to_raw();
     let none = Return::new(&BufferData::new(vec![0])).to_raw();
     seq(&[&Method::new(Path::new("_DSM"), 4, true, vec![&body, &none])])
 }
@@ -447,7 +462,8 @@ fn zero_exit_ls(d: &AmlDimm, max: u32) -> Raw {
             &d.label_size,
             &max,
         ]))],
-    ).to_raw();
+    )
+    .to_raw();
     let empty = BufferData::new(Vec::new()).to_raw();
     let refused = Package::new(vec![&invalid, &empty]).to_raw();
     let r_bad = return_if(&lchk(&aml::Arg(0), &aml::Arg(1)), &refused);
@@ -460,16 +476,30 @@ fn zero_exit_ls(d: &AmlDimm, max: u32) -> Raw {
         2,
         true,
         vec![&r_bad, &lpkg, &put, &Return::new(&Path::new("LPKG"))],
-    ).to_raw();
+    )
+    .to_raw();
     let w_bad = return_if(&lchk(&aml::Arg(0), &aml::Arg(1)), &invalid);
-    let w_short = return_if(&LessThan::new(&SizeOf::new(&aml::Arg(2)), &aml::Arg(1)), &invalid);
-    let lwr = MethodCall::new(Path::new("LWR_"), vec![&aml::Arg(0), &aml::Arg(1), &aml::Arg(2)]).to_raw();
+    let w_short = return_if(
+        &LessThan::new(&SizeOf::new(&aml::Arg(2)), &aml::Arg(1)),
+        &invalid,
+    );
+    let lwr = MethodCall::new(
+        Path::new("LWR_"),
+        vec![&aml::Arg(0), &aml::Arg(1), &aml::Arg(2)],
+    )
+    .to_raw();
     let lsw = Method::new(
         Path::new("_LSW"),
         3,
         true,
-        vec![&w_bad, &w_short, &lwr, &Return::new(&(LsStatus::Success as u32))],
-    ).to_raw();
+        vec![
+            &w_bad,
+            &w_short,
+            &lwr,
+            &Return::new(&(LsStatus::Success as u32)),
+        ],
+    )
+    .to_raw();
     seq(&[&lsi, &lsr, &lsw])
 }
 
@@ -479,8 +509,13 @@ fn zero_exit_ls(d: &AmlDimm, max: u32) -> Raw {
 /// `_DSM` output buffer, and `LSST(dsm_status)` mapping a `_DSM` status to an `_LS*`
 /// status. Layout: QEMU `docs/specs/acpi_nvdimm.rst`.
 fn trapping_root(page: u32, port: u16) -> Raw {
-    let page_len = DSM_PAGE_SIZE as u32;
-    let nram = OpRegion::new(Path::new("NRAM"), OpRegionSpace::SystemMemory, &page, &page_len).to_raw();
+    let nram = OpRegion::new(
+        Path::new("NRAM"),
+        OpRegionSpace::SystemMemory,
+        &page,
+        &PAGE_LEN,
+    )
+    .to_raw();
     let field = |entries| {
         Field::new(
             Path::new("NRAM"),
@@ -508,14 +543,23 @@ fn trapping_root(page: u32, port: u16) -> Raw {
         FieldLockRule::NoLock,
         FieldUpdateRule::Preserve,
         vec![FieldEntry::Named(*b"NTFI", 32)],
-    ).to_raw();
+    )
+    .to_raw();
     let store = |to: &str, arg: u8| Store::new(&Path::new(to), &aml::Arg(arg)).to_raw();
-    let stores = seq(&[&store("HDLE", 0), &store("REVS", 1), &store("FUNC", 2), &store("FARG", 3)]);
+    let stores = seq(&[
+        &store("HDLE", 0),
+        &store("REVS", 1),
+        &store("FUNC", 2),
+        &store("FARG", 3),
+    ]);
     let notify = Store::new(&Path::new("NTFI"), &page).to_raw();
     let len = Subtract::new(&aml::ZERO, &Path::new("RLEN"), &4u8).to_raw();
     let reply = Return::new(&Mid::new(&Path::new("ODAT"), &aml::ZERO, &len, &aml::ZERO)).to_raw();
     let ncal = Method::new(Path::new("NCAL"), 4, true, vec![&stores, &notify, &reply]).to_raw();
-    let ok = return_if(&Equal::new(&aml::Arg(0), &aml::ZERO), &(LsStatus::Success as u32));
+    let ok = return_if(
+        &Equal::new(&aml::Arg(0), &aml::ZERO),
+        &(LsStatus::Success as u32),
+    );
     let inv = return_if(
         &Equal::new(&aml::Arg(0), &(DsmStatus::InvalidInput as u32)),
         &(LsStatus::InvalidInput as u32),
@@ -525,7 +569,8 @@ fn trapping_root(page: u32, port: u16) -> Raw {
         1,
         false,
         vec![&ok, &inv, &Return::new(&(LsStatus::Failure as u32))],
-    ).to_raw();
+    )
+    .to_raw();
     seq(&[&nram, &req, &rep, &npio, &ntfi, &ncal, &lsst])
 }
 
@@ -536,8 +581,13 @@ fn trapping_dsm(d: &AmlDimm) -> Raw {
     let call = MethodCall::new(
         Path::new(NCAL_PATH),
         vec![&d.handle, &aml::Arg(1), &aml::Arg(2), &Local(6)],
-    ).to_raw();
-    let body = If::new(&Equal::new(&aml::Arg(0), &uuid), vec![&arg, &Return::new(&call)]).to_raw();
+    )
+    .to_raw();
+    let body = If::new(
+        &Equal::new(&aml::Arg(0), &uuid),
+        vec![&arg, &Return::new(&call)],
+    )
+    .to_raw();
     let none = Return::new(&BufferData::new(vec![0])).to_raw();
     seq(&[&Method::new(Path::new("_DSM"), 4, true, vec![&body, &none])])
 }
@@ -546,8 +596,11 @@ fn trapping_dsm(d: &AmlDimm) -> Raw {
 fn trapping_ls(d: &AmlDimm) -> Raw {
     let ncal = |f: u32, arg: &dyn Aml| {
         let mut out = Vec::new();
-        MethodCall::new(Path::new(NCAL_PATH), vec![&d.handle, &DSM_REVISION, &f, arg])
-            .to_aml_bytes(&mut out);
+        MethodCall::new(
+            Path::new(NCAL_PATH),
+            vec![&d.handle, &DSM_REVISION, &f, arg],
+        )
+        .to_aml_bytes(&mut out);
         Raw(out)
     };
     let lsst = |s: &dyn Aml| {
@@ -569,7 +622,8 @@ fn trapping_ls(d: &AmlDimm) -> Raw {
     let lpkg3 = Name::new(
         Path::new("LPKG"),
         &Package::new(vec![&aml::ZERO, &aml::ZERO, &aml::ZERO]),
-    ).to_raw();
+    )
+    .to_raw();
     let (size, maxt) = (Path::new("SIZE"), Path::new("MAXT"));
     let fields = seq(&[
         &CreateDWordField::new(&stat, &Local(0), &aml::ZERO),
@@ -586,8 +640,16 @@ fn trapping_ls(d: &AmlDimm) -> Raw {
         Path::new("_LSI"),
         0,
         true,
-        vec![&get, &short, &lpkg3, &fields, &fill, &Return::new(&Path::new("LPKG"))],
-    ).to_raw();
+        vec![
+            &get,
+            &short,
+            &lpkg3,
+            &fields,
+            &fill,
+            &Return::new(&Path::new("LPKG")),
+        ],
+    )
+    .to_raw();
 
     // Request arguments: LARG = {offset, length} as two DWORDs; wider values invalid.
     let larg = seq(&[
@@ -620,25 +682,38 @@ fn trapping_ls(d: &AmlDimm) -> Raw {
     let put_data = If::new(
         &Equal::new(&stat, &aml::ZERO),
         vec![&Store::new(&slot(1), &data)],
-    ).to_raw();
+    )
+    .to_raw();
     let lsr = Method::new(
         Path::new("_LSR"),
         2,
         true,
         vec![
-            &lpkg2, &r_wide, &larg, &read, &r_short, &f_stat, &put_status, &put_data,
+            &lpkg2,
+            &r_wide,
+            &larg,
+            &read,
+            &r_short,
+            &f_stat,
+            &put_status,
+            &put_data,
             &Return::new(&Path::new("LPKG")),
         ],
-    ).to_raw();
+    )
+    .to_raw();
 
     // _LSW
     let w_wide = wide(&invalid);
-    let w_short = return_if(&LessThan::new(&SizeOf::new(&aml::Arg(2)), &aml::Arg(1)), &invalid);
+    let w_short = return_if(
+        &LessThan::new(&SizeOf::new(&aml::Arg(2)), &aml::Arg(1)),
+        &invalid,
+    );
     let payload = aml::Concat::new(
         &aml::ZERO,
         &Path::new("LARG"),
         &Mid::new(&aml::Arg(2), &aml::ZERO, &aml::Arg(1), &aml::ZERO),
-    ).to_raw();
+    )
+    .to_raw();
     let write = Store::new(&Local(0), &ncal(DSM_FN_SET_LABEL_DATA, &payload)).to_raw();
     let w_reply = return_if(&LessThan::new(&SizeOf::new(&Local(0)), &4u8), &failure);
     let lsw = Method::new(
@@ -646,10 +721,16 @@ fn trapping_ls(d: &AmlDimm) -> Raw {
         3,
         true,
         vec![
-            &w_wide, &w_short, &larg, &write, &w_reply, &f_stat,
+            &w_wide,
+            &w_short,
+            &larg,
+            &write,
+            &w_reply,
+            &f_stat,
             &Return::new(&lsst(&stat)),
         ],
-    ).to_raw();
+    )
+    .to_raw();
     seq(&[&lsi, &lsr, &lsw])
 }
 

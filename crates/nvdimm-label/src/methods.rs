@@ -327,7 +327,8 @@ const _: () = {
 /// 12 bytes of header and 8 of offset and length, a function-5 reply 4 of length and
 /// 4 of status: min(4096 − 8, 4096 − 12 − 8) = 4076. Source: QEMU `hw/acpi/nvdimm.c`
 /// `nvdimm_get_max_xfer_label_size`.
-pub const DSM_PAGE_MAX_TRANSFER: u32 = (DSM_PAGE_SIZE - 12 - 8) as u32;
+pub const DSM_PAGE_MAX_TRANSFER: u32 = 4096 - 12 - 8;
+const _: () = assert!(DSM_PAGE_MAX_TRANSFER as usize == DSM_PAGE_SIZE - 12 - 8);
 
 /// Serves the request in `page` and writes the reply over it. `dimm(handle)` finds
 /// the DIMM with that NFIT device handle; an unknown handle gets status 2 (the root
@@ -338,7 +339,8 @@ pub fn serve_dsm_page<'a, S: Storage + 'a>(
     dimm: impl FnOnce(u32) -> Option<&'a mut LabelMethods<S>>,
 ) {
     // The request is copied out first: the reply overwrites the same page.
-    let req = DsmPageIn::read_from_bytes(page.as_slice()).unwrap_or_else(|_| DsmPageIn::new_zeroed());
+    let req =
+        DsmPageIn::read_from_bytes(page.as_slice()).unwrap_or_else(|_| DsmPageIn::new_zeroed());
     let mut out = DsmPageOut::new_zeroed();
     let handle = req.handle.get();
     let n = match (handle, dimm(handle)) {
@@ -362,6 +364,8 @@ pub fn serve_dsm_page<'a, S: Storage + 'a>(
             &mut out.data,
         ),
     };
-    out.len = u32::try_from(n.saturating_add(4)).unwrap_or(u32::MAX).into();
+    out.len = u32::try_from(n.saturating_add(4))
+        .unwrap_or(u32::MAX)
+        .into();
     page.copy_from_slice(out.as_bytes());
 }

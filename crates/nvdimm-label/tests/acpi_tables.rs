@@ -3,6 +3,8 @@
 //!
 //! `iasl` (Debian `acpica-tools`) is a peer: without it these tests skip loudly, or
 //! fail under `CI`.
+// Test code: a panic is a failure, and the casts are of small test values.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 #![cfg(feature = "acpi")]
 
 use std::process::Command;
@@ -31,8 +33,8 @@ fn iasl_disassemble(name: &str, table: &[u8]) -> Option<String> {
         .current_dir(dir.path())
         .output()
         .expect("run iasl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "iasl -d {name} failed:\n{text}");
     let dsl = std::fs::read_to_string(dir.path().join(format!("{name}.dsl")))
         .unwrap_or_else(|e| panic!("iasl wrote no {name}.dsl ({e}):\n{text}"));
@@ -63,7 +65,10 @@ fn iasl_accepts_builder_nfit() {
     };
     assert!(dsl.contains("[NFIT]"), "{dsl}");
     // iasl prints the range GUID and the values we put in.
-    assert!(dsl.contains("66F0D379-B4F3-4074-AC43-0D3318B78CDB"), "{dsl}");
+    assert!(
+        dsl.contains("66F0D379-B4F3-4074-AC43-0D3318B78CDB"),
+        "{dsl}"
+    );
     assert!(dsl.contains("0000000100000000"), "{dsl}"); // DIMM 0 base
     assert!(dsl.contains("0000000040000000"), "{dsl}"); // DIMM 0 length
     assert!(dsl.contains("00123457"), "{dsl}"); // DIMM 1 serial
@@ -119,7 +124,10 @@ fn iasl_accepts_every_ssdt_shape() {
             return;
         };
         assert!(dsl.contains("\"ACPI0012\""), "{name}:\n{dsl}");
-        assert!(dsl.contains("Device (NV00)") && dsl.contains("Device (NV01)"), "{name}");
+        assert!(
+            dsl.contains("Device (NV00)") && dsl.contains("Device (NV01)"),
+            "{name}"
+        );
         assert!(dsl.contains("Name (_ADR, 0x02)"), "{name}:\n{dsl}");
         let has_ls = dsl.contains("Method (_LSI") && dsl.contains("Method (_LSW");
         assert_eq!(has_ls, interface == LabelInterface::LabelMethods, "{name}");
@@ -162,4 +170,19 @@ fn ssdt_refuses_what_the_aml_cannot_serve() {
     };
     let b = SsdtBuilder::new(&dimms(), LabelInterface::IntelDsm, unaligned);
     assert_eq!(b.aml().err(), Some(AmlError::UnalignedPage(0xfebf_f800)));
+}
+
+#[test]
+fn iasl_reads_qemus_tables_like_ours() {
+    // The same helper on QEMU's own tables (tests/data/nfit/README.md): QEMU 10's SSDT
+    // wraps its `_DSM` page protocol in `_LSI`/`_LSR`/`_LSW`.
+    let Some(nfit) = iasl_disassemble("qnfit", include_bytes!("data/nfit/qemu10-2dimm.nfit"))
+    else {
+        return;
+    };
+    assert!(nfit.contains("66F0D379-B4F3-4074-AC43-0D3318B78CDB"));
+    let ssdt = iasl_disassemble("qssdt", include_bytes!("data/nfit/qemu10-2dimm.ssdt"))
+        .expect("iasl present");
+    assert!(ssdt.contains("Method (_LSR, 2, Serialized)"), "{ssdt}");
+    assert!(ssdt.contains("SystemIO, 0x0A18, 0x04"), "{ssdt}");
 }

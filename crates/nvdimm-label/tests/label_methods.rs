@@ -2,6 +2,8 @@
 //! page, against a model of the specification's checks; bad requests get the spec's
 //! status and never touch bytes outside the area; a guest writing garbage through
 //! `_LSW` damages only the label area, and the host parser reports it.
+// Test code: a panic is a failure, and the casts are of small test values.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
 use nvdimm_label::methods::{
@@ -26,7 +28,10 @@ fn area() -> Vec<u8> {
 fn lsi_reports_size_and_capped_transfer() {
     let m = LabelMethods::new(area(), DSM_PAGE_MAX_TRANSFER).unwrap();
     let i = m.lsi();
-    assert_eq!((i.status, i.size, i.max_transfer), (LsStatus::Success, 131072, 4076));
+    assert_eq!(
+        (i.status, i.size, i.max_transfer),
+        (LsStatus::Success, 131072, 4076)
+    );
     // The transfer never exceeds the area.
     let m = LabelMethods::new(vec![0u8; 1024], u32::MAX).unwrap();
     assert_eq!(m.lsi().max_transfer, 1024);
@@ -225,7 +230,10 @@ fn garbage_labels_damage_only_the_label_area() {
     }
     // Writes past the end are refused rather than spilling.
     assert_eq!(m.lsw(AREA as u64 - 8, 16, &[0; 16]), LsStatus::InvalidInput);
-    assert!(data.iter().all(|b| *b == 0x11), "data outside the label area changed");
+    assert!(
+        data.iter().all(|b| *b == 0x11),
+        "data outside the label area changed"
+    );
     assert!(matches!(Lsa::parse(lsa), Err(Error::NoValidIndex(_))));
 }
 

@@ -1,9 +1,11 @@
 //! NFIT parse and emit: known answers, every rejection, and the round trip
 //! `Nfit::parse(&nfit.emit()) == nfit` over arbitrary tables.
+// Test code: a panic is a failure, and the casts are of small test values.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 use nvdimm_label::Guid;
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
-use nvdimm_label::nfit::layout::{PERSISTENT_MEMORY_GUID, NFIT_MEM_NOT_ARMED};
+use nvdimm_label::nfit::layout::{NFIT_MEM_NOT_ARMED, PERSISTENT_MEMORY_GUID};
 use nvdimm_label::nfit::{
     BlockWindows, ControlRegion, DimmSpec, FlushHint, Nfit, NfitBuilder, NfitError, RegionMapping,
     SpaRange, Structure, TableHeader,
@@ -74,18 +76,27 @@ fn rejections() {
     };
     assert_eq!(
         Nfit::parse(&good[..39]),
-        Err(NfitError::Truncated { len: 39, needed: 40 })
+        Err(NfitError::Truncated {
+            len: 39,
+            needed: 40
+        })
     );
     assert_eq!(
         Nfit::parse(&good[..100]),
-        Err(NfitError::Truncated { len: 100, needed: 224 })
+        Err(NfitError::Truncated {
+            len: 100,
+            needed: 224
+        })
     );
     let mut b = good.clone();
     b[0] = b'X';
     assert_eq!(Nfit::parse(&b), Err(NfitError::BadSignature(*b"XFIT")));
     let mut b = good.clone();
     b[20] ^= 1;
-    assert!(matches!(Nfit::parse(&b), Err(NfitError::BadChecksum { .. })));
+    assert!(matches!(
+        Nfit::parse(&b),
+        Err(NfitError::BadChecksum { .. })
+    ));
     let mut b = good.clone();
     b[4..8].copy_from_slice(&39u32.to_le_bytes());
     assert_eq!(Nfit::parse(&fix(b)), Err(NfitError::BadLength(39)));
@@ -94,14 +105,22 @@ fn rejections() {
     b[42] = 60;
     assert_eq!(
         Nfit::parse(&fix(b)),
-        Err(NfitError::BadStructureLength { offset: 40, kind: 0, length: 60 })
+        Err(NfitError::BadStructureLength {
+            offset: 40,
+            kind: 0,
+            length: 60
+        })
     );
     // A zero-length structure (Linux stops there; we refuse the table).
     let mut b = good.clone();
     b[98] = 0;
     assert_eq!(
         Nfit::parse(&fix(b)),
-        Err(NfitError::BadStructureLength { offset: 96, kind: 1, length: 0 })
+        Err(NfitError::BadStructureLength {
+            offset: 96,
+            kind: 1,
+            length: 0
+        })
     );
     // Control region of 32 bytes that claims block windows.
     let mut b = good[..144 + 32].to_vec();
@@ -110,7 +129,11 @@ fn rejections() {
     b[174] = 1;
     assert_eq!(
         Nfit::parse(&fix(b)),
-        Err(NfitError::BadStructureLength { offset: 144, kind: 4, length: 32 })
+        Err(NfitError::BadStructureLength {
+            offset: 144,
+            kind: 4,
+            length: 32
+        })
     );
     // Three trailing bytes: not even a structure header.
     let mut b = good.clone();
@@ -121,35 +144,54 @@ fn rejections() {
         Err(NfitError::BadStructureLength { offset: 224, .. })
     ));
     // Flush hint whose count disagrees with its length.
-    let flush = Structure::FlushHint(FlushHint { device_handle: 1, addresses: vec![0xfee0_0000] });
+    let flush = Structure::FlushHint(FlushHint {
+        device_handle: 1,
+        addresses: vec![0xfee0_0000],
+    });
     let mut t = one_dimm();
     t.structures.push(flush);
     let mut b = t.emit().expect("emit");
     b[224 + 8] = 2;
     assert!(matches!(
         Nfit::parse(&fix(b)),
-        Err(NfitError::BadStructureLength { offset: 224, kind: 6, length: 24 })
+        Err(NfitError::BadStructureLength {
+            offset: 224,
+            kind: 6,
+            length: 24
+        })
     ));
 }
 
 #[test]
 fn oversized_structures_are_refused_by_emit() {
     let mut t = one_dimm();
-    t.structures.push(Structure::Other { kind: 9, body: vec![0; 70_000] });
-    assert!(matches!(t.emit(), Err(NfitError::BadStructureLength { kind: 9, .. })));
+    t.structures.push(Structure::Other {
+        kind: 9,
+        body: vec![0; 70_000],
+    });
+    assert!(matches!(
+        t.emit(),
+        Err(NfitError::BadStructureLength { kind: 9, .. })
+    ));
 }
 
 #[test]
 fn flags_and_guid_read_back() {
     let nfit = NfitBuilder::new()
-        .dimm(DimmSpec { unarmed: true, ..DimmSpec::new(3, 0x2_0000_0000, 1 << 28, 0) })
+        .dimm(DimmSpec {
+            unarmed: true,
+            ..DimmSpec::new(3, 0x2_0000_0000, 1 << 28, 0)
+        })
         .build();
     let parsed = Nfit::parse(&nfit.emit().unwrap()).unwrap();
     let spa = parsed.spa_ranges().next().unwrap();
     assert_eq!(spa.range_guid, PERSISTENT_MEMORY_GUID);
     let m = parsed.region_mappings().next().unwrap();
     assert_eq!(m.flags, NFIT_MEM_NOT_ARMED);
-    assert_eq!(parsed.control_regions().next().unwrap().serial_number, 0x0012_3459);
+    assert_eq!(
+        parsed.control_regions().next().unwrap().serial_number,
+        0x0012_3459
+    );
 }
 
 fn arb_spa() -> impl Strategy<Value = SpaRange> {
@@ -158,34 +200,40 @@ fn arb_spa() -> impl Strategy<Value = SpaRange> {
         any::<(u64, u64, u64)>(),
         proptest::option::of(any::<u64>()),
     )
-        .prop_map(|((range_index, flags, pxm, guid), (base, length, attrs), cookie)| SpaRange {
-            range_index,
-            flags,
-            proximity_domain: pxm,
-            range_guid: Guid(guid),
-            base,
-            length,
-            memory_mapping: attrs,
-            location_cookie: cookie,
-        })
+        .prop_map(
+            |((range_index, flags, pxm, guid), (base, length, attrs), cookie)| SpaRange {
+                range_index,
+                flags,
+                proximity_domain: pxm,
+                range_guid: Guid(guid),
+                base,
+                length,
+                memory_mapping: attrs,
+                location_cookie: cookie,
+            },
+        )
 }
 
 fn arb_map() -> impl Strategy<Value = RegionMapping> {
-    (any::<(u32, u16, u16, u16, u16)>(), any::<(u64, u64, u64, u16, u16, u16)>()).prop_map(
-        |((h, p, r, s, c), (size, off, dpa, ii, ways, flags))| RegionMapping {
-            device_handle: h,
-            physical_id: p,
-            region_id: r,
-            range_index: s,
-            control_region_index: c,
-            region_size: size,
-            region_offset: off,
-            dpa,
-            interleave_index: ii,
-            interleave_ways: ways,
-            flags,
-        },
+    (
+        any::<(u32, u16, u16, u16, u16)>(),
+        any::<(u64, u64, u64, u16, u16, u16)>(),
     )
+        .prop_map(
+            |((h, p, r, s, c), (size, off, dpa, ii, ways, flags))| RegionMapping {
+                device_handle: h,
+                physical_id: p,
+                region_id: r,
+                range_index: s,
+                control_region_index: c,
+                region_size: size,
+                region_offset: off,
+                dpa,
+                interleave_index: ii,
+                interleave_ways: ways,
+                flags,
+            },
+        )
 }
 
 fn arb_dcr() -> impl Strategy<Value = ControlRegion> {
@@ -228,8 +276,12 @@ fn arb_structure() -> impl Strategy<Value = Structure> {
         arb_spa().prop_map(Structure::Spa),
         arb_map().prop_map(Structure::RegionMapping),
         arb_dcr().prop_map(Structure::ControlRegion),
-        (any::<u32>(), proptest::collection::vec(any::<u64>(), 0..8))
-            .prop_map(|(h, a)| Structure::FlushHint(FlushHint { device_handle: h, addresses: a })),
+        (any::<u32>(), proptest::collection::vec(any::<u64>(), 0..8)).prop_map(|(h, a)| {
+            Structure::FlushHint(FlushHint {
+                device_handle: h,
+                addresses: a,
+            })
+        }),
         (
             prop::sample::select(vec![2u16, 3, 5, 7, 8, 0xffff]),
             proptest::collection::vec(any::<u8>(), 0..64)

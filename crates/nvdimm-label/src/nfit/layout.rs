@@ -75,7 +75,9 @@ pub const NFIT_CONTROL_MFG_INFO_VALID: u8 = 1 << 0;
 
 /// `struct acpi_table_header` (36 bytes) plus the NFIT's 4 reserved bytes. Source:
 /// ACPICA `actbl.h`, `actbl2.h` `struct acpi_table_nfit`; ACPI 6.4 Table 5.128.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct NfitHeader {
     /// `signature`: "NFIT".
@@ -114,7 +116,9 @@ const _: () = {
 
 /// `struct acpi_nfit_header`: what every NFIT structure starts with. Source: ACPICA
 /// `actbl2.h`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct NfitSubHeader {
     /// `type`.
@@ -130,7 +134,9 @@ const _: () = {
 /// `struct acpi_nfit_system_address` (type 0), ACPI 6.4 form with the location cookie.
 /// The ACPI 6.0–6.3 form is the first 56 bytes. Source: ACPICA `actbl2.h`; ACPI 6.4
 /// Table 5.131; Linux `BUILD_BUG_ON(sizeof(struct acpi_nfit_system_address) != 64)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct NfitSystemAddress {
     /// `header` (type 0).
@@ -173,7 +179,9 @@ pub const NFIT_SPA_LEN_V6_0: usize = offset_of!(NfitSystemAddress, location_cook
 
 /// `struct acpi_nfit_memory_map` (type 1): one DIMM's part of an SPA range. Source:
 /// ACPICA `actbl2.h`; ACPI 6.4 Table 5.133; Linux `BUILD_BUG_ON(... != 48)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct NfitMemoryMap {
     /// `header` (type 1).
@@ -222,7 +230,9 @@ const _: () = {
 /// `struct acpi_nfit_control_region` (type 4). The form without block-data windows
 /// is the first 32 bytes. Source: ACPICA `actbl2.h`; ACPI 6.4 Table 5.135; Linux
 /// `BUILD_BUG_ON(... != 80)` and `sizeof_dcr`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct NfitControlRegion {
     /// `header` (type 4).
@@ -301,7 +311,9 @@ pub const NFIT_DCR_LEN_NO_WINDOWS: usize = offset_of!(NfitControlRegion, window_
 
 /// `struct acpi_nfit_flush_address` (type 6) without its `hint_address[]` array of
 /// `hint_count` u64s. Source: ACPICA `actbl2.h`; ACPI 6.4 Table 5.137.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct NfitFlushAddress {
     /// `header` (type 6).

@@ -313,7 +313,9 @@ impl Nfit {
     pub fn buffer_len(&self) -> usize {
         self.structures
             .iter()
-            .fold(size_of::<NfitHeader>(), |n, s| n.saturating_add(s.buffer_len()))
+            .fold(size_of::<NfitHeader>(), |n, s| {
+                n.saturating_add(s.buffer_len())
+            })
     }
 
     /// The table bytes, checksum included.
@@ -345,11 +347,12 @@ impl Nfit {
         );
         for s in &self.structures {
             let at = out.len();
-            s.emit_into(&mut out).map_err(|length| NfitError::BadStructureLength {
-                offset: at,
-                kind: s.kind(),
-                length,
-            })?;
+            s.emit_into(&mut out)
+                .map_err(|length| NfitError::BadStructureLength {
+                    offset: at,
+                    kind: s.kind(),
+                    length,
+                })?;
         }
         let sum = checksum(&out);
         if let Some(c) = out.get_mut(9) {
@@ -653,7 +656,9 @@ impl Structure {
 /// structure); `None` if `bytes` is longer than `T`.
 fn read_padded<T: FromBytes + IntoBytes>(bytes: &[u8]) -> Option<T> {
     let mut t = T::new_zeroed();
-    t.as_mut_bytes().get_mut(..bytes.len())?.copy_from_slice(bytes);
+    t.as_mut_bytes()
+        .get_mut(..bytes.len())?
+        .copy_from_slice(bytes);
     Some(t)
 }
 
