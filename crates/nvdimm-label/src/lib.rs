@@ -19,6 +19,9 @@
 //!   delete, rename and resize in the kernel's crash-safe order.
 //! - [`Storage`]: where an area lives (buffer, file, memory map, capped transfers).
 //! - [`cookie`]: interleave-set cookies as Linux computes them from the NFIT.
+//! - [`nfit`] (feature `alloc`): the NFIT, parsed, emitted and built for N DIMMs.
+//! - [`methods`]: `_LSI`/`_LSR`/`_LSW` and Intel `_DSM` 4/5/6 served from a [`Storage`].
+//! - `aml` (feature `acpi`): the guest's NVDIMM devices and label methods as an SSDT.
 //!
 //! The crate also builds the `lsa` command-line tool (feature `std`): `dump` (human, or
 //! JSON shaped like `ndctl read-labels -j`), `check`, `init`, `create`, `delete`.
@@ -57,6 +60,8 @@
 //!
 //! - `std` (default): implies `alloc`; adds [`FileStorage`] and the `lsa` tool.
 //! - `alloc`: [`Lsa`], namespaces and diagnostics as owned collections.
+//! - `acpi`: implies `alloc`; the `aml` module and `Nfit::to_sdt` (rust-vmm
+//!   `acpi_tables`).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for [`LabelVersion`] (implies `std`).
 //!
 //! Without `alloc` the crate still validates index blocks ([`index::select`]) and walks
