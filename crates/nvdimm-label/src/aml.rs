@@ -395,7 +395,13 @@ fn zero_exit_dsm(d: &AmlDimm, max: u32) -> Raw {
     let unsupported = dword_buffer(DsmStatus::NotSupported as u32);
     let invalid = dword_buffer(DsmStatus::InvalidInput as u32);
     let ok = dword_buffer(DsmStatus::Success as u32);
-    let r_rev = return_if(&NotEqual::new(&aml::Arg(1), &DSM_REVISION), &unsupported);
+    // Another revision: an empty function-0 bitmap, status 1 for the rest.
+    let empty_f0 = return_if(&Equal::new(&aml::Arg(2), &aml::ZERO), &dword_buffer(0));
+    let r_rev = If::new(
+        &NotEqual::new(&aml::Arg(1), &DSM_REVISION),
+        vec![&empty_f0, &Return::new(&unsupported)],
+    )
+    .to_raw();
     let r_f0 = return_if(
         &Equal::new(&aml::Arg(2), &aml::ZERO),
         &dword_buffer(DSM_LABEL_FUNCTIONS),
