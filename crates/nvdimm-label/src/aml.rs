@@ -133,6 +133,7 @@ pub struct SsdtBuilder {
     transport: Transport,
     max_transfer: u32,
     wide_integers: bool,
+    oem: ([u8; 6], [u8; 8], u32),
 }
 
 /// Serialized AML, usable as a node of a rust-vmm AML tree.
@@ -193,7 +194,17 @@ impl SsdtBuilder {
             transport,
             max_transfer: DSM_PAGE_MAX_TRANSFER,
             wide_integers: false,
+            oem: (*b"HUGEVM", *b"NVDIMM  ", 1),
         }
+    }
+
+    /// Sets the SSDT's OEM ID, OEM table ID and OEM revision (default "HUGEVM",
+    /// "NVDIMM  ", 1). Linux's initrd table upgrade (`CONFIG_ACPI_TABLE_UPGRADE`)
+    /// replaces a firmware table with the same three IDs and a lower OEM revision.
+    #[must_use]
+    pub fn oem(mut self, oem_id: [u8; 6], oem_table_id: [u8; 8], oem_revision: u32) -> SsdtBuilder {
+        self.oem = (oem_id, oem_table_id, oem_revision);
+        self
     }
 
     /// Sets the largest transfer `_LSI` / function 4 report.
@@ -272,14 +283,16 @@ impl SsdtBuilder {
         Ok(out)
     }
 
-    /// The whole SSDT (revision 2, OEM table ID "NVDIMM  ").
+    /// The whole SSDT (revision 2).
     ///
     /// # Errors
     ///
     /// As [`SsdtBuilder::aml`].
     pub fn ssdt(&self) -> Result<acpi_tables::sdt::Sdt, AmlError> {
         let body = self.aml()?;
-        let mut sdt = acpi_tables::sdt::Sdt::new(*b"SSDT", 36, 2, *b"HUGEVM", *b"NVDIMM  ", 1);
+        let (oem_id, oem_table_id, oem_revision) = self.oem;
+        let mut sdt =
+            acpi_tables::sdt::Sdt::new(*b"SSDT", 36, 2, oem_id, oem_table_id, oem_revision);
         sdt.append_slice(&body);
         Ok(sdt)
     }

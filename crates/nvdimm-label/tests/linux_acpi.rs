@@ -1,0 +1,150 @@
+//! Linux managing labels through *our* NFIT and label methods: one QEMU boot of the
+//! Debian kernel (scripts/nvdimm-linux.sh) where QEMU's `-device nvdimm` provides only
+//! the memory, and the kernel's initrd table upgrade (`CONFIG_ACPI_TABLE_UPGRADE`)
+//! replaces QEMU's NFIT and NVDIMM SSDT with the ones this crate builds (same OEM IDs,
+//! higher OEM revision). The DIMM device offers `_LSI`/`_LSR`/`_LSW` (and a Microsoft
+//! family `_DSM`, so that Linux looks for them) over the zero-exit transport: the label
+//! area is a 128 KiB range of guest RAM (`memmap=` keeps Linux off it) whose RAM is a
+//! host file, so the host reads what the guest's ndctl wrote.
+//!
+//! Skips with a loud `SKIPPED:` line when qemu, the kernel or ndctl is missing; set
+//! `NVDIMM_LINUX_REQUIRED=1` (or `CI`) to make that a failure.
+// Test code: a panic is a failure, and the casts are of small test values.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![cfg(feature = "acpi")]
+
+#[path = "linux_support/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+#[path = "linux_support/json.rs"]
+#[allow(dead_code)]
+mod json;
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+
+use harness::{Boot, Outcome};
+use nvdimm_label::aml::{AmlDimm, LabelInterface, SsdtBuilder, Transport};
+use nvdimm_label::methods::DSM_PAGE_MAX_TRANSFER;
+use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder, TableHeader};
+use nvdimm_label::{Lsa, Uuid};
+
+/// Guest RAM (the harness's `-m 512M`), backed by a host file.
+const RAM: u64 = 512 << 20;
+/// Guest-physical address of the zero-exit label area, inside RAM that `memmap=`
+/// reserves.
+const LSA_GPA: u64 = 0x1f00_0000;
+const LSA_SIZE: u32 = 128 << 10;
+/// Where QEMU maps the first NVDIMM (its device-memory region starts at 4 GiB; see
+/// tests/data/nfit/README.md) and its size (harness::PMEM_SIZE).
+const PMEM_BASE: u64 = 0x1_0000_0000;
+
+const GUEST: &str = r#"
+dmesg | grep -i 'table upgrade' > /out/upgrade.txt
+od -An -v -tx1 /sys/firmware/acpi/tables/NFIT > /out/NFIT.hex
+cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
+ndctl list -R > /out/list-R.json
+ndctl disable-region all
+ndctl init-labels -f -V 1.2 nmem0
+ndctl enable-region all
+ndctl create-namespace -r region0 -m fsdax -s 64M -n ours > /out/create.json
+ndctl read-labels -j nmem0 > /out/read-labels.json
+ndctl list -N > /out/list-N.json
+"#;
+
+fn bytes_from_hex(hex: &str) -> Vec<u8> {
+    hex.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn linux_manages_labels_through_our_zero_exit_methods() {
+    let mut boot = Boot::new("acpi-zx", GUEST);
+    boot.add_dimm(&vec![0u8; harness::LABEL_SIZE]);
+    // Boot::new's directory (tests/linux_support/harness.rs).
+    let dir = std::env::temp_dir().join(format!("nvdimm-linux-acpi-zx-{}", std::process::id()));
+    let ram = dir.join("ram.img");
+    fs::File::create(&ram).unwrap().set_len(RAM).unwrap();
+    let qemu_ids = TableHeader {
+        oem_id: *b"BOCHS ",
+        oem_table_id: *b"BXPC    ",
+        oem_revision: 2,
+        ..TableHeader::default()
+    };
+    let nfit = NfitBuilder::new()
+        .header(qemu_ids)
+        .dimm(DimmSpec::new(0, PMEM_BASE, harness::PMEM_SIZE, LSA_SIZE))
+        .build();
+    let dimm = AmlDimm {
+        handle: NfitBuilder::device_handle(0),
+        label_size: LSA_SIZE,
+        label_gpa: LSA_GPA,
+    };
+    let ssdt = SsdtBuilder::new(&[dimm], LabelInterface::LabelMethods, Transport::ZeroExit)
+        .max_transfer(DSM_PAGE_MAX_TRANSFER)
+        .oem(*b"BOCHS ", *b"NVDIMM\0\0", 2)
+        .ssdt()
+        .unwrap();
+    fs::create_dir_all(dir.join("acpi")).unwrap();
+    fs::write(dir.join("acpi/nfit.aml"), nfit.emit().unwrap()).unwrap();
+    fs::write(dir.join("acpi/ssdt.aml"), ssdt.as_slice()).unwrap();
+    fs::write(
+        dir.join("qemu.args"),
+        format!(
+            "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
+            ram.display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("cmdline.extra"),
+        format!("memmap={LSA_SIZE}${LSA_GPA:#x}"),
+    )
+    .unwrap();
+
+    match boot.run() {
+        Outcome::Skipped(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+        Outcome::Ran => {}
+    }
+    let upgrade = boot.out("upgrade.txt");
+    assert!(upgrade.contains("NFIT-BOCHS -BXPC"), "{upgrade}");
+    // QEMU's NVDIMM SSDT (OEM table ID "NVDIMM" padded with NULs) is replaced.
+    assert!(upgrade.contains("override [SSDT-BOCHS"), "{upgrade}");
+    let dmesg = boot.out("dmesg.log");
+    assert!(!dmesg.contains("AE_ALREADY_EXISTS"), "{dmesg}");
+    // Linux uses our NFIT, byte for byte.
+    assert_eq!(bytes_from_hex(&boot.out("NFIT.hex")), nfit.emit().unwrap());
+    assert_eq!(
+        Nfit::parse(&bytes_from_hex(&boot.out("NFIT.hex"))),
+        Ok(nfit)
+    );
+    // Labels are on: the DIMM offers the config-data commands (Linux's names for them
+    // in sysfs, `nvdimm_cmd_name`), which it enables from _LSI/_LSR/_LSW.
+    let commands = boot.out("commands.txt");
+    for c in ["get_size", "get_data", "set_data"] {
+        assert!(commands.split_whitespace().any(|w| w == c), "{commands}");
+    }
+
+    // What ndctl wrote through our _LSW is in the label area in guest RAM.
+    let mut area = vec![0u8; LSA_SIZE as usize];
+    let mut f = fs::File::open(&ram).unwrap();
+    f.seek(SeekFrom::Start(LSA_GPA)).unwrap();
+    f.read_exact(&mut area).unwrap();
+    let lsa = Lsa::parse(&area).expect("ndctl's labels parse");
+    // ndctl's own reading of the labels (through our _LSR) names the same namespace.
+    let labels = json::Json::parse(&boot.out("read-labels.json")).expect("read-labels JSON");
+    let label = &labels.items()[0].at("label").items()[0];
+    assert_eq!(label.str("name"), "ours");
+    let uuid = Uuid::parse_str(label.str("uuid")).unwrap();
+    let ns = lsa
+        .namespaces()
+        .iter()
+        .find(|n| n.uuid == uuid)
+        .expect("the namespace ndctl created");
+    assert_eq!(ns.name.as_str(), Some("ours"));
+    assert_eq!(lsa.namespaces().len(), 1);
+}
