@@ -2,10 +2,14 @@
 //! Debian kernel (scripts/nvdimm-linux.sh) where QEMU's `-device nvdimm` provides only
 //! the memory, and the kernel's initrd table upgrade (`CONFIG_ACPI_TABLE_UPGRADE`)
 //! replaces QEMU's NFIT and NVDIMM SSDT with the ones this crate builds (same OEM IDs,
-//! higher OEM revision). The DIMM device offers `_LSI`/`_LSR`/`_LSW` (and a Microsoft
-//! family `_DSM`, so that Linux looks for them) over the zero-exit transport: the label
-//! area is a 128 KiB range of guest RAM (`memmap=` keeps Linux off it) whose RAM is a
-//! host file, so the host reads what the guest's ndctl wrote.
+//! higher OEM revision). ndctl then initialises v1.2 labels and creates a namespace,
+//! and the host parses the label area it wrote. Two runs:
+//! - `_LSI`/`_LSR`/`_LSW` (and a Microsoft-family `_DSM`, so that Linux looks for
+//!   them) over the zero-exit transport: the label area is a 128 KiB range of guest RAM
+//!   (`memmap=` keeps Linux off it) whose RAM is a host file;
+//! - Intel `_DSM` functions 4/5/6 over the trapping transport, served by QEMU's own
+//!   NVDIMM device through its page and port 0x0A18: the labels land in QEMU's label
+//!   area, the tail of the backend file.
 //!
 //! Skips with a loud `SKIPPED:` line when qemu, the kernel or ndctl is missing; set
 //! `NVDIMM_LINUX_REQUIRED=1` (or `CI`) to make that a failure.
@@ -24,7 +28,7 @@ use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 
 use harness::{Boot, Outcome};
-use nvdimm_label::aml::{AmlDimm, LabelInterface, SsdtBuilder, Transport};
+use nvdimm_label::aml::{AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport};
 use nvdimm_label::methods::DSM_PAGE_MAX_TRANSFER;
 use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder, TableHeader};
 use nvdimm_label::{Lsa, Uuid};
@@ -58,14 +62,21 @@ fn bytes_from_hex(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn linux_manages_labels_through_our_zero_exit_methods() {
-    let mut boot = Boot::new("acpi-zx", GUEST);
+/// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
+/// with the harness's 512 MiB of RAM (QEMU's `MEMA` in tests/data/nfit/qemu10-2dimm.ssdt).
+const QEMU_DSM_PAGE: u32 = 0x1fff_f000;
+
+/// Boots one DIMM whose NFIT and SSDT (with `interface` over `transport`) replace
+/// QEMU's, runs GUEST, checks what all runs share, and returns the boot and the label
+/// area ndctl left: for the zero-exit transport the 128 KiB at `LSA_GPA` of the RAM
+/// file, for the trapping one QEMU's own label area (the backend's tail), which QEMU's
+/// device serves through the page our AML fills.
+fn boot_with(tag: &str, interface: LabelInterface, transport: Transport) -> Option<Vec<u8>> {
+    let mut boot = Boot::new(tag, GUEST);
     boot.add_dimm(&vec![0u8; harness::LABEL_SIZE]);
     // Boot::new's directory (tests/linux_support/harness.rs).
-    let dir = std::env::temp_dir().join(format!("nvdimm-linux-acpi-zx-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()));
     let ram = dir.join("ram.img");
-    fs::File::create(&ram).unwrap().set_len(RAM).unwrap();
     let qemu_ids = TableHeader {
         oem_id: *b"BOCHS ",
         oem_table_id: *b"BXPC    ",
@@ -81,7 +92,8 @@ fn linux_manages_labels_through_our_zero_exit_methods() {
         label_size: LSA_SIZE,
         label_gpa: LSA_GPA,
     };
-    let ssdt = SsdtBuilder::new(&[dimm], LabelInterface::LabelMethods, Transport::ZeroExit)
+    // QEMU's NVDIMM SSDT has OEM table ID "NVDIMM" padded with NULs.
+    let ssdt = SsdtBuilder::new(&[dimm], interface, transport)
         .max_transfer(DSM_PAGE_MAX_TRANSFER)
         .oem(*b"BOCHS ", *b"NVDIMM\0\0", 2)
         .ssdt()
@@ -89,53 +101,53 @@ fn linux_manages_labels_through_our_zero_exit_methods() {
     fs::create_dir_all(dir.join("acpi")).unwrap();
     fs::write(dir.join("acpi/nfit.aml"), nfit.emit().unwrap()).unwrap();
     fs::write(dir.join("acpi/ssdt.aml"), ssdt.as_slice()).unwrap();
-    fs::write(
-        dir.join("qemu.args"),
-        format!(
-            "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
-            ram.display()
-        ),
-    )
-    .unwrap();
-    fs::write(
-        dir.join("cmdline.extra"),
-        format!("memmap={LSA_SIZE}${LSA_GPA:#x}"),
-    )
-    .unwrap();
+    if transport == Transport::ZeroExit {
+        fs::File::create(&ram).unwrap().set_len(RAM).unwrap();
+        fs::write(
+            dir.join("qemu.args"),
+            format!(
+                "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
+                ram.display()
+            ),
+        )
+        .unwrap();
+        fs::write(dir.join("cmdline.extra"), format!("memmap={LSA_SIZE}${LSA_GPA:#x}")).unwrap();
+    }
 
     match boot.run() {
         Outcome::Skipped(why) => {
             eprintln!("SKIPPED: {why}");
-            return;
+            return None;
         }
         Outcome::Ran => {}
     }
     let upgrade = boot.out("upgrade.txt");
-    assert!(upgrade.contains("NFIT-BOCHS -BXPC"), "{upgrade}");
-    // QEMU's NVDIMM SSDT (OEM table ID "NVDIMM" padded with NULs) is replaced.
+    assert!(upgrade.contains("override [NFIT-BOCHS -BXPC"), "{upgrade}");
     assert!(upgrade.contains("override [SSDT-BOCHS"), "{upgrade}");
     let dmesg = boot.out("dmesg.log");
-    assert!(!dmesg.contains("AE_ALREADY_EXISTS"), "{dmesg}");
+    assert!(!dmesg.contains("AE_"), "ACPICA complained:\n{dmesg}");
     // Linux uses our NFIT, byte for byte.
-    assert_eq!(bytes_from_hex(&boot.out("NFIT.hex")), nfit.emit().unwrap());
-    assert_eq!(
-        Nfit::parse(&bytes_from_hex(&boot.out("NFIT.hex"))),
-        Ok(nfit)
-    );
+    let seen = bytes_from_hex(&boot.out("NFIT.hex"));
+    assert_eq!(seen, nfit.emit().unwrap());
+    assert_eq!(Nfit::parse(&seen), Ok(nfit));
     // Labels are on: the DIMM offers the config-data commands (Linux's names for them
-    // in sysfs, `nvdimm_cmd_name`), which it enables from _LSI/_LSR/_LSW.
+    // in sysfs, `nvdimm_cmd_name`), enabled from _LSI/_LSR/_LSW or the Intel _DSM.
     let commands = boot.out("commands.txt");
     for c in ["get_size", "get_data", "set_data"] {
         assert!(commands.split_whitespace().any(|w| w == c), "{commands}");
     }
-
-    // What ndctl wrote through our _LSW is in the label area in guest RAM.
-    let mut area = vec![0u8; LSA_SIZE as usize];
-    let mut f = fs::File::open(&ram).unwrap();
-    f.seek(SeekFrom::Start(LSA_GPA)).unwrap();
-    f.read_exact(&mut area).unwrap();
+    let area = if transport == Transport::ZeroExit {
+        let mut area = vec![0u8; LSA_SIZE as usize];
+        let mut f = fs::File::open(&ram).unwrap();
+        f.seek(SeekFrom::Start(LSA_GPA)).unwrap();
+        f.read_exact(&mut area).unwrap();
+        area
+    } else {
+        boot.lsa(0)
+    };
+    // What ndctl wrote through our methods parses, and ndctl's own reading of the
+    // labels (through our methods) names the same namespace.
     let lsa = Lsa::parse(&area).expect("ndctl's labels parse");
-    // ndctl's own reading of the labels (through our _LSR) names the same namespace.
     let labels = json::Json::parse(&boot.out("read-labels.json")).expect("read-labels JSON");
     let label = &labels.items()[0].at("label").items()[0];
     assert_eq!(label.str("name"), "ours");
@@ -147,4 +159,23 @@ fn linux_manages_labels_through_our_zero_exit_methods() {
         .expect("the namespace ndctl created");
     assert_eq!(ns.name.as_str(), Some("ours"));
     assert_eq!(lsa.namespaces().len(), 1);
+    Some(area)
+}
+
+#[test]
+fn linux_manages_labels_through_our_zero_exit_methods() {
+    let Some(area) = boot_with("acpi-zx", LabelInterface::LabelMethods, Transport::ZeroExit)
+    else {
+        return;
+    };
+    assert_eq!(&area[..16], b"NAMESPACE_INDEX\0");
+}
+
+#[test]
+fn linux_manages_labels_through_our_trapping_intel_dsm_served_by_qemu() {
+    let transport = Transport::Trapping {
+        page: QEMU_DSM_PAGE,
+        port: QEMU_NVDIMM_IO_PORT,
+    };
+    boot_with("acpi-tr", LabelInterface::IntelDsm, transport);
 }
