@@ -366,7 +366,7 @@ fn zero_exit_helpers(d: &AmlDimm, max: u32) -> Raw {
         OpRegion::new(Path::new("LSAW"), OpRegionSpace::SystemMemory, &addr, &max).to_raw();
     let field = Field::new(
         Path::new("LSAW"),
-        FieldAccessType::Byte,
+        window_access(max),
         FieldLockRule::NoLock,
         FieldUpdateRule::Preserve,
         vec![FieldEntry::Named(*b"LWIN", max as usize * 8)],
@@ -395,6 +395,18 @@ fn zero_exit_helpers(d: &AmlDimm, max: u32) -> Raw {
     )
     .to_raw();
     seq(&[&lchk, &lrd, &lwr])
+}
+
+/// The widest access that tiles a `max`-byte window exactly: ACPICA refuses a datum
+/// that would reach past the region (`AcpiExSetupRegion`, `AE_AML_REGION_LIMIT`), and
+/// each datum is one call of its region handler.
+fn window_access(max: u32) -> FieldAccessType {
+    match max.trailing_zeros() {
+        0 => FieldAccessType::Byte,
+        1 => FieldAccessType::Word,
+        2 => FieldAccessType::DWord,
+        _ => FieldAccessType::QWord,
+    }
 }
 
 /// `LCHK(a, b)` as a term.
