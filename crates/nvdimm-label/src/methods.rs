@@ -9,7 +9,7 @@
 //! transfer, short input) and answered with the status code the specification gives,
 //! never a panic, and never a read or write outside `[0, size)` of the storage.
 //! [`serve_dsm_page`] decodes one request in QEMU's shared-page layout
-//! (`docs/specs/acpi_nvdimm.rst`), the trapping transport of [`crate::aml`].
+//! (`docs/specs/acpi_nvdimm.rst`), the trapping transport of `aml` (feature `acpi`).
 
 use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};

@@ -14,7 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 #![cfg(feature = "acpi")]
 
-use std::fmt::Write as _;
+use core::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 

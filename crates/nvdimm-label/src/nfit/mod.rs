@@ -15,7 +15,7 @@
 //! `Nfit::parse(&nfit.emit()) == Ok(nfit)` for every value. [`NfitBuilder`] describes
 //! N DIMMs, one single-way region each, the way QEMU's `-device nvdimm` does.
 //!
-//! With the `acpi` feature, [`Nfit::to_sdt`] hands the table over as a rust-vmm
+//! With the `acpi` feature, `Nfit::to_sdt` hands the table over as a rust-vmm
 //! `acpi_tables::sdt::Sdt`.
 //!
 //! # Fuzzing
