@@ -11,8 +11,10 @@
 //! [`serve_dsm_page`] decodes one request in QEMU's shared-page layout
 //! (`docs/specs/acpi_nvdimm.rst`), the trapping transport of `aml` (feature `acpi`).
 
+use core::mem::offset_of;
 use zerocopy::little_endian::U32;
-use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::layout::ND_LABEL_MIN_SIZE;
 use crate::storage::Storage;
@@ -303,9 +305,9 @@ pub struct DsmPageIn {
 }
 const _: () = {
     assert!(size_of::<DsmPageIn>() == DSM_PAGE_SIZE);
-    assert!(core::mem::offset_of!(DsmPageIn, revision) == 4);
-    assert!(core::mem::offset_of!(DsmPageIn, function) == 8);
-    assert!(core::mem::offset_of!(DsmPageIn, arg3) == 12);
+    assert!(offset_of!(DsmPageIn, revision) == 4);
+    assert!(offset_of!(DsmPageIn, function) == 8);
+    assert!(offset_of!(DsmPageIn, arg3) == 12);
 };
 
 /// The VMM's reply in the shared page (QEMU's `NvdimmDsmOut`). Source: as
@@ -320,7 +322,7 @@ pub struct DsmPageOut {
 }
 const _: () = {
     assert!(size_of::<DsmPageOut>() == DSM_PAGE_SIZE);
-    assert!(core::mem::offset_of!(DsmPageOut, data) == 4);
+    assert!(offset_of!(DsmPageOut, data) == 4);
 };
 
 /// The largest label transfer the shared page carries: a function-6 request holds
@@ -338,34 +340,24 @@ pub fn serve_dsm_page<'a, S: Storage + 'a>(
     page: &mut [u8; DSM_PAGE_SIZE],
     dimm: impl FnOnce(u32) -> Option<&'a mut LabelMethods<S>>,
 ) {
-    // The request is copied out first: the reply overwrites the same page.
-    let req =
-        DsmPageIn::read_from_bytes(page.as_slice()).unwrap_or_else(|_| DsmPageIn::new_zeroed());
-    let mut out = DsmPageOut::new_zeroed();
-    let handle = req.handle.get();
-    let n = match (handle, dimm(handle)) {
-        (0, _) => {
-            let word = if req.function.get() == DSM_FN_QUERY {
-                0
-            } else {
-                DsmStatus::NotSupported as u32
-            };
-            out.data[..4].copy_from_slice(&word.to_le_bytes());
-            4
-        }
-        (_, None) => {
-            out.data[..4].copy_from_slice(&(DsmStatus::NoSuchDevice as u32).to_le_bytes());
-            4
-        }
-        (_, Some(m)) => m.dsm(
-            u64::from(req.revision.get()),
-            u64::from(req.function.get()),
-            &req.arg3,
-            &mut out.data,
-        ),
+    // The reply overwrites the request: copy its argument out first (the page is a
+    // `DsmPageIn` by construction, so the view cannot fail).
+    let Ok(req) = DsmPageIn::ref_from_bytes(page.as_slice()) else {
+        return;
     };
-    out.len = u32::try_from(n.saturating_add(4))
-        .unwrap_or(u32::MAX)
-        .into();
-    page.copy_from_slice(out.as_bytes());
+    let (handle, revision, function) = (req.handle.get(), req.revision.get(), req.function.get());
+    let arg = req.arg3;
+    let (len, data) = page.split_at_mut(offset_of!(DsmPageOut, data));
+    let status_only = |data: &mut [u8], status: u32| {
+        data[..4].copy_from_slice(&status.to_le_bytes());
+        4
+    };
+    let n = match (handle, dimm(handle)) {
+        (0, _) if function == DSM_FN_QUERY => status_only(data, 0),
+        (0, _) => status_only(data, DsmStatus::NotSupported as u32),
+        (_, None) => status_only(data, DsmStatus::NoSuchDevice as u32),
+        (_, Some(m)) => m.dsm(u64::from(revision), u64::from(function), &arg, data),
+    };
+    let n = u32::try_from(n.saturating_add(4)).unwrap_or(u32::MAX);
+    len.copy_from_slice(&n.to_le_bytes());
 }
