@@ -108,14 +108,16 @@ fuzz_target!(|input: Input| {
                 page[8..12].copy_from_slice(&function.to_le_bytes());
                 let n = arg.len().min(DSM_PAGE_SIZE - 12);
                 page[12..12 + n].copy_from_slice(&arg[..n]);
+                // The page's argument is always its 4084 bytes (zeros past `arg`).
+                let arg3 = page[12..].to_vec();
                 serve_dsm_page(&mut page, |h| (h == 1).then_some(&mut m));
                 let len = u32::from_le_bytes(page[..4].try_into().unwrap()) as usize;
                 assert!((8..=DSM_PAGE_SIZE).contains(&len));
                 let status = u32::from_le_bytes(page[4..8].try_into().unwrap());
                 if handle == 1 && revision == 1 && function == 6 && status == 0 {
-                    let off = u32::from_le_bytes(page_arg(&arg, 0)) as usize;
-                    let len = u32::from_le_bytes(page_arg(&arg, 4)) as usize;
-                    model[off..off + len].copy_from_slice(&arg[8..8 + len]);
+                    let off = u32::from_le_bytes(arg3[..4].try_into().unwrap()) as usize;
+                    let len = u32::from_le_bytes(arg3[4..8].try_into().unwrap()) as usize;
+                    model[off..off + len].copy_from_slice(&arg3[8..8 + len]);
                 }
             }
         }
@@ -124,12 +126,3 @@ fuzz_target!(|input: Input| {
         assert_eq!(now, model, "a call changed bytes it was not allowed to");
     }
 });
-
-/// The DWORD at `at` of a page argument (zero past its end, as the page is zeroed).
-fn page_arg(arg: &[u8], at: usize) -> [u8; 4] {
-    let mut b = [0u8; 4];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = arg.get(at + i).copied().unwrap_or(0);
-    }
-    b
-}
