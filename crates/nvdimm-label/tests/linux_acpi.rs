@@ -2,12 +2,13 @@
 //! Debian kernel (scripts/nvdimm-linux.sh) where QEMU's `-device nvdimm` provides only
 //! the memory, and the kernel's initrd table upgrade (`CONFIG_ACPI_TABLE_UPGRADE`)
 //! replaces QEMU's NFIT and NVDIMM SSDT with the ones this crate builds (same OEM IDs,
-//! higher OEM revision). ndctl then initialises v1.2 labels and creates a namespace,
-//! and the host parses the label area it wrote. Two runs:
+//! higher OEM revision). ndctl then initialises labels, creates fsdax, devdax, sector
+//! and raw namespaces, renames one and destroys one, and the host parses the label
+//! area it wrote. Two runs:
 //! - `_LSI`/`_LSR`/`_LSW` (and a Microsoft-family `_DSM`, so that Linux looks for
-//!   them) over the zero-exit transport: the label area is a 128 KiB range of guest RAM
-//!   (`memmap=` keeps Linux off it) whose RAM is a host file;
-//! - Intel `_DSM` functions 4/5/6 over the trapping transport, served by QEMU's own
+//!   them) over the zero-exit transport, v1.2 labels: the label area is a 128 KiB range
+//!   of guest RAM (`memmap=` keeps Linux off it) whose RAM is a host file;
+//! - Intel `_DSM` functions 4/5/6 over the trapping transport, v1.1 labels, served by QEMU's own
 //!   NVDIMM device through its page and port 0x0A18: the labels land in QEMU's label
 //!   area, the tail of the backend file.
 //!
@@ -43,23 +44,40 @@ const LSA_SIZE: u32 = 128 << 10;
 /// tests/data/nfit/README.md) and its size (harness::PMEM_SIZE).
 const PMEM_BASE: u64 = 0x1_0000_0000;
 
-const GUEST: &str = r#"
-dmesg | grep -i 'table upgrade' > /out/upgrade.txt
+/// The guest script: labels of `version` ("1.1" or "1.2") initialised five times
+/// (timed), read ten times (timed), then one namespace of each kind, one renamed, one
+/// destroyed, and ndctl's view of the result.
+fn guest(version: &str) -> String {
+    format!(
+        r#"
+dmesg | grep -i 'table upgrade' > /out/upgrade.txt || true
+set -e
 od -An -v -tx1 /sys/firmware/acpi/tables/NFIT > /out/NFIT.hex
 cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
-ndctl list -R > /out/list-R.json
 ndctl disable-region all
 t0=$(cut -d' ' -f1 /proc/uptime)
-for i in 1 2 3 4 5; do ndctl init-labels -f -V 1.2 nmem0; done
+for i in 1 2 3 4 5; do ndctl init-labels -f -V {version} nmem0; done
 t1=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5 6 7 8 9 10; do ndctl read-labels nmem0 >/dev/null; done
 t2=$(cut -d' ' -f1 /proc/uptime)
 echo "$t0 $t1 $t2" > /out/timing.txt
 ndctl enable-region all
-ndctl create-namespace -r region0 -m fsdax -s 64M -n ours > /out/create.json
+ndctl create-namespace -r region0 -m fsdax -s 64M -n ours
+ndctl create-namespace -r region0 -m devdax -s 32M -n dax
+ndctl create-namespace -r region0 -m sector -s 32M -n sect
+ndctl create-namespace -r region0 -m raw -s 32M -n raw > /out/raw.json
+ndctl create-namespace -r region0 -m raw -s 32M -n gone > /out/gone.json
+dev() {{ sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p' "$1"; }}
+raw=$(dev /out/raw.json)
+ndctl disable-namespace "$raw"
+echo renamed > "/sys/bus/nd/devices/$raw/alt_name"
+ndctl enable-namespace "$raw"
+ndctl destroy-namespace -f "$(dev /out/gone.json)"
 ndctl read-labels -j nmem0 > /out/read-labels.json
 ndctl list -N > /out/list-N.json
-"#;
+"#
+    )
+}
 
 /// Prints how long the guest's 5 `ndctl init-labels` and 10 `ndctl read-labels` took
 /// (guest uptime, 10 ms resolution, TCG): a measurement, not a check.
@@ -94,12 +112,17 @@ fn bytes_from_hex(hex: &str) -> Vec<u8> {
 const QEMU_DSM_PAGE: u32 = 0x1fff_f000;
 
 /// Boots one DIMM whose NFIT and SSDT (with `interface` over `transport`) replace
-/// QEMU's, runs GUEST, checks what all runs share, and returns the boot and the label
+/// QEMU's, runs [`guest`], checks what all runs share, and returns the boot and the label
 /// area ndctl left: for the zero-exit transport the 128 KiB at `LSA_GPA` of the RAM
 /// file, for the trapping one QEMU's own label area (the backend's tail), which QEMU's
 /// device serves through the page our AML fills.
-fn boot_with(tag: &str, interface: LabelInterface, transport: Transport) -> Option<Vec<u8>> {
-    let mut boot = Boot::new(tag, GUEST);
+fn boot_with(
+    tag: &str,
+    version: &str,
+    interface: LabelInterface,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let mut boot = Boot::new(tag, &guest(version));
     boot.add_dimm(&vec![0u8; harness::LABEL_SIZE]);
     // Boot::new's directory (tests/linux_support/harness.rs).
     let dir = std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()));
@@ -182,26 +205,56 @@ fn boot_with(tag: &str, interface: LabelInterface, transport: Transport) -> Opti
     } else {
         boot.lsa(0)
     };
-    // What ndctl wrote through our methods parses, and ndctl's own reading of the
-    // labels (through our methods) names the same namespace.
+    // What ndctl wrote through our methods parses to the namespaces ndctl's own reading
+    // of the labels (through our methods) shows: the fsdax, devdax and sector ones and
+    // the renamed raw one; the destroyed one is gone.
     let lsa = Lsa::parse(&area).expect("ndctl's labels parse");
     let labels = json::Json::parse(&boot.out("read-labels.json")).expect("read-labels JSON");
-    let label = &labels.items()[0].at("label").items()[0];
-    assert_eq!(label.str("name"), "ours");
-    let uuid = Uuid::parse_str(label.str("uuid")).unwrap();
-    let ns = lsa
+    let theirs: Vec<(Uuid, String)> = labels.items()[0]
+        .at("label")
+        .items()
+        .iter()
+        .map(|l| {
+            (
+                Uuid::parse_str(l.str("uuid")).unwrap(),
+                l.str("name").to_owned(),
+            )
+        })
+        .collect();
+    let mut ours: Vec<(Uuid, String)> = lsa
         .namespaces()
         .iter()
-        .find(|n| n.uuid == uuid)
-        .expect("the namespace ndctl created");
-    assert_eq!(ns.name.as_str(), Some("ours"));
-    assert_eq!(lsa.namespaces().len(), 1);
+        .map(|n| (n.uuid, n.name.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    // `ndctl read-labels` prints every slot holding a valid label, also those the free
+    // bitmap marks free: the destroyed namespace's labels (in both index generations'
+    // slots) are still there, and nowhere else.
+    let (stale, mut live): (Vec<_>, Vec<_>) = theirs.into_iter().partition(|(_, n)| n == "gone");
+    assert!(!stale.is_empty());
+    live.sort();
+    ours.sort();
+    assert_eq!(ours, live);
+    let listed = boot.out("list-N.json");
+    for (_, name) in &ours {
+        assert!(listed.contains(&format!("\"name\":\"{name}\"")), "{listed}");
+    }
+    assert!(!listed.contains("\"gone\""), "{listed}");
+    let mut names: Vec<&str> = ours.iter().map(|(_, n)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["dax", "ours", "renamed", "sect"]);
+    // ndctl's init-labels leaves free bits set past nslot (a diagnostic, not damage).
+    assert!(!lsa.is_damaged(), "{:?}", lsa.diagnostics());
     Some(area)
 }
 
 #[test]
 fn linux_manages_labels_through_our_zero_exit_methods() {
-    let Some(area) = boot_with("acpi-zx", LabelInterface::LabelMethods, Transport::ZeroExit) else {
+    let Some(area) = boot_with(
+        "acpi-zx",
+        "1.2",
+        LabelInterface::LabelMethods,
+        Transport::ZeroExit,
+    ) else {
         return;
     };
     assert_eq!(&area[..16], b"NAMESPACE_INDEX\0");
@@ -213,12 +266,17 @@ fn linux_manages_labels_through_our_trapping_intel_dsm_served_by_qemu() {
         page: QEMU_DSM_PAGE,
         port: QEMU_NVDIMM_IO_PORT,
     };
-    boot_with("acpi-tr", LabelInterface::IntelDsm, transport);
+    boot_with("acpi-tr", "1.1", LabelInterface::IntelDsm, transport);
 }
 
 /// QEMU's own tables (its `_LSI`/`_LSR`/`_LSW` over its trapping page) for the same
 /// DIMM and guest script: the speed baseline printed beside the runs above.
 #[test]
 fn qemu_own_tables_baseline() {
-    boot_with("acpi-qemu", LabelInterface::IntelDsm, Transport::ZeroExit);
+    boot_with(
+        "acpi-qemu",
+        "1.2",
+        LabelInterface::IntelDsm,
+        Transport::ZeroExit,
+    );
 }
