@@ -30,9 +30,10 @@ use std::io::{Read, Seek, SeekFrom};
 
 use harness::{Boot, Outcome};
 use nvdimm_label::aml::{AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport};
+use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
 use nvdimm_label::methods::DSM_PAGE_MAX_TRANSFER;
 use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder, TableHeader};
-use nvdimm_label::{Lsa, Uuid};
+use nvdimm_label::{InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
 
 /// Guest RAM (the harness's `-m 512M`), backed by a host file.
 const RAM: u64 = 512 << 20;
@@ -44,16 +45,20 @@ const LSA_SIZE: u32 = 128 << 10;
 /// tests/data/nfit/README.md) and its size (harness::PMEM_SIZE).
 const PMEM_BASE: u64 = 0x1_0000_0000;
 
+/// What every guest script starts with: what the checks of [`boot_with`] read.
+const PRELUDE: &str = r#"
+dmesg | grep -i 'table upgrade' > /out/upgrade.txt || true
+set -e
+od -An -v -tx1 /sys/firmware/acpi/tables/NFIT > /out/NFIT.hex
+cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
+"#;
+
 /// The guest script: labels of `version` ("1.1" or "1.2") initialised five times
 /// (timed), read ten times (timed), then one namespace of each kind, one renamed, one
 /// destroyed, and ndctl's view of the result.
 fn guest(version: &str) -> String {
     format!(
-        r#"
-dmesg | grep -i 'table upgrade' > /out/upgrade.txt || true
-set -e
-od -An -v -tx1 /sys/firmware/acpi/tables/NFIT > /out/NFIT.hex
-cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
+        r#"{PRELUDE}
 ndctl disable-region all
 t0=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5; do ndctl init-labels -f -V {version} nmem0; done
@@ -112,17 +117,19 @@ fn bytes_from_hex(hex: &str) -> Vec<u8> {
 const QEMU_DSM_PAGE: u32 = 0x1fff_f000;
 
 /// Boots one DIMM whose NFIT and SSDT (with `interface` over `transport`) replace
-/// QEMU's, runs [`guest`], checks what all runs share, and returns the boot and the label
-/// area ndctl left: for the zero-exit transport the 128 KiB at `LSA_GPA` of the RAM
+/// QEMU's, runs `script` (starting with [`PRELUDE`]), checks what all runs share, and
+/// returns the boot and the label area as the guest left it: for the zero-exit transport the 128 KiB at `LSA_GPA` of the RAM
 /// file, for the trapping one QEMU's own label area (the backend's tail), which QEMU's
-/// device serves through the page our AML fills.
+/// device serves through the page our AML fills. `preload` is written into the
+/// zero-exit label area before the boot.
 fn boot_with(
     tag: &str,
-    version: &str,
+    script: &str,
     interface: LabelInterface,
     transport: Transport,
-) -> Option<Vec<u8>> {
-    let mut boot = Boot::new(tag, &guest(version));
+    preload: Option<&[u8]>,
+) -> Option<(Boot, Vec<u8>)> {
+    let mut boot = Boot::new(tag, script);
     boot.add_dimm(&vec![0u8; harness::LABEL_SIZE]);
     // Boot::new's directory (tests/linux_support/harness.rs).
     let dir = std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()));
@@ -154,7 +161,11 @@ fn boot_with(
         fs::write(dir.join("acpi/ssdt.aml"), ssdt.as_slice()).unwrap();
     }
     if transport == Transport::ZeroExit {
-        fs::File::create(&ram).unwrap().set_len(RAM).unwrap();
+        let f = fs::File::create(&ram).unwrap();
+        f.set_len(RAM).unwrap();
+        if let Some(lsa) = preload {
+            std::os::unix::fs::FileExt::write_all_at(&f, lsa, LSA_GPA).unwrap();
+        }
         fs::write(
             dir.join("qemu.args"),
             format!(
@@ -205,6 +216,18 @@ fn boot_with(
     } else {
         boot.lsa(0)
     };
+    Some((boot, area))
+}
+
+/// Boots with [`guest`]`(version)` and checks that what ndctl wrote through our
+/// methods is what it reports.
+fn ndctl_recipe(
+    tag: &str,
+    version: &str,
+    interface: LabelInterface,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let (boot, area) = boot_with(tag, &guest(version), interface, transport, None)?;
     // What ndctl wrote through our methods parses to the namespaces ndctl's own reading
     // of the labels (through our methods) shows: the fsdax, devdax and sector ones and
     // the renamed raw one; the destroyed one is gone.
@@ -249,7 +272,7 @@ fn boot_with(
 
 #[test]
 fn linux_manages_labels_through_our_zero_exit_methods() {
-    let Some(area) = boot_with(
+    let Some(area) = ndctl_recipe(
         "acpi-zx",
         "1.2",
         LabelInterface::LabelMethods,
@@ -266,17 +289,47 @@ fn linux_manages_labels_through_our_trapping_intel_dsm_served_by_qemu() {
         page: QEMU_DSM_PAGE,
         port: QEMU_NVDIMM_IO_PORT,
     };
-    boot_with("acpi-tr", "1.1", LabelInterface::IntelDsm, transport);
+    ndctl_recipe("acpi-tr", "1.1", LabelInterface::IntelDsm, transport);
 }
 
 /// QEMU's own tables (its `_LSI`/`_LSR`/`_LSW` over its trapping page) for the same
 /// DIMM and guest script: the speed baseline printed beside the runs above.
 #[test]
 fn qemu_own_tables_baseline() {
-    boot_with(
+    ndctl_recipe(
         "acpi-qemu",
         "1.2",
         LabelInterface::IntelDsm,
         Transport::ZeroExit,
     );
+}
+
+/// The reverse direction: a label area our writer prepared (v1.2, the cookie of QEMU's
+/// slot 0, which our NFIT reproduces) is what Linux lists through our zero-exit
+/// methods.
+#[test]
+fn linux_lists_our_namespaces_through_our_zero_exit_methods() {
+    let mut area = vec![0u8; LSA_SIZE as usize];
+    init(&mut area, LabelVersion::V1_2, InitStyle::Kernel).unwrap();
+    let region = Region::pmem(harness::PMEM_SIZE, cookie_v1_2(&mut [qemu_dimm(0)]));
+    let uuid = Uuid::parse_str("5a1e5a1e-0000-4000-8000-00000000c0de").unwrap();
+    let spec = NamespaceSpec::new(uuid, Name::new("mine").unwrap(), 64 << 20);
+    Writer::new(&mut area[..], region).create(&spec).unwrap();
+    let script = format!("{PRELUDE}ndctl list -N > /out/list-N.json\n");
+    let Some((boot, after)) = boot_with(
+        "acpi-rev",
+        &script,
+        LabelInterface::LabelMethods,
+        Transport::ZeroExit,
+        Some(&area),
+    ) else {
+        return;
+    };
+    assert_eq!(after, area, "listing wrote nothing");
+    let listed = json::Json::parse(&boot.out("list-N.json")).expect("list -N JSON");
+    let ns = listed.items();
+    assert_eq!(ns.len(), 1, "{}", boot.out("list-N.json"));
+    assert_eq!(ns[0].str("uuid"), uuid.to_string());
+    assert_eq!(ns[0].str("name"), "mine");
+    assert_eq!(ns[0].u64("size"), 64 << 20);
 }
