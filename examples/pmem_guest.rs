@@ -37,6 +37,8 @@ use kvm_harness::kvm::{self, RealModeEntry, Vm};
 use kvm_harness::report;
 use kvm_ioctls::VcpuExit;
 use memmap2::{Mmap, MmapMut, MmapOptions};
+use nvdimm_label::aml::{AmlDimm, LabelInterface, SsdtBuilder, Transport};
+use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder, Structure};
 use nvdimm_label::{
     CLASSIFY_BYTES, ClaimClass, Content, InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region,
     Uuid, Writer,
@@ -77,7 +79,7 @@ const PORT_DONE: u16 = 0x12;
 const SEED: u32 = 0x5EED_C0DE;
 
 const USAGE: &str = "\
-usage: pmem_guest [--size MIB] [--strategy per-namespace|management] [--file PATH]
+usage: pmem_guest [--size MIB] [--strategy per-namespace|management] [--file PATH] [--nfit]
 
 An emulated NVDIMM as one file: the pmem, then a 128 KiB label storage area at its
 end (QEMU's label-size layout). The VMM initialises the labels (v1.2) and creates a
@@ -91,12 +93,19 @@ The data area becomes a KVM memory slot at GPA 0x10000000; the guest writes
 (offset ^ 0x5EEDC0DE) into every dword. After VM teardown the VMM reopens the file
 and checks labels, info block or superblock, frame table and data. The file is a
 temporary one unless --file is given (then it is kept). Exits non-zero on any
-mismatch; without /dev/kvm it fails when CI is set, else prints SKIPPED and exits 0.";
+mismatch; without /dev/kvm it fails when CI is set, else prints SKIPPED and exits 0.
+
+--nfit prints, instead, the ACPI tables the VMM would hand a guest for this NVDIMM
+(pmem at GPA 0x10000000, its label area right after it in guest memory) and exits:
+the NFIT decoded by nvdimm-label's parser, and the NVDIMM SSDT (ACPI0012 root, one
+DIMM device with _LSI/_LSR/_LSW over the zero-exit transport) disassembled by
+`iasl -d` when acpica-tools is installed, else as hex.";
 
 struct Args {
     size_mib: u64,
     strategy: Strategy,
     file: Option<PathBuf>,
+    nfit: bool,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -104,11 +113,16 @@ fn parse_args() -> Result<Option<Args>, String> {
         size_mib: 4,
         strategy: Strategy::PerNamespace,
         file: None,
+        nfit: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Ok(None);
+        }
+        if flag == "--nfit" {
+            args.nfit = true;
+            continue;
         }
         if !matches!(flag.as_str(), "--size" | "--strategy" | "--file") {
             return Err(format!("unknown argument {flag}"));
@@ -633,7 +647,103 @@ fn open_image(path: &std::path::Path, len: u64) -> Result<File, String> {
     Ok(file)
 }
 
+/// `iasl -d` of an ACPI table, or `None` without acpica-tools.
+fn iasl_decode(table: &[u8]) -> Option<String> {
+    let dir = std::env::temp_dir().join(format!("hugevm-acpi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let dsl = std::fs::write(dir.join("t.dat"), table)
+        .ok()
+        .and_then(|()| {
+            std::process::Command::new("iasl")
+                .args(["-d", "t.dat"])
+                .current_dir(&dir)
+                .output()
+                .ok()
+        })
+        .filter(|o| o.status.success())
+        .and_then(|_| std::fs::read_to_string(dir.join("t.dsl")).ok());
+    let _ = std::fs::remove_dir_all(&dir);
+    dsl
+}
+
+/// Prints `table` decoded by iasl, else as hex.
+fn print_decoded(table: &[u8]) {
+    if let Some(text) = iasl_decode(table) {
+        println!("{text}");
+        return;
+    }
+    println!("(iasl not installed: apt-get install acpica-tools to decode; hex follows)");
+    for line in table.chunks(16) {
+        let hex: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+        println!("  {}", hex.join(" "));
+    }
+}
+
+/// Prints the NFIT and NVDIMM SSDT a guest of this NVDIMM would get (`--nfit`).
+fn print_tables(pmem_size: u64) -> Result<bool, String> {
+    let lsa_gpa = u64::from(PMEM_GPA) + pmem_size;
+    let nfit = NfitBuilder::new()
+        .dimm(DimmSpec::new(
+            0,
+            u64::from(PMEM_GPA),
+            pmem_size,
+            LSA_SIZE as u32,
+        ))
+        .build();
+    let bytes = nfit.emit().map_err(|e| e.to_string())?;
+    let parsed = Nfit::parse(&bytes).map_err(|e| e.to_string())?;
+    println!(
+        "NFIT ({} bytes), as nvdimm-label parses it back:",
+        bytes.len()
+    );
+    for s in &parsed.structures {
+        match s {
+            Structure::Spa(r) => println!(
+                "  SPA range {}: {:#x}+{:#x}, {}, flags {:#x}, attributes {:#x}",
+                r.range_index, r.base, r.length, r.range_guid, r.flags, r.memory_mapping
+            ),
+            Structure::RegionMapping(m) => println!(
+                "  mapping: handle {:#x} -> SPA range {}, control region {}, {:#x} bytes at DPA {:#x}, {} way(s)",
+                m.device_handle,
+                m.range_index,
+                m.control_region_index,
+                m.region_size,
+                m.dpa,
+                m.interleave_ways
+            ),
+            Structure::ControlRegion(c) => println!(
+                "  control region {}: vendor {:#06x} device {:#x} serial {:#x} code {:#x}",
+                c.region_index, c.vendor_id, c.device_id, c.serial_number, c.code
+            ),
+            other => println!("  {other:?}"),
+        }
+    }
+    print_decoded(&bytes);
+    let dimm = AmlDimm {
+        handle: NfitBuilder::device_handle(0),
+        label_size: LSA_SIZE as u32,
+        label_gpa: lsa_gpa,
+    };
+    let ssdt = SsdtBuilder::new(&[dimm], LabelInterface::LabelMethods, Transport::ZeroExit)
+        .ssdt()
+        .map_err(|e| e.to_string())?;
+    println!(
+        "SSDT ({} bytes; zero-exit label area at GPA {lsa_gpa:#x}, to be reserved in the memory map):",
+        ssdt.len()
+    );
+    print_decoded(ssdt.as_slice());
+    Ok(true)
+}
+
 fn run(a: &Args) -> Result<bool, String> {
+    if a.nfit {
+        let pmem_size = namespaces(a)
+            .iter()
+            .map(|n| n.dpa + n.size)
+            .max()
+            .unwrap_or(0);
+        return print_tables(pmem_size);
+    }
     let Some(kvm) = kvm::open().map_err(|e| e.to_string())? else {
         report::skipped_no_kvm("pmem_guest");
         return Ok(true);

@@ -13,6 +13,12 @@
 #       Writes WORKDIR/console.log and WORKDIR/out/*; exits non-zero if the guest did not
 #       finish. /out/guest.log is the `sh -x` trace of guest.sh with its exit status.
 #
+#       Optional: WORKDIR/acpi/*.aml are put in the initramfs under kernel/firmware/acpi/,
+#       where Linux's initrd table upgrade replaces the firmware table with the same
+#       signature, OEM ID and OEM table ID and a lower OEM revision (or installs it);
+#       WORKDIR/qemu.args (one QEMU argument per line) and WORKDIR/cmdline.extra (kernel
+#       command-line words) are appended.
+#
 #   scripts/nvdimm-linux.sh fixtures [DATADIR]
 #       Regenerates the checked-in fixtures (default crates/nvdimm-label/tests/data): one
 #       boot, three DIMMs: ndctl init-labels -V 1.1 on nmem0 and -V 1.2 on nmem1, then
@@ -96,6 +102,11 @@ build_initramfs() {
     install -D -m 0644 "$f" "$root$f"
   done
   cp "/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$kver/" 2>/dev/null || true
+  # ACPI tables to hand the kernel's initrd table upgrade (CONFIG_ACPI_TABLE_UPGRADE).
+  if ls "$work"/acpi/*.aml >/dev/null 2>&1; then
+    mkdir -p "$root/kernel/firmware/acpi"
+    cp "$work"/acpi/*.aml "$root/kernel/firmware/acpi/"
+  fi
   depmod -b "$root" "$kver"
   (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
 }
@@ -122,7 +133,9 @@ cmd_run() {
   mkdir -p "$work/out"
   build_initramfs "$work/initramfs" "$work/initramfs.cpio" "$work/guest.sh"
   rm -rf "$work/initramfs"
-  local ram_mb=512 max_mb=$((512 + (total >> 20) + 2 * n))
+  local ram_mb=512 max_mb=$((512 + (total >> 20) + 2 * n)) extra=() cmdline_extra=
+  if [ -f "$work/qemu.args" ]; then mapfile -t extra <"$work/qemu.args"; fi
+  if [ -f "$work/cmdline.extra" ]; then cmdline_extra=" $(cat "$work/cmdline.extra")"; fi
   start=$(date +%s.%N)
   timeout "${NVDIMM_LINUX_TIMEOUT:-300}" qemu-system-x86_64 \
     -machine pc,nvdimm=on -accel "${NVDIMM_LINUX_ACCEL:-tcg}" -cpu max -smp 1 \
@@ -130,8 +143,8 @@ cmd_run() {
     -nodefaults -display none -no-reboot -monitor none \
     -serial "file:$work/console.log" \
     -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-    -append "console=ttyS0 panic=-1 loglevel=1 nvdimm_linux.dimms=$n" \
-    "${args[@]}" || true
+    -append "console=ttyS0 panic=-1 loglevel=1 nvdimm_linux.dimms=$n$cmdline_extra" \
+    "${args[@]}" "${extra[@]}" || true
   end=$(date +%s.%N)
   # loglevel=1 keeps kernel messages (e.g. a failed BTT probe) from interleaving with
   # the files printed between the markers; the guest's dmesg comes back as out/dmesg.log.

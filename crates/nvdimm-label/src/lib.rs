@@ -19,6 +19,9 @@
 //!   delete, rename and resize in the kernel's crash-safe order.
 //! - [`Storage`]: where an area lives (buffer, file, memory map, capped transfers).
 //! - [`cookie`]: interleave-set cookies as Linux computes them from the NFIT.
+//! - [`nfit`] (feature `alloc`): the NFIT, parsed, emitted and built for N DIMMs.
+//! - [`methods`]: `_LSI`/`_LSR`/`_LSW` and Intel `_DSM` 4/5/6 served from a [`Storage`].
+//! - `aml` (feature `acpi`): the guest's NVDIMM devices and label methods as an SSDT.
 //!
 //! The crate also builds the `lsa` command-line tool (feature `cli`): `dump` (human, or
 //! JSON shaped like `ndctl read-labels -j`), `check`, `init`, `create`, `delete`.
@@ -62,6 +65,8 @@
 //! - `cli`: the `lsa` tool (implies `std`; pulls in clap and serde_json, which the
 //!   library itself never uses).
 //! - `alloc`: [`Lsa`], namespaces and diagnostics as owned collections.
+//! - `acpi`: implies `alloc`; the `aml` module and `Nfit::to_sdt` (rust-vmm
+//!   `acpi_tables`).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for [`LabelVersion`] (implies `std`).
 //!
 //! Without `alloc` the crate still validates index blocks ([`index::select`]) and walks
@@ -78,6 +83,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "acpi")]
+pub mod aml;
 mod checksum;
 pub mod cookie;
 mod error;
@@ -88,6 +95,9 @@ mod infoblock;
 mod label;
 pub mod layout;
 mod lsa;
+pub mod methods;
+#[cfg(feature = "alloc")]
+pub mod nfit;
 mod storage;
 mod uuid;
 #[cfg(feature = "alloc")]

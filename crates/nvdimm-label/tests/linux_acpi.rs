@@ -1,0 +1,333 @@
+//! Linux managing labels through *our* NFIT and label methods: one QEMU boot of the
+//! Debian kernel (scripts/nvdimm-linux.sh) where QEMU's `-device nvdimm` provides only
+//! the memory, and the kernel's initrd table upgrade (`CONFIG_ACPI_TABLE_UPGRADE`)
+//! replaces QEMU's NFIT and NVDIMM SSDT with the ones this crate builds (same OEM IDs,
+//! higher OEM revision). ndctl then initialises labels, creates fsdax, devdax, sector
+//! and raw namespaces, renames one and destroys one, and the host parses the label
+//! area it wrote. Two runs:
+//! - `_LSI`/`_LSR`/`_LSW` (and a Microsoft-family `_DSM`, so that Linux looks for
+//!   them) over the zero-exit transport, v1.2 labels: the label area is a 128 KiB range
+//!   of guest RAM (`memmap=` keeps Linux off it) whose RAM is a host file;
+//! - Intel `_DSM` functions 4/5/6 over the trapping transport, v1.1 labels, served by QEMU's own
+//!   NVDIMM device through its page and port 0x0A18: the labels land in QEMU's label
+//!   area, the tail of the backend file.
+//!
+//! Without qemu, the kernel or ndctl it skips loudly and is counted in the skip summary
+//! (`peer_skip::missing`); under `CI` that is a failure.
+// Test code: a panic is a failure, and the casts are of small test values.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![cfg(feature = "acpi")]
+
+#[path = "linux_support/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+#[path = "linux_support/json.rs"]
+#[allow(dead_code)]
+mod json;
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+
+use harness::{Boot, Outcome};
+use nvdimm_label::aml::{AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport};
+use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
+use nvdimm_label::methods::DSM_PAGE_MAX_TRANSFER;
+use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder, TableHeader};
+use nvdimm_label::{InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
+
+/// Guest RAM (the harness's `-m 512M`), backed by a host file.
+const RAM: u64 = 512 << 20;
+/// Guest-physical address of the zero-exit label area, inside RAM that `memmap=`
+/// reserves.
+const LSA_GPA: u64 = 0x1f00_0000;
+const LSA_SIZE: u32 = 128 << 10;
+/// Where QEMU maps the first NVDIMM (its device-memory region starts at 4 GiB; see
+/// tests/data/nfit/README.md) and its size (harness::PMEM_SIZE).
+const PMEM_BASE: u64 = 0x1_0000_0000;
+
+/// What every guest script starts with: what the checks of [`boot_with`] read.
+const PRELUDE: &str = r#"
+dmesg | grep -i 'table upgrade' > /out/upgrade.txt || true
+set -e
+od -An -v -tx1 /sys/firmware/acpi/tables/NFIT > /out/NFIT.hex
+cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
+"#;
+
+/// The guest script: labels of `version` ("1.1" or "1.2") initialised five times
+/// (timed), read ten times (timed), then one namespace of each kind, one renamed, one
+/// destroyed, and ndctl's view of the result.
+fn guest(version: &str) -> String {
+    format!(
+        r#"{PRELUDE}
+ndctl disable-region all
+t0=$(cut -d' ' -f1 /proc/uptime)
+for i in 1 2 3 4 5; do ndctl init-labels -f -V {version} nmem0; done
+t1=$(cut -d' ' -f1 /proc/uptime)
+for i in 1 2 3 4 5 6 7 8 9 10; do ndctl read-labels nmem0 >/dev/null; done
+t2=$(cut -d' ' -f1 /proc/uptime)
+echo "$t0 $t1 $t2" > /out/timing.txt
+ndctl enable-region all
+ndctl create-namespace -r region0 -m fsdax -s 64M -n ours
+ndctl create-namespace -r region0 -m devdax -s 32M -n dax
+ndctl create-namespace -r region0 -m sector -s 32M -n sect
+ndctl create-namespace -r region0 -m raw -s 32M -n raw > /out/raw.json
+ndctl create-namespace -r region0 -m raw -s 32M -n gone > /out/gone.json
+dev() {{ sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p' "$1"; }}
+raw=$(dev /out/raw.json)
+ndctl disable-namespace "$raw"
+echo renamed > "/sys/bus/nd/devices/$raw/alt_name"
+ndctl enable-namespace "$raw"
+ndctl destroy-namespace -f "$(dev /out/gone.json)"
+ndctl read-labels -j nmem0 > /out/read-labels.json
+ndctl list -N > /out/list-N.json
+"#
+    )
+}
+
+/// Prints how long the guest's 5 `ndctl init-labels` and 10 `ndctl read-labels` took
+/// (guest uptime, 10 ms resolution, TCG): a measurement, not a check.
+fn print_timing(tag: &str, boot: &Boot) {
+    let t: Vec<f64> = boot
+        .out("timing.txt")
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    if let [t0, t1, t2] = t[..] {
+        println!(
+            "{tag}: 5x ndctl init-labels {:.2} s, 10x ndctl read-labels {:.2} s",
+            t1 - t0,
+            t2 - t1
+        );
+    }
+}
+
+/// The baseline run keeps QEMU's own tables.
+fn interface_is_qemus(tag: &str) -> bool {
+    tag == "acpi-qemu"
+}
+
+fn bytes_from_hex(hex: &str) -> Vec<u8> {
+    hex.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}
+
+/// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
+/// with the harness's 512 MiB of RAM (QEMU's `MEMA` in tests/data/nfit/qemu10-2dimm.ssdt).
+const QEMU_DSM_PAGE: u32 = 0x1fff_f000;
+
+/// Boots one DIMM whose NFIT and SSDT (with `interface` over `transport`) replace
+/// QEMU's, runs `script` (starting with [`PRELUDE`]), checks what all runs share, and
+/// returns the boot and the label area as the guest left it: for the zero-exit transport the 128 KiB at `LSA_GPA` of the RAM
+/// file, for the trapping one QEMU's own label area (the backend's tail), which QEMU's
+/// device serves through the page our AML fills. `preload` is written into the
+/// zero-exit label area before the boot.
+fn boot_with(
+    tag: &str,
+    script: &str,
+    interface: LabelInterface,
+    transport: Transport,
+    preload: Option<&[u8]>,
+) -> Option<(Boot, Vec<u8>)> {
+    let mut boot = Boot::new(tag, script);
+    boot.add_dimm(&vec![0u8; harness::LABEL_SIZE]);
+    // Boot::new's directory (tests/linux_support/harness.rs).
+    let dir = std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()));
+    let ram = dir.join("ram.img");
+    let qemu_ids = TableHeader {
+        oem_id: *b"BOCHS ",
+        oem_table_id: *b"BXPC    ",
+        oem_revision: 2,
+        ..TableHeader::default()
+    };
+    let nfit = NfitBuilder::new()
+        .header(qemu_ids)
+        .dimm(DimmSpec::new(0, PMEM_BASE, harness::PMEM_SIZE, LSA_SIZE))
+        .build();
+    let dimm = AmlDimm {
+        handle: NfitBuilder::device_handle(0),
+        label_size: LSA_SIZE,
+        label_gpa: LSA_GPA,
+    };
+    // QEMU's NVDIMM SSDT has OEM table ID "NVDIMM" padded with NULs.
+    let ssdt = SsdtBuilder::new(&[dimm], interface, transport)
+        .max_transfer(DSM_PAGE_MAX_TRANSFER)
+        .oem(*b"BOCHS ", *b"NVDIMM\0\0", 2)
+        .ssdt()
+        .unwrap();
+    if !interface_is_qemus(tag) {
+        fs::create_dir_all(dir.join("acpi")).unwrap();
+        fs::write(dir.join("acpi/nfit.aml"), nfit.emit().unwrap()).unwrap();
+        fs::write(dir.join("acpi/ssdt.aml"), ssdt.as_slice()).unwrap();
+    }
+    if transport == Transport::ZeroExit {
+        let f = fs::File::create(&ram).unwrap();
+        f.set_len(RAM).unwrap();
+        if let Some(lsa) = preload {
+            std::os::unix::fs::FileExt::write_all_at(&f, lsa, LSA_GPA).unwrap();
+        }
+        fs::write(
+            dir.join("qemu.args"),
+            format!(
+                "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
+                ram.display()
+            ),
+        )
+        .unwrap();
+        fs::write(
+            dir.join("cmdline.extra"),
+            format!("memmap={LSA_SIZE}${LSA_GPA:#x}"),
+        )
+        .unwrap();
+    }
+
+    match boot.run() {
+        // Logged by `peer_skip::missing`, which panics under CI.
+        Outcome::Skipped => return None,
+        Outcome::Ran => {}
+    }
+    print_timing(tag, &boot);
+    if interface_is_qemus(tag) {
+        return None;
+    }
+    let upgrade = boot.out("upgrade.txt");
+    assert!(upgrade.contains("override [NFIT-BOCHS -BXPC"), "{upgrade}");
+    assert!(upgrade.contains("override [SSDT-BOCHS"), "{upgrade}");
+    let dmesg = boot.out("dmesg.log");
+    assert!(!dmesg.contains("AE_"), "ACPICA complained:\n{dmesg}");
+    // Linux uses our NFIT, byte for byte.
+    let seen = bytes_from_hex(&boot.out("NFIT.hex"));
+    assert_eq!(seen, nfit.emit().unwrap());
+    assert_eq!(Nfit::parse(&seen), Ok(nfit));
+    // Labels are on: the DIMM offers the config-data commands (Linux's names for them
+    // in sysfs, `nvdimm_cmd_name`), enabled from _LSI/_LSR/_LSW or the Intel _DSM.
+    let commands = boot.out("commands.txt");
+    for c in ["get_size", "get_data", "set_data"] {
+        assert!(commands.split_whitespace().any(|w| w == c), "{commands}");
+    }
+    let area = if transport == Transport::ZeroExit {
+        let mut area = vec![0u8; LSA_SIZE as usize];
+        let mut f = fs::File::open(&ram).unwrap();
+        f.seek(SeekFrom::Start(LSA_GPA)).unwrap();
+        f.read_exact(&mut area).unwrap();
+        area
+    } else {
+        boot.lsa(0)
+    };
+    Some((boot, area))
+}
+
+/// Boots with [`guest`]`(version)` and checks that what ndctl wrote through our
+/// methods is what it reports.
+fn ndctl_recipe(
+    tag: &str,
+    version: &str,
+    interface: LabelInterface,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let (boot, area) = boot_with(tag, &guest(version), interface, transport, None)?;
+    // What ndctl wrote through our methods parses to the namespaces ndctl's own reading
+    // of the labels (through our methods) shows: the fsdax, devdax and sector ones and
+    // the renamed raw one; the destroyed one is gone.
+    let lsa = Lsa::parse(&area).expect("ndctl's labels parse");
+    let labels = json::Json::parse(&boot.out("read-labels.json")).expect("read-labels JSON");
+    let theirs: Vec<(Uuid, String)> = labels.items()[0]
+        .at("label")
+        .items()
+        .iter()
+        .map(|l| {
+            (
+                Uuid::parse_str(l.str("uuid")).unwrap(),
+                l.str("name").to_owned(),
+            )
+        })
+        .collect();
+    let mut ours: Vec<(Uuid, String)> = lsa
+        .namespaces()
+        .iter()
+        .map(|n| (n.uuid, n.name.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    // `ndctl read-labels` prints every slot holding a valid label, also those the free
+    // bitmap marks free: the destroyed namespace's labels (in both index generations'
+    // slots) are still there, and nowhere else.
+    let (stale, mut live): (Vec<_>, Vec<_>) = theirs.into_iter().partition(|(_, n)| n == "gone");
+    assert!(!stale.is_empty());
+    live.sort();
+    ours.sort();
+    assert_eq!(ours, live);
+    let listed = boot.out("list-N.json");
+    for (_, name) in &ours {
+        assert!(listed.contains(&format!("\"name\":\"{name}\"")), "{listed}");
+    }
+    assert!(!listed.contains("\"gone\""), "{listed}");
+    let mut names: Vec<&str> = ours.iter().map(|(_, n)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["dax", "ours", "renamed", "sect"]);
+    // ndctl's init-labels leaves free bits set past nslot (a diagnostic, not damage).
+    assert!(!lsa.is_damaged(), "{:?}", lsa.diagnostics());
+    Some(area)
+}
+
+#[test]
+fn linux_manages_labels_through_our_zero_exit_methods() {
+    let Some(area) = ndctl_recipe(
+        "acpi-zx",
+        "1.2",
+        LabelInterface::LabelMethods,
+        Transport::ZeroExit,
+    ) else {
+        return;
+    };
+    assert_eq!(&area[..16], b"NAMESPACE_INDEX\0");
+}
+
+#[test]
+fn linux_manages_labels_through_our_trapping_intel_dsm_served_by_qemu() {
+    let transport = Transport::Trapping {
+        page: QEMU_DSM_PAGE,
+        port: QEMU_NVDIMM_IO_PORT,
+    };
+    ndctl_recipe("acpi-tr", "1.1", LabelInterface::IntelDsm, transport);
+}
+
+/// QEMU's own tables (its `_LSI`/`_LSR`/`_LSW` over its trapping page) for the same
+/// DIMM and guest script: the speed baseline printed beside the runs above.
+#[test]
+fn qemu_own_tables_baseline() {
+    ndctl_recipe(
+        "acpi-qemu",
+        "1.2",
+        LabelInterface::IntelDsm,
+        Transport::ZeroExit,
+    );
+}
+
+/// The reverse direction: a label area our writer prepared (v1.2, the cookie of QEMU's
+/// slot 0, which our NFIT reproduces) is what Linux lists through our zero-exit
+/// methods.
+#[test]
+fn linux_lists_our_namespaces_through_our_zero_exit_methods() {
+    let mut area = vec![0u8; LSA_SIZE as usize];
+    init(&mut area, LabelVersion::V1_2, InitStyle::Kernel).unwrap();
+    let region = Region::pmem(harness::PMEM_SIZE, cookie_v1_2(&mut [qemu_dimm(0)]));
+    let uuid = Uuid::parse_str("5a1e5a1e-0000-4000-8000-00000000c0de").unwrap();
+    let spec = NamespaceSpec::new(uuid, Name::new("mine").unwrap(), 64 << 20);
+    Writer::new(&mut area[..], region).create(&spec).unwrap();
+    let script = format!("{PRELUDE}ndctl list -N > /out/list-N.json\n");
+    let Some((boot, after)) = boot_with(
+        "acpi-rev",
+        &script,
+        LabelInterface::LabelMethods,
+        Transport::ZeroExit,
+        Some(&area),
+    ) else {
+        return;
+    };
+    assert_eq!(after, area, "listing wrote nothing");
+    let listed = json::Json::parse(&boot.out("list-N.json")).expect("list -N JSON");
+    let ns = listed.items();
+    assert_eq!(ns.len(), 1, "{}", boot.out("list-N.json"));
+    assert_eq!(ns[0].str("uuid"), uuid.to_string());
+    assert_eq!(ns[0].str("name"), "mine");
+    assert_eq!(ns[0].u64("size"), 64 << 20);
+}
