@@ -96,6 +96,8 @@ pub mod madt;
 pub mod msi;
 pub mod page;
 #[cfg(feature = "alloc")]
+pub mod paravirt;
+#[cfg(feature = "alloc")]
 pub mod policy;
 pub mod regs;
 

@@ -23,6 +23,7 @@ use alloc::vec::Vec;
 use crate::base::{BSP, DEFAULT_BASE_ADDRESS, EN, EXTD};
 use crate::error::Error;
 use crate::madt::{ALL_PROCESSORS_U8, ALL_PROCESSORS_U32, Entry, FLAG_ENABLED};
+use crate::paravirt::{Interface, advertise_ext_dest_id};
 
 /// The most vCPUs a plan covers (bounds the ID table; KVM allows at most 4096).
 pub const MAX_VCPUS: u32 = 1 << 20;
@@ -185,6 +186,7 @@ pub struct Plan {
     ids: Vec<u32>,
     levels: Levels,
     force_x2apic: bool,
+    interface: Interface,
 }
 
 impl Plan {
@@ -237,6 +239,7 @@ impl Plan {
             ids,
             levels,
             force_x2apic: false,
+            interface: Interface::default(),
         })
     }
 
@@ -271,6 +274,14 @@ impl Plan {
     #[must_use]
     pub fn force_x2apic(mut self) -> Self {
         self.force_x2apic = true;
+        self
+    }
+
+    /// The paravirtual interface whose CPUID leaves [`Plan::apply_cpuid`] uses to
+    /// advertise the extended destination ID (default [`Interface::Kvm`]).
+    #[must_use]
+    pub fn with_interface(mut self, interface: Interface) -> Self {
+        self.interface = interface;
         self
     }
 
@@ -357,7 +368,10 @@ impl Plan {
     /// - leaf 1: ECX bit 21 (x2APIC) set, EBX\[31:24\] = the low 8 bits of the APIC ID;
     /// - leaves 0xB and 0x1F: every sub-leaf replaced by [`Plan::topology_leaf`], up to
     ///   and including the first invalid level (0x1F only if the table had it);
-    /// - leaf 0x8000_001E (AMD extended APIC ID), if present: EAX = the APIC ID.
+    /// - leaf 0x8000_001E (AMD extended APIC ID), if present: EAX = the APIC ID;
+    /// - when [`Plan::routing`] is [`Routing::ExtendedDestinationId`]: the extended
+    ///   destination ID bit of the plan's [`Interface`], with the hypervisor leaves it
+    ///   needs ([`advertise_ext_dest_id`]).
     pub fn apply_cpuid(&self, vcpu: u32, leaves: &mut Vec<CpuidLeaf>) {
         let id = self.apic_id(vcpu).unwrap_or(0);
         let had_1f = leaves.iter().any(|l| l.function == 0x1F);
@@ -384,6 +398,9 @@ impl Plan {
                     break;
                 }
             }
+        }
+        if self.routing() == Routing::ExtendedDestinationId {
+            advertise_ext_dest_id(leaves, self.interface);
         }
     }
 
@@ -539,13 +556,46 @@ mod tests {
         p.apply_cpuid(257, &mut t);
         assert_eq!(t[0].eax, 0xD);
         assert_eq!(t[1].ebx, 0x0102_0800 & 0xFFFFFF | 1 << 24);
-        assert_eq!(t[1].ecx, CPUID_1_ECX_X2APIC);
+        assert_eq!(
+            t[1].ecx,
+            CPUID_1_ECX_X2APIC | crate::paravirt::CPUID_1_ECX_HYPERVISOR
+        );
         assert_eq!(t[2].eax, 257);
         let b: Vec<_> = t[3..]
             .iter()
-            .map(|l| (l.function, l.index, l.edx))
+            .map(|l| (l.function, l.index, l.edx, l.eax))
             .collect();
-        assert_eq!(b, [(0xB, 0, 257), (0xB, 1, 257), (0xB, 2, 257)]);
+        // IDs up to 299 need the extended destination ID: KVM's leaves are added.
+        assert_eq!(
+            b,
+            [
+                (0xB, 0, 257, 0),
+                (0xB, 1, 257, 9),
+                (0xB, 2, 257, 0),
+                (0x4000_0000, 0, 0x4D, 0x4000_0001),
+                (0x4000_0001, 0, 0, KVM_FEATURE_MSI_EXT_DEST_ID),
+            ]
+        );
+        assert_eq!(
+            crate::paravirt::find_base(&t, Interface::Kvm),
+            Some(0x4000_0000)
+        );
+        // Legacy and remapped routing leave the hypervisor leaves alone.
+        for vcpus in [200, 40000] {
+            let mut t = alloc::vec![CpuidLeaf {
+                function: 1,
+                ..Default::default()
+            }];
+            Plan::new(vcpus, IdScheme::Dense)
+                .unwrap()
+                .apply_cpuid(0, &mut t);
+            assert!(t.iter().all(|l| l.function < 0x4000_0000), "{vcpus}");
+        }
+        // Xen guests get Xen's bit in base+4.
+        let mut t = Vec::new();
+        p.with_interface(Interface::Xen).apply_cpuid(0, &mut t);
+        let xen = t.iter().find(|l| l.function == 0x4000_0004).unwrap();
+        assert_eq!(xen.eax, XEN_HVM_CPUID_EXT_DEST_ID);
     }
 
     proptest::proptest! {
