@@ -67,6 +67,8 @@
 //!
 //! - `std` (default): links the standard library; implies `alloc`.
 //! - `alloc`: the `policy` and `lookup` modules (they allocate).
+//! - `acpi`: the `acpi` module, whole MADT, SRAT and DMAR tables for a plan (implies
+//!   `alloc`; uses rust-vmm's `acpi_tables`).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
 //!
 //! Without default features the crate is `no_std` without allocation: the state machine,
@@ -85,6 +87,8 @@ extern crate std;
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "acpi")]
+pub mod acpi;
 pub mod base;
 mod error;
 pub mod icr;

@@ -408,9 +408,15 @@ impl Plan {
     /// for IDs up to 254, type 9 beyond), then LINT1 NMI for all processors: type 4,
     /// and type 0xA as well when any type 9 entry exists (ACPI 6.5 §5.2.12.12).
     pub fn madt_entries(&self) -> Vec<Entry> {
+        self.madt_entries_with(|_| FLAG_ENABLED)
+    }
+
+    /// [`Plan::madt_entries`] with each processor's flags from `flags(vcpu)` (Enabled for
+    /// present CPUs, Online Capable for hot-plug slots).
+    pub fn madt_entries_with(&self, flags: impl Fn(u32) -> u32) -> Vec<Entry> {
         let mut entries: Vec<Entry> = (0..self.vcpus())
             .zip(&self.ids)
-            .map(|(uid, &id)| Entry::processor(uid, id, FLAG_ENABLED))
+            .map(|(uid, &id)| Entry::processor(uid, id, flags(uid)))
             .collect();
         let any_x2 = entries
             .iter()
