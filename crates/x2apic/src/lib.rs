@@ -19,6 +19,9 @@
 //!   destination ID) and remappable forms; [`ioapic`]: IOAPIC redirection entries in the
 //!   same two forms.
 //! - `lookup`: interrupt destination lookup for thousands of vCPUs.
+//! - `remap`: a VT-d interrupt-remapping model (IRTE, remappable MSI and IOAPIC
+//!   requests, fault reasons, the interrupt entry cache and its invalidation).
+//! - `acpi` (feature `acpi`): whole MADT, SRAT and DMAR tables for a plan.
 //!
 //! The model follows the Intel SDM; `peers/kvm-x2apic` compares it with KVM's in-kernel
 //! LAPIC and documents where KVM departs from the SDM.
@@ -104,6 +107,8 @@ pub mod paravirt;
 #[cfg(feature = "alloc")]
 pub mod policy;
 pub mod regs;
+#[cfg(feature = "alloc")]
+pub mod remap;
 
 pub use base::{ApicBase, BaseRules, Initiator, Mode, Transition};
 pub use error::{Error, Error as X2apicError, Fault, Result};

@@ -143,7 +143,12 @@ pub struct Drhd {
 
 impl Drhd {
     fn buffer_len(&self) -> usize {
-        size_of::<DrhdLayout>() + self.scopes.iter().map(DeviceScope::buffer_len).sum::<usize>()
+        size_of::<DrhdLayout>()
+            + self
+                .scopes
+                .iter()
+                .map(DeviceScope::buffer_len)
+                .sum::<usize>()
     }
 
     fn parse(at: usize, bytes: &[u8]) -> Result<Self> {
@@ -170,9 +175,7 @@ impl Drhd {
             if len < size_of::<ScopeLayout>() + 2 || len % 2 != 0 {
                 return Err(bad_scope);
             }
-            let path_bytes = rest
-                .get(size_of::<ScopeLayout>()..len)
-                .ok_or(bad_scope)?;
+            let path_bytes = rest.get(size_of::<ScopeLayout>()..len).ok_or(bad_scope)?;
             if s.reserved != 0 {
                 return Err(Error::Reserved {
                     at: off + 3,
@@ -267,7 +270,10 @@ impl Dmar {
         if fixed.reserved != [0; 10] {
             return Err(Error::Reserved {
                 at: HEADER_LEN + 2,
-                value: fixed.reserved.iter().fold(0u64, |a, &b| a << 8 | u64::from(b)),
+                value: fixed
+                    .reserved
+                    .iter()
+                    .fold(0u64, |a, &b| a << 8 | u64::from(b)),
             });
         }
         let units = structures(body, HEADER_LEN + size_of::<Fixed>(), true)
@@ -318,7 +324,12 @@ impl Dmar {
                 ..machine.oem
             },
             address_width: iommu.address_width,
-            flags: INTR_REMAP | if iommu.x2apic_opt_out { X2APIC_OPT_OUT } else { 0 },
+            flags: INTR_REMAP
+                | if iommu.x2apic_opt_out {
+                    X2APIC_OPT_OUT
+                } else {
+                    0
+                },
             units: alloc::vec![Drhd {
                 flags: INCLUDE_PCI_ALL,
                 size: 0,
@@ -354,7 +365,9 @@ mod tests {
     #[test]
     fn q35_dmar() {
         let plan = Plan::new(2, IdScheme::Dense).unwrap();
-        let dmar = Dmar::for_plan(&plan, &Machine::q35(&plan)).unwrap().unwrap();
+        let dmar = Dmar::for_plan(&plan, &Machine::q35(&plan))
+            .unwrap()
+            .unwrap();
         let bytes = dmar.emit().unwrap();
         assert_eq!(bytes.len(), 48 + 16 + 8);
         assert_eq!((bytes[36], bytes[37]), (47, INTR_REMAP));

@@ -124,7 +124,9 @@ impl Structure {
         let kind8 = u8::try_from(kind).map_err(|_| bad)?;
         match kind8 {
             TYPE_LOCAL_APIC | TYPE_LOCAL_APIC_NMI | TYPE_LOCAL_X2APIC | TYPE_LOCAL_X2APIC_NMI => {
-                Entry::parse(bytes).map(|(e, _)| Self::Processor(e)).map_err(|_| bad)
+                Entry::parse(bytes)
+                    .map(|(e, _)| Self::Processor(e))
+                    .map_err(|_| bad)
             }
             TYPE_IO_APIC => {
                 let e = IoApicLayout::read_from_bytes(bytes).map_err(|_| bad)?;

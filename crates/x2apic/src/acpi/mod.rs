@@ -265,10 +265,9 @@ fn structures(
         }
         let head = if wide { 4 } else { 2 };
         let (kind, length) = match (wide, rest) {
-            (true, [a, b, c, d, ..]) => (
-                u16::from_le_bytes([*a, *b]),
-                u16::from_le_bytes([*c, *d]),
-            ),
+            (true, [a, b, c, d, ..]) => {
+                (u16::from_le_bytes([*a, *b]), u16::from_le_bytes([*c, *d]))
+            }
             (false, [a, b, ..]) => (u16::from(*a), u16::from(*b)),
             _ => {
                 let have = rest.len();
@@ -491,7 +490,10 @@ mod tests {
         let small = Plan::new(4, crate::policy::IdScheme::Dense).unwrap();
         let mut m = Machine::q35(&small);
         m.present = alloc::vec![4];
-        assert_eq!(m.check(&small), Err(Error::NoSuchVcpu { vcpu: 4, vcpus: 4 }));
+        assert_eq!(
+            m.check(&small),
+            Err(Error::NoSuchVcpu { vcpu: 4, vcpus: 4 })
+        );
         m.present.clear();
         assert_eq!(m.check(&small), Err(Error::NoPresentVcpu));
     }

@@ -461,16 +461,28 @@ mod tests {
 
     fn affinity() -> impl Strategy<Value = Affinity> {
         prop_oneof![
-            (any::<u32>(), any::<u8>(), any::<u32>(), any::<u8>(), any::<u32>()).prop_map(
-                |(node, apic_id, flags, sapic_eid, clock_domain)| Affinity::Apic {
-                    node,
-                    apic_id,
-                    flags,
-                    sapic_eid,
-                    clock_domain
-                }
-            ),
-            (any::<u32>(), any::<u64>(), any::<u64>(), prop_oneof![0u32..8, any::<u32>()])
+            (
+                any::<u32>(),
+                any::<u8>(),
+                any::<u32>(),
+                any::<u8>(),
+                any::<u32>()
+            )
+                .prop_map(|(node, apic_id, flags, sapic_eid, clock_domain)| {
+                    Affinity::Apic {
+                        node,
+                        apic_id,
+                        flags,
+                        sapic_eid,
+                        clock_domain,
+                    }
+                }),
+            (
+                any::<u32>(),
+                any::<u64>(),
+                any::<u64>(),
+                prop_oneof![0u32..8, any::<u32>()]
+            )
                 .prop_map(|(node, base, length, flags)| Affinity::Memory {
                     node,
                     base,
