@@ -11,9 +11,12 @@
 //! - [`asm`]: a tiny builder for the 16-bit real-mode guest programs the examples run.
 //! - [`step`]: single-stepping a vCPU with `KVM_GUESTDBG_SINGLESTEP`, recording the
 //!   address of every instruction it executes.
+//! - [`guest`]: Linux booted under QEMU from `x2apic-virt`'s ACPI tables
+//!   (`scripts/linux-guest.sh`), and QEMU's remapping trace replayed through its model.
 //! - [`report`]: the `SKIPPED` line and human-readable figures.
 
 pub mod asm;
+pub mod guest;
 pub mod kvm;
 pub mod report;
 pub mod step;
