@@ -448,7 +448,7 @@ pub struct Replay {
     pub disagreements: Vec<String>,
 }
 
-fn hex_after<'a>(line: &'a str, key: &str) -> Option<u64> {
+fn hex_after(line: &str, key: &str) -> Option<u64> {
     let rest = line.split(key).nth(1)?;
     let word: String = rest
         .trim_start()

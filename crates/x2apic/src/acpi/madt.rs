@@ -338,8 +338,8 @@ pub(crate) mod tests {
         assert_eq!(bytes.len(), madt.buffer_len());
         assert_eq!(
             bytes.len(),
-            44 + 255 * 8 + 257 * 16 + 12 + 10 + 6 + 12,
-            "255 type 0, 257 type 9, IOAPIC, ISO, two NMIs"
+            44 + 255 * 8 + 257 * 16 + 12 + 5 * 10 + 6 + 12,
+            "255 type 0, 257 type 9, IOAPIC, 5 ISOs, two NMIs"
         );
         assert_eq!(Madt::parse(&bytes).unwrap(), madt);
         let cpus: Vec<_> = madt.processors().collect();

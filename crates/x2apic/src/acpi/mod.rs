@@ -381,9 +381,44 @@ pub const Q35_IOMMU: Iommu = Iommu {
     x2apic_opt_out: false,
 };
 
+/// MPS INTI flags: active high (bits 1:0 = 1), level triggered (bits 3:2 = 3) (ACPI 6.5,
+/// Table 5.28).
+pub const INTI_LEVEL_HIGH: u16 = 0xD;
+
+/// q35's interrupt source overrides as QEMU writes them (`hw/i386/acpi-common.c`,
+/// `acpi_build_madt`): IRQ 0 on GSI 2, and the PCI interrupts 5, 9, 10 and 11
+/// (`PCI_ISA_IRQ_MASK`) level triggered, active high.
+pub const Q35_OVERRIDES: [SourceOverride; 5] = [
+    SourceOverride {
+        source: 0,
+        gsi: 2,
+        flags: 0,
+    },
+    SourceOverride {
+        source: 5,
+        gsi: 5,
+        flags: INTI_LEVEL_HIGH,
+    },
+    SourceOverride {
+        source: 9,
+        gsi: 9,
+        flags: INTI_LEVEL_HIGH,
+    },
+    SourceOverride {
+        source: 10,
+        gsi: 10,
+        flags: INTI_LEVEL_HIGH,
+    },
+    SourceOverride {
+        source: 11,
+        gsi: 11,
+        flags: INTI_LEVEL_HIGH,
+    },
+];
+
 impl Machine {
     /// A q35-like machine: every vCPU of `plan` present, no NUMA, the q35 IOAPIC with
-    /// IRQ 0 routed to GSI 2, and QEMU's remapping unit.
+    /// q35's source overrides ([`Q35_OVERRIDES`]), and QEMU's remapping unit.
     pub fn q35(plan: &Plan) -> Self {
         Self {
             oem: Header::ours(0),
@@ -391,11 +426,7 @@ impl Machine {
             cpu_nodes: Vec::new(),
             memory: Vec::new(),
             ioapic: Q35_IOAPIC,
-            overrides: alloc::vec![SourceOverride {
-                source: 0,
-                gsi: 2,
-                flags: 0
-            }],
+            overrides: Q35_OVERRIDES.to_vec(),
             iommu: Some(Q35_IOMMU),
         }
     }
