@@ -446,6 +446,8 @@ pub struct Replay {
     pub agreeing: usize,
     /// Up to ten disagreements, described.
     pub disagreements: Vec<String>,
+    /// The distinct (index, entry) pairs QEMU read.
+    pub entries: Vec<(u32, u128)>,
 }
 
 fn hex_after(line: &str, key: &str) -> Option<u64> {
@@ -501,7 +503,10 @@ pub fn replay(trace: &str, eim: bool, source_id: u16) -> Replay {
             ) else {
                 continue;
             };
-            table.insert(index, u128::from(hi) << 64 | u128::from(lo));
+            let raw = u128::from(hi) << 64 | u128::from(lo);
+            if table.insert(index, raw) != Some(raw) {
+                r.entries.push((index, raw));
+            }
             r.irte_reads += 1;
         } else if line.starts_with("vtd_ir_remap_msi (") {
             let nums: Vec<u64> = line

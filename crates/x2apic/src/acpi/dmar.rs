@@ -261,12 +261,7 @@ pub struct Dmar {
 impl Dmar {
     /// Parses a whole DMAR.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let (header, rest) = parse_table(bytes, SIGNATURE, size_of::<Fixed>())?;
-        let (fixed, body) = Fixed::read_from_prefix(rest).map_err(|_| Error::Truncated {
-            at: HEADER_LEN,
-            need: size_of::<Fixed>(),
-            have: rest.len(),
-        })?;
+        let (header, fixed, body) = parse_table::<Fixed>(bytes, SIGNATURE)?;
         if fixed.reserved != [0; 10] {
             return Err(Error::Reserved {
                 at: HEADER_LEN + 2,

@@ -206,12 +206,7 @@ pub struct Madt {
 impl Madt {
     /// Parses a whole MADT.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let (header, rest) = parse_table(bytes, SIGNATURE, size_of::<Fixed>())?;
-        let (fixed, body) = Fixed::read_from_prefix(rest).map_err(|_| Error::Truncated {
-            at: HEADER_LEN,
-            need: size_of::<Fixed>(),
-            have: rest.len(),
-        })?;
+        let (header, fixed, body) = parse_table::<Fixed>(bytes, SIGNATURE)?;
         let structures = structures(body, HEADER_LEN + size_of::<Fixed>(), false)
             .map(|s| s.and_then(|(at, kind, bytes)| Structure::parse(at, kind, bytes)))
             .collect::<Result<Vec<_>>>()?;
@@ -349,27 +344,29 @@ pub(crate) mod tests {
         assert_eq!(bytes[8], REVISION);
     }
 
+    /// Processor entries of both sizes (type 0 when the low bytes fit) and NMI entries.
     fn entry() -> impl Strategy<Value = Entry> {
-        prop_oneof![
-            (any::<u8>(), any::<u8>(), any::<u32>()).prop_map(|(uid, apic_id, flags)| {
-                Entry::LocalApic {
-                    uid,
-                    apic_id,
-                    flags,
-                }
-            }),
-            (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(uid, x2apic_id, flags)| {
-                Entry::LocalX2apic {
-                    uid,
-                    x2apic_id,
-                    flags,
-                }
-            }),
-            (any::<u8>(), any::<u16>(), any::<u8>())
-                .prop_map(|(uid, flags, lint)| Entry::LocalApicNmi { uid, flags, lint }),
-            (any::<u32>(), any::<u16>(), any::<u8>())
-                .prop_map(|(uid, flags, lint)| Entry::LocalX2apicNmi { uid, flags, lint }),
-        ]
+        let ids = (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u16>(),
+            any::<u8>(),
+        );
+        (ids, 0u8..4).prop_map(|((uid, id, flags, nmi, lint), kind)| match kind {
+            0 => Entry::processor(uid & 0xFF, id % 255, flags),
+            1 => Entry::processor(uid, id, flags),
+            2 => Entry::LocalApicNmi {
+                uid: uid.to_le_bytes()[0],
+                flags: nmi,
+                lint,
+            },
+            _ => Entry::LocalX2apicNmi {
+                uid,
+                flags: nmi,
+                lint,
+            },
+        })
     }
 
     pub(crate) fn header() -> impl Strategy<Value = Header> {

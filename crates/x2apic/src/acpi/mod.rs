@@ -189,9 +189,13 @@ fn byte_sum(bytes: &[u8]) -> u8 {
     bytes.iter().fold(0u8, |a, &b| a.wrapping_add(b))
 }
 
-/// Splits a whole table into its header and the bytes after the header (up to its
-/// Length), checking the signature, the length and (outside fuzzing) the checksum.
-fn parse_table(bytes: &[u8], signature: [u8; 4], fixed: usize) -> Result<(Header, &[u8])> {
+/// Splits a whole table into its header, its own fixed fields `F` and the bytes after
+/// them (up to its Length), checking the signature, the length and (outside fuzzing)
+/// the checksum.
+fn parse_table<F: FromBytes + KnownLayout + Immutable + Unaligned>(
+    bytes: &[u8],
+    signature: [u8; 4],
+) -> Result<(Header, F, &[u8])> {
     let (h, _) = SdtHeader::ref_from_prefix(bytes).map_err(|_| Error::Truncated {
         at: 0,
         need: HEADER_LEN,
@@ -206,7 +210,7 @@ fn parse_table(bytes: &[u8], signature: [u8; 4], fixed: usize) -> Result<(Header
     let stated = h.length.get();
     let table = usize::try_from(stated)
         .ok()
-        .filter(|&len| len >= HEADER_LEN + fixed)
+        .filter(|&len| len >= HEADER_LEN + size_of::<F>())
         .and_then(|len| bytes.get(..len))
         .ok_or(Error::BadLength {
             stated,
@@ -224,7 +228,13 @@ fn parse_table(bytes: &[u8], signature: [u8; 4], fixed: usize) -> Result<(Header
         creator_id: h.creator_id,
         creator_revision: h.creator_revision.get(),
     };
-    Ok((header, table.get(HEADER_LEN..).unwrap_or_default()))
+    let rest = table.get(HEADER_LEN..).unwrap_or_default();
+    let (fixed, body) = F::read_from_prefix(rest).map_err(|_| Error::Truncated {
+        at: HEADER_LEN,
+        need: size_of::<F>(),
+        have: rest.len(),
+    })?;
+    Ok((header, fixed, body))
 }
 
 /// A whole table: `header`, then `fixed` (the table's own fields) and `body` (its
@@ -477,25 +487,25 @@ mod tests {
         assert_eq!(t.len(), 36 + 11);
         assert_eq!(byte_sum(&t), 0);
         assert_eq!(&t[28..32], b"RVAT");
-        let (back, rest) = parse_table(&t, *b"TEST", 4).unwrap();
+        let (back, fixed, rest) = parse_table::<[u8; 4]>(&t, *b"TEST").unwrap();
         assert_eq!(back, h);
-        assert_eq!(rest, &[1, 2, 3, 4, 9, 9, 9, 9, 9, 9, 9]);
+        assert_eq!((fixed, rest), ([1, 2, 3, 4], &[9u8; 7][..]));
         let mut bad = t.clone();
         bad[40] ^= 1;
         assert!(matches!(
-            parse_table(&bad, *b"TEST", 4),
+            parse_table::<[u8; 4]>(&bad, *b"TEST"),
             Err(Error::BadChecksum { .. })
         ));
         assert!(matches!(
-            parse_table(&t, *b"APIC", 4),
+            parse_table::<[u8; 4]>(&t, *b"APIC"),
             Err(Error::BadSignature { .. })
         ));
         assert!(matches!(
-            parse_table(&t[..40], *b"TEST", 4),
+            parse_table::<[u8; 4]>(&t[..40], *b"TEST"),
             Err(Error::BadLength { stated: 47, .. })
         ));
         assert!(matches!(
-            parse_table(&t, *b"TEST", 12),
+            parse_table::<[u8; 12]>(&t, *b"TEST"),
             Err(Error::BadLength { .. })
         ));
     }

@@ -322,12 +322,7 @@ pub struct Srat {
 impl Srat {
     /// Parses a whole SRAT; the reserved fields must be 1 and 0.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let (header, rest) = parse_table(bytes, SIGNATURE, size_of::<Fixed>())?;
-        let (fixed, body) = Fixed::read_from_prefix(rest).map_err(|_| Error::Truncated {
-            at: HEADER_LEN,
-            need: size_of::<Fixed>(),
-            have: rest.len(),
-        })?;
+        let (header, fixed, body) = parse_table::<Fixed>(bytes, SIGNATURE)?;
         if fixed.reserved1.get() != RESERVED1 {
             return Err(Error::Reserved {
                 at: HEADER_LEN,
