@@ -186,9 +186,10 @@ impl Shape {
     }
 }
 
-/// The 64 KiB blob: RSDP at 0, then XSDT, FACS, FADT, DSDT, MADT, SRAT (with NUMA)
-/// and DMAR, each 64-byte aligned, at [`BLOB_ADDRESS`].
-pub fn acpi_blob(plan: &Plan, machine: &Machine) -> Result<Vec<u8>, Error> {
+/// The 64 KiB blob: RSDP at 0, then XSDT, FACS, FADT, DSDT, MADT, SRAT (with NUMA),
+/// DMAR and the `extra` tables (whole tables, e.g. an NFIT and an SSDT), each 64-byte
+/// aligned, at [`BLOB_ADDRESS`]; the XSDT lists all but the FACS and DSDT.
+pub fn acpi_blob(plan: &Plan, machine: &Machine, extra: &[&[u8]]) -> Result<Vec<u8>, Error> {
     let oem = machine.oem;
     let mut tables: Vec<Vec<u8>> = vec![Madt::for_plan(plan, machine)?.emit()?];
     if let Some(srat) = Srat::for_plan(plan, machine)? {
@@ -197,6 +198,7 @@ pub fn acpi_blob(plan: &Plan, machine: &Machine) -> Result<Vec<u8>, Error> {
     if let Some(dmar) = Dmar::for_plan(plan, machine)? {
         tables.push(dmar.emit()?);
     }
+    tables.extend(extra.iter().map(|t| t.to_vec()));
     let mut blob = vec![0u8; BLOB_SIZE];
     let mut at = 0x40usize;
     let mut place = |bytes: &[u8], blob: &mut Vec<u8>| -> Result<u64, Error> {
@@ -355,7 +357,7 @@ pub fn boot(work: &Path, shape: &Shape, tables: Tables, trace: bool) -> Result<B
     let machine = shape.machine(&plan);
     let blob = work.join("acpi.bin");
     match tables {
-        Tables::Ours => std::fs::write(&blob, acpi_blob(&plan, &machine)?)?,
+        Tables::Ours => std::fs::write(&blob, acpi_blob(&plan, &machine, &[])?)?,
         Tables::Qemu => {
             if blob.exists() {
                 std::fs::remove_file(&blob)?;

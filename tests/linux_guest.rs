@@ -392,7 +392,7 @@ fn linux_boots_from_our_tables() {
             compare_srat(&ours.tables["SRAT"], &qemu.tables["SRAT"]);
         }
         println!(
-            "{}: {} of {} CPUs online (possible {}); boot {:.2} s ours, {:.2} s QEMU's tables (guest uptime); {} IRTE reads, {} remapped MSIs, {} agree",
+            "{}: {} of {} CPUs online (possible {}); boot {:.2} s ours, {:.2} s QEMU's tables (guest uptime); {} IRTE reads, {} remapped MSIs, {} agree; {} distinct entries, {mutated} mutants fault as expected",
             shape.name,
             ours.online,
             shape.present.len(),
@@ -401,7 +401,8 @@ fn linux_boots_from_our_tables() {
             qemu.uptime,
             r.irte_reads,
             r.msis,
-            r.agreeing
+            r.agreeing,
+            r.entries.len()
         );
         std::fs::remove_dir_all(work(&shape, "ours").parent().expect("parent")).ok();
     }
