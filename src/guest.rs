@@ -547,3 +547,73 @@ pub fn replay(trace: &str, eim: bool, source_id: u16) -> Replay {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sparse() -> Shape {
+        Shape {
+            name: "sparse".into(),
+            topology: Topology {
+                threads: 1,
+                cores: 256,
+                modules: 1,
+                dies: 1,
+                sockets: 2,
+            },
+            present: vec![0, 256],
+            numa: false,
+        }
+    }
+
+    #[test]
+    fn blob_holds_every_table() {
+        let shape = sparse();
+        let plan = shape.plan().expect("plan");
+        let blob = acpi_blob(&plan, &shape.machine(&plan), &[]).expect("blob");
+        assert_eq!(&blob[..8], b"RSD PTR ");
+        let sum = |b: &[u8]| b.iter().fold(0u8, |a, &x| a.wrapping_add(x));
+        assert_eq!((sum(&blob[..20]), sum(&blob[..36])), (0, 0));
+        let at = |addr: u64| usize::try_from(addr - BLOB_ADDRESS).expect("in blob");
+        let xsdt = at(u64::from_le_bytes(blob[24..32].try_into().expect("8")));
+        let len = u32::from_le_bytes(blob[xsdt + 4..xsdt + 8].try_into().expect("4")) as usize;
+        let sigs: Vec<&[u8]> = blob[xsdt + 36..xsdt + len]
+            .chunks(8)
+            .map(|e| at(u64::from_le_bytes(e.try_into().expect("8"))))
+            .map(|t| &blob[t..t + 4])
+            .collect();
+        assert_eq!(sigs, [b"FACP", b"APIC", b"DMAR"]);
+        let madt = at(u64::from_le_bytes(
+            blob[xsdt + 44..xsdt + 52].try_into().expect("8"),
+        ));
+        let parsed = Madt::parse(&blob[madt..]).expect("MADT");
+        assert_eq!(parsed.processors().filter(|p| p.2 == 1).count(), 2);
+    }
+
+    #[test]
+    fn qemu_places_the_second_cpu() {
+        let args = sparse().qemu_args().join(" ");
+        assert!(args.contains("-smp 1,maxcpus=512,sockets=2,dies=1,modules=1,cores=256,threads=1"));
+        assert!(args.contains(
+            "-device qemu64-x86_64-cpu,socket-id=1,die-id=0,module-id=0,core-id=0,thread-id=0"
+        ));
+    }
+
+    /// Lines from a real `-trace 'vtd_ir_*'` of the sparse boot (QEMU 10.0.2).
+    #[test]
+    fn replay_agrees_with_logged_lines() {
+        let trace = "vtd_ir_remap_msi_req addr 0xfee00170 data 0xc\n\
+                     vtd_ir_irte_get index 11 low 0x4ff00 high 0x1000010021000d\n\
+                     vtd_ir_remap_msi (addr 0xfee00170, data 0xc) -> (addr 0x100000fee0100c, data 0x4021)\n\
+                     vtd_ir_irte_get index 1 low 0x4ff00 high 0x10030000d\n\
+                     vtd_ir_remap_msi (addr 0xfee00030, data 0x2) -> (addr 0xfee0100c, data 0x4030)\n\
+                     vtd_ir_remap_msi (addr 0xfee00000, data 0x0) -> (addr 0xfee00000, data 0x0)\n";
+        let r = replay(trace, true, IOAPIC_SOURCE_ID);
+        assert_eq!((r.irte_reads, r.msis, r.agreeing), (2, 2, 2), "{r:?}");
+        assert_eq!(r.entries.len(), 2);
+        // A different logged output is a disagreement.
+        let wrong = trace.replace("data 0x4030)", "data 0x4031)");
+        assert_eq!(replay(&wrong, true, IOAPIC_SOURCE_ID).agreeing, 1);
+    }
+}
