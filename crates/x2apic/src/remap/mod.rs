@@ -25,7 +25,7 @@
 
 pub mod irte;
 
-use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 pub use irte::Irte;
 
@@ -265,7 +265,8 @@ impl<F: Fn(u32) -> Option<u128>> IrteSource for F {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Remapper {
     config: Option<Config>,
-    cache: BTreeMap<u32, u128>,
+    /// Entries read, by index (grown to the highest index read; at most 65536).
+    cache: Vec<Option<u128>>,
 }
 
 impl Remapper {
@@ -273,7 +274,7 @@ impl Remapper {
     pub fn new(config: Config) -> Self {
         Self {
             config: Some(config),
-            cache: BTreeMap::new(),
+            cache: Vec::new(),
         }
     }
 
@@ -297,14 +298,22 @@ impl Remapper {
                 let first = u64::from(index) & !(size - 1);
                 let range = u32::try_from(first).unwrap_or(u32::MAX)
                     ..u32::try_from(first + size).unwrap_or(u32::MAX);
-                self.cache.retain(|i, _| !range.contains(i));
+                for slot in self
+                    .cache
+                    .get_mut(range.start as usize..)
+                    .into_iter()
+                    .flatten()
+                    .take(range.len())
+                {
+                    *slot = None;
+                }
             }
         }
     }
 
     /// The number of cached entries.
     pub fn cached(&self) -> usize {
-        self.cache.len()
+        self.cache.iter().flatten().count()
     }
 
     /// Translates `request` from requester `source_id`, reading entries from `table`
@@ -358,15 +367,21 @@ impl Remapper {
         if index >= config.entries() {
             return Err(fault(FaultReason::IndexBeyondTable, Some(index), true));
         }
-        let raw = match self.cache.get(&index) {
-            Some(&raw) => raw,
+        let slot = index as usize;
+        let raw = match self.cache.get(slot).copied().flatten() {
+            Some(raw) => raw,
             None => {
                 let raw = table.read_irte(index).ok_or(fault(
                     FaultReason::TableRead,
                     Some(index),
                     true,
                 ))?;
-                self.cache.insert(index, raw);
+                if self.cache.len() <= slot {
+                    self.cache.resize(slot + 1, None);
+                }
+                if let Some(c) = self.cache.get_mut(slot) {
+                    *c = Some(raw);
+                }
                 raw
             }
         };
