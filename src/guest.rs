@@ -130,7 +130,10 @@ impl Shape {
         ]
     }
 
-    /// The QEMU arguments for this shape (machine, CPUs, IOMMU, NUMA).
+    /// The QEMU arguments for this shape (machine, CPUs, IOMMU, NUMA). The CPU model is
+    /// `qemu64` with x2APIC (AMD's vendor string, so no CPUID leaf 0x1F: QEMU 10.0.2
+    /// aborts in `encode_topo_cpuid1f`, "count <= CPU_TOPOLOGY_LEVEL_SOCKET", for every
+    /// Intel-vendor model with dies or modules under TCG).
     pub fn qemu_args(&self) -> Vec<String> {
         let t = self.topology;
         // The first CPUs come from -smp, as many as form a prefix of `present`; the
@@ -308,9 +311,10 @@ pub struct Boot {
     pub apic_ids: Vec<u32>,
     /// Per online CPU: (apicid, package id, core id) from sysfs.
     pub topology: Vec<(u32, u32, u32)>,
-    /// CPUID leaf 0xB sub-leaves 0..=2 of each online CPU, `(cpu, sub-leaf, [eax,
-    /// ebx, ecx, edx])`, read through `/dev/cpu/N/cpuid`.
-    pub leaf_0xb: Vec<(u32, u32, [u32; 4])>,
+    /// CPUID of each online CPU as the guest reads it through `/dev/cpu/N/cpuid`:
+    /// `(cpu, leaf, sub-leaf, [eax, ebx, ecx, edx])` for leaf 0, leaf 0xB sub-leaves
+    /// 0..=2 and leaf 0x1F sub-leaves 0..=3.
+    pub cpuid: Vec<(u32, u32, u32, [u32; 4])>,
     /// The tables Linux used, by signature (`/sys/firmware/acpi/tables`).
     pub tables: BTreeMap<String, Vec<u8>>,
     /// `dmesg`.
@@ -324,10 +328,10 @@ cat /sys/devices/system/cpu/possible > /out/possible
 for c in /sys/devices/system/cpu/cpu[0-9]*; do
   [ -d $c/topology ] || continue
   n=${c##*cpu}
-  a=$(dd if=/dev/cpu/$n/cpuid bs=16 count=1 iflag=skip_bytes skip=11 2>/dev/null | od -An -tx4)
   echo "$n $(cat $c/topology/physical_package_id) $(cat $c/topology/core_id)" >> /out/topology
-  for s in 0 1 2; do
-    echo "$n $s $(dd if=/dev/cpu/$n/cpuid bs=16 count=1 iflag=skip_bytes skip=$((11 + (s << 32))) 2>/dev/null | od -An -tx4)" >> /out/leaf0xb
+  for ls in 0:0 11:0 11:1 11:2 31:0 31:1 31:2 31:3; do
+    l=${ls%:*} s=${ls#*:}
+    echo "$n $l $s $(dd if=/dev/cpu/$n/cpuid bs=16 count=1 iflag=skip_bytes skip=$((l + (s << 32))) 2>/dev/null | od -An -tx4)" >> /out/cpuid
   done
 done
 grep '^apicid' /proc/cpuinfo | sed 's/.*: //' > /out/apicids
@@ -418,14 +422,17 @@ pub fn boot(work: &Path, shape: &Shape, tables: Tables, trace: bool) -> Result<B
             boot.topology.push((id, pkg, core));
         }
     }
-    for line in read("leaf0xb")?.lines() {
+    for line in read("cpuid")?.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
-        if let [cpu, sub, regs @ ..] = words.as_slice() {
+        if let [cpu, leaf, sub, regs @ ..] = words.as_slice() {
             let r = parse_u32s(&regs.join(" "), 16);
-            if let (Ok(cpu), Ok(sub), Ok(regs)) =
-                (cpu.parse(), sub.parse(), <[u32; 4]>::try_from(r))
-            {
-                boot.leaf_0xb.push((cpu, sub, regs));
+            if let (Ok(cpu), Ok(leaf), Ok(sub), Ok(regs)) = (
+                cpu.parse(),
+                leaf.parse(),
+                sub.parse(),
+                <[u32; 4]>::try_from(r),
+            ) {
+                boot.cpuid.push((cpu, leaf, sub, regs));
             }
         }
     }

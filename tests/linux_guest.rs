@@ -2,16 +2,17 @@
 //! Linux 6.12 under QEMU 10 (TCG) boots from `x2apic-virt`'s ACPI tables
 //! (`hugevm::guest`, `scripts/linux-guest.sh`), for two shapes:
 //!
-//! - `dense_numa`: two sockets of two cores, all present, one NUMA node per socket
-//!   (MADT + SRAT + DMAR);
+//! - `dense_numa`: two sockets of two dies of one core, all present, one NUMA node per
+//!   socket (MADT + SRAT + DMAR);
 //! - `sparse_256`: two sockets of 256 cores with only CPUs 0 and 256 present, so one
 //!   APIC ID is 256 and 510 CPUs are hot-plug slots (MADT + DMAR).
 //!
 //! Each is booted from our tables and from QEMU's. Checked: every planned CPU online
-//! with the plan's APIC ID, package and core, CPUID leaf 0xB as the plan computes it
-//! (QEMU is the topology peer), remapping enabled in x2APIC mode, every remapped MSI of
-//! QEMU's `vtd_ir_*` trace reproduced by our VT-d model, and our tables against QEMU's
-//! field by field, each difference named and explained.
+//! with the plan's APIC ID, package and core, CPUID leaf 0xB (and 0x1F when QEMU
+//! offers it: its `qemu64` does not, see `Shape::qemu_args`) as the plan computes them
+//! (QEMU is the topology peer), remapping enabled in x2APIC mode, every
+//! remapped MSI of QEMU's `vtd_ir_*` trace reproduced by our VT-d model, and our tables
+//! against QEMU's field by field, each difference named and explained.
 //!
 //! An APIC ID above 32767 is not tried: QEMU's q35 allows at most 4096 CPUs, and no
 //! topology of at most 4096 CPUs packs an ID that high (each level takes
@@ -36,9 +37,9 @@ fn shapes() -> [Shape; 2] {
             name: "dense_numa".into(),
             topology: Topology {
                 threads: 1,
-                cores: 2,
+                cores: 1,
                 modules: 1,
-                dies: 1,
+                dies: 2,
                 sockets: 2,
             },
             present: (0..4).collect(),
@@ -101,43 +102,50 @@ fn check_cpus(shape: &Shape, b: &Boot, label: &str) {
     seen.sort_unstable();
     assert_eq!(seen, planned, "{label}: APIC IDs");
     assert_eq!(b.online as usize, planned.len(), "{label}: nproc");
-    // Package and core IDs: Linux derives them from leaf 0xB's shifts.
-    for &(id, pkg, core) in &b.topology {
-        let v = plan
-            .apic_ids()
+    // Package and core IDs: Linux derives them from the topology leaf's shifts (the
+    // core ID is the ID within the package above the SMT bits).
+    let vcpu = |id: u32| {
+        plan.apic_ids()
             .iter()
             .position(|&x| x == id)
-            .expect("planned ID") as u32;
-        let t = shape.topology;
+            .expect("planned ID") as u32
+    };
+    let t = shape.topology;
+    for &(id, pkg, core) in &b.topology {
+        let v = vcpu(id);
+        let (smt, top) = (
+            plan.topology_leaf(v, 0xB, 0).eax,
+            plan.topology_leaf(v, 0xB, 1).eax,
+        );
+        let per_pkg = t.dies * t.modules * t.cores * t.threads;
         assert_eq!(
             (pkg, core),
-            (
-                v / (t.cores * t.threads),
-                id & ((1 << plan.topology_leaf(v, 0xB, 1).eax) - 1)
-            ),
+            (v / per_pkg, (id & ((1 << top) - 1)) >> smt),
             "{label}: topology of {id}"
         );
     }
-    // CPUID leaf 0xB as QEMU presents it equals the plan's.
-    assert_eq!(
-        b.leaf_0xb.len(),
-        3 * planned.len(),
-        "{label}: leaf 0xB dumps"
-    );
-    for &(cpu, sub, regs) in &b.leaf_0xb {
-        let id = b.apic_ids[cpu as usize];
-        let v = plan
-            .apic_ids()
-            .iter()
-            .position(|&x| x == id)
-            .expect("planned ID") as u32;
-        let l = plan.topology_leaf(v, 0xB, sub);
+    // CPUID leaves 0xB and (when QEMU offers it) 0x1F as the guest reads them equal the
+    // plan's: QEMU is the topology peer.
+    let max_leaf = b.cpuid.iter().find(|c| c.1 == 0).map_or(0, |c| c.3[0]);
+    let mut compared = 0;
+    for &(cpu, leaf, sub, regs) in &b.cpuid {
+        if leaf == 0 || (leaf == 0x1F && max_leaf < 0x1F) {
+            continue;
+        }
+        let l = plan.topology_leaf(vcpu(b.apic_ids[cpu as usize]), leaf, sub);
         assert_eq!(
             regs,
             [l.eax, l.ebx, l.ecx, l.edx],
-            "{label}: CPU {cpu} leaf 0xB.{sub}"
+            "{label}: CPU {cpu} leaf {leaf:#x}.{sub}"
         );
+        compared += 1;
     }
+    let per_cpu = if max_leaf >= 0x1F { 7 } else { 3 };
+    assert_eq!(
+        compared,
+        per_cpu * planned.len(),
+        "{label}: CPUID leaves compared"
+    );
     assert!(
         b.dmesg
             .contains("DMAR-IR: Enabled IRQ remapping in x2apic mode"),
