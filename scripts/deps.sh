@@ -26,6 +26,30 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Debian bookworm-backports: QEMU 10 (x2APIC and VT-d interrupt remapping under TCG) and
+# Linux 6.12, the peers of the x2apic-virt guest tests (scripts/linux-guest.sh).
+BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.sources
+BACKPORTS_PACKAGES=(qemu-system-x86 linux-image-amd64)
+BACKPORTS_WANT=('1:10.' '6.12')
+if [ ! -f "$BACKPORTS_LIST" ]; then
+  echo "deps: adding $BACKPORTS_LIST"
+  printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+    'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
+    "${sudo_cmd[@]}" tee "$BACKPORTS_LIST" >/dev/null
+  "${sudo_cmd[@]}" apt-get update -qq
+fi
+stale=()
+for i in "${!BACKPORTS_PACKAGES[@]}"; do
+  v=$(dpkg-query -W -f='${Version}' "${BACKPORTS_PACKAGES[$i]}" 2>/dev/null || true)
+  case "$v" in "${BACKPORTS_WANT[$i]}"*) ;; *) stale+=("${BACKPORTS_PACKAGES[$i]}") ;; esac
+done
+if [ "${#stale[@]}" -gt 0 ]; then
+  echo "deps: installing ${stale[*]} from bookworm-backports"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    -t bookworm-backports "${stale[@]}"
+fi
+
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "deps: a nightly toolchain is needed for cargo-fuzz" >&2
   exit 1

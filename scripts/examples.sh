@@ -20,3 +20,4 @@ run pmem_plan -- --size 256M --mgmt 16M --namespaces 2
 run pmem_plan -- --size 256M --mgmt 16M --strategy per-namespace --descriptor 64 --reverse-map 0
 run pt_trace -- --loops 200
 run many_vcpus -- --vcpus 288 --rounds 20 --ids packed
+run linux_guest -- --topology 2x256x1 --present 0,256 --compare

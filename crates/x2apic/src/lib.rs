@@ -20,6 +20,9 @@
 //!   destination ID) and remappable forms; [`ioapic`]: IOAPIC redirection entries in the
 //!   same two forms.
 //! - `lookup`: interrupt destination lookup for thousands of vCPUs.
+//! - `remap`: a VT-d interrupt-remapping model (IRTE, remappable MSI and IOAPIC
+//!   requests, fault reasons, the interrupt entry cache and its invalidation).
+//! - `acpi` (feature `acpi`): whole MADT, SRAT and DMAR tables for a plan.
 //!
 //! The model follows the Intel SDM; `peers/kvm-x2apic` compares it with KVM's in-kernel
 //! LAPIC and documents where KVM departs from the SDM.
@@ -68,6 +71,8 @@
 //!
 //! - `std` (default): links the standard library; implies `alloc`.
 //! - `alloc`: the `policy` and `lookup` modules (they allocate).
+//! - `acpi`: the `acpi` module, whole MADT, SRAT and DMAR tables for a plan (implies
+//!   `alloc`; uses rust-vmm's `acpi_tables`).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
 //! - `kvm`: the `kvm` module, rust-vmm glue: the switch plan applied to a
 //!   `kvm_bindings::CpuId`, `CpuidLeaf` to and from `kvm_cpuid_entry2`, the register
@@ -90,6 +95,8 @@ extern crate std;
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "acpi")]
+pub mod acpi;
 pub mod base;
 mod error;
 pub mod icr;
@@ -104,10 +111,14 @@ pub mod mode;
 pub mod msi;
 pub mod page;
 #[cfg(feature = "alloc")]
+pub mod paravirt;
+#[cfg(feature = "alloc")]
 pub mod policy;
 #[cfg(test)]
 mod reach;
 pub mod regs;
+#[cfg(feature = "alloc")]
+pub mod remap;
 
 pub use base::{ApicBase, BaseFlags, BaseRules, Initiator, Transition};
 pub use error::{Error, Error as X2apicError, Fault, Result};

@@ -23,6 +23,7 @@ use alloc::vec::Vec;
 use crate::base::{BSP, DEFAULT_BASE_ADDRESS, EN, EXTD};
 use crate::error::Error;
 use crate::madt::{ALL_PROCESSORS_U8, ALL_PROCESSORS_U32, Entry, FLAG_ENABLED};
+use crate::paravirt::{Interface, advertise_ext_dest_id};
 
 /// The most vCPUs a plan covers (bounds the ID table; KVM allows at most 4096).
 pub const MAX_VCPUS: u32 = 1 << 20;
@@ -185,6 +186,7 @@ pub struct Plan {
     ids: Vec<u32>,
     levels: Levels,
     force_x2apic: bool,
+    interface: Interface,
 }
 
 impl Plan {
@@ -237,6 +239,7 @@ impl Plan {
             ids,
             levels,
             force_x2apic: false,
+            interface: Interface::default(),
         })
     }
 
@@ -271,6 +274,14 @@ impl Plan {
     #[must_use]
     pub fn force_x2apic(mut self) -> Self {
         self.force_x2apic = true;
+        self
+    }
+
+    /// The paravirtual interface whose CPUID leaves [`Plan::apply_cpuid`] uses to
+    /// advertise the extended destination ID (default [`Interface::Kvm`]).
+    #[must_use]
+    pub fn with_interface(mut self, interface: Interface) -> Self {
+        self.interface = interface;
         self
     }
 
@@ -357,7 +368,10 @@ impl Plan {
     /// - leaf 1: ECX bit 21 (x2APIC) set, EBX\[31:24\] = the low 8 bits of the APIC ID;
     /// - leaves 0xB and 0x1F: every sub-leaf replaced by [`Plan::topology_leaf`], up to
     ///   and including the first invalid level (0x1F only if the table had it);
-    /// - leaf 0x8000_001E (AMD extended APIC ID), if present: EAX = the APIC ID.
+    /// - leaf 0x8000_001E (AMD extended APIC ID), if present: EAX = the APIC ID;
+    /// - when [`Plan::routing`] is [`Routing::ExtendedDestinationId`]: the extended
+    ///   destination ID bit of the plan's [`Interface`], with the hypervisor leaves it
+    ///   needs ([`advertise_ext_dest_id`]).
     pub fn apply_cpuid(&self, vcpu: u32, leaves: &mut Vec<CpuidLeaf>) {
         let id = self.apic_id(vcpu).unwrap_or(0);
         let had_1f = leaves.iter().any(|l| l.function == 0x1F);
@@ -385,15 +399,24 @@ impl Plan {
                 }
             }
         }
+        if self.routing() == Routing::ExtendedDestinationId {
+            advertise_ext_dest_id(leaves, self.interface);
+        }
     }
 
     /// The MADT processor entries: one per vCPU in index order (UID = vCPU index; type 0
     /// for IDs up to 254, type 9 beyond), then LINT1 NMI for all processors: type 4,
     /// and type 0xA as well when any type 9 entry exists (ACPI 6.5 §5.2.12.12).
     pub fn madt_entries(&self) -> Vec<Entry> {
+        self.madt_entries_with(|_| FLAG_ENABLED)
+    }
+
+    /// [`Plan::madt_entries`] with each processor's flags from `flags(vcpu)` (Enabled for
+    /// present CPUs, Online Capable for hot-plug slots).
+    pub fn madt_entries_with(&self, flags: impl Fn(u32) -> u32) -> Vec<Entry> {
         let mut entries: Vec<Entry> = (0..self.vcpus())
             .zip(&self.ids)
-            .map(|(uid, &id)| Entry::processor(uid, id, FLAG_ENABLED))
+            .map(|(uid, &id)| Entry::processor(uid, id, flags(uid)))
             .collect();
         let any_x2 = entries
             .iter()
@@ -539,13 +562,46 @@ mod tests {
         p.apply_cpuid(257, &mut t);
         assert_eq!(t[0].eax, 0xD);
         assert_eq!(t[1].ebx, 0x0102_0800 & 0xFFFFFF | 1 << 24);
-        assert_eq!(t[1].ecx, CPUID_1_ECX_X2APIC);
+        assert_eq!(
+            t[1].ecx,
+            CPUID_1_ECX_X2APIC | crate::paravirt::CPUID_1_ECX_HYPERVISOR
+        );
         assert_eq!(t[2].eax, 257);
         let b: Vec<_> = t[3..]
             .iter()
-            .map(|l| (l.function, l.index, l.edx))
+            .map(|l| (l.function, l.index, l.edx, l.eax))
             .collect();
-        assert_eq!(b, [(0xB, 0, 257), (0xB, 1, 257), (0xB, 2, 257)]);
+        // IDs up to 299 need the extended destination ID: KVM's leaves are added.
+        assert_eq!(
+            b,
+            [
+                (0xB, 0, 257, 0),
+                (0xB, 1, 257, 9),
+                (0xB, 2, 257, 0),
+                (0x4000_0000, 0, 0x4D, 0x4000_0001),
+                (0x4000_0001, 0, 0, KVM_FEATURE_MSI_EXT_DEST_ID),
+            ]
+        );
+        assert_eq!(
+            crate::paravirt::find_base(&t, Interface::Kvm),
+            Some(0x4000_0000)
+        );
+        // Legacy and remapped routing leave the hypervisor leaves alone.
+        for vcpus in [200, 40000] {
+            let mut t = alloc::vec![CpuidLeaf {
+                function: 1,
+                ..Default::default()
+            }];
+            Plan::new(vcpus, IdScheme::Dense)
+                .unwrap()
+                .apply_cpuid(0, &mut t);
+            assert!(t.iter().all(|l| l.function < 0x4000_0000), "{vcpus}");
+        }
+        // Xen guests get Xen's bit in base+4.
+        let mut t = Vec::new();
+        p.with_interface(Interface::Xen).apply_cpuid(0, &mut t);
+        let xen = t.iter().find(|l| l.function == 0x4000_0004).unwrap();
+        assert_eq!(xen.eax, XEN_HVM_CPUID_EXT_DEST_ID);
     }
 
     proptest::proptest! {

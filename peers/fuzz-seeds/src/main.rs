@@ -20,7 +20,8 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs, io};
 
-use frame_table::plan::{self, COMPAT_ALIGN_X86, SIZE_2M};
+use frame_table::layout::{COMPAT_ALIGN_X86, SIZE_2M};
+use frame_table::plan;
 use frame_table::superblock::{self, Header, Range};
 use frame_table::{CostModel, Namespace, PageSizes, Request, Strategy};
 use ioreq::layout::{
