@@ -29,6 +29,7 @@ use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 
 use harness::{Boot, Outcome};
+use json::Members;
 use nvdimm_label::aml::{AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport};
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
 use nvdimm_label::methods::DSM_PAGE_MAX_TRANSFER;
@@ -230,7 +231,7 @@ fn ndctl_recipe(
     // of the labels (through our methods) shows: the fsdax, devdax and sector ones and
     // the renamed raw one; the destroyed one is gone.
     let lsa = Lsa::parse(&area).expect("ndctl's labels parse");
-    let labels = json::Json::parse(&boot.out("read-labels.json")).expect("read-labels JSON");
+    let labels = json::parse(&boot.out("read-labels.json")).expect("read-labels JSON");
     let theirs: Vec<(Uuid, String)> = labels.items()[0]
         .at("label")
         .items()
@@ -324,7 +325,7 @@ fn linux_lists_our_namespaces_through_our_zero_exit_methods() {
         return;
     };
     assert_eq!(after, area, "listing wrote nothing");
-    let listed = json::Json::parse(&boot.out("list-N.json")).expect("list -N JSON");
+    let listed = json::parse(&boot.out("list-N.json")).expect("list -N JSON");
     let ns = listed.items();
     assert_eq!(ns.len(), 1, "{}", boot.out("list-N.json"));
     assert_eq!(ns[0].str("uuid"), uuid.to_string());
