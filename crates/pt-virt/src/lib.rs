@@ -39,3 +39,4 @@ pub mod msr;
 pub mod output;
 pub mod packet;
 pub mod policy;
+pub mod query;
