@@ -20,7 +20,7 @@
 //! | `PIP` (no FUP waiting) | [`Event::Paging`] |
 //! | `MODE.TSX, FUP` | [`Event::Tsx`] at the FUP's IP (at once while disabled) |
 //! | `OVF, FUP` / `OVF` + anything else | [`Event::Overflow`] with / without the resume IP |
-//! | `PSB … PSBEND` | status updates ([`Record::status_update`]): [`Event::Enabled`] at the FUP's IP when PSB+ has one, then [`Event::ExecMode`], [`Event::Tsx`], [`Event::Paging`], [`Event::Vmcs`], [`Event::Cbr`] |
+//! | `PSB … PSBEND` | status updates ([`Record::status_update`]): [`Event::Enabled`] at the FUP's IP when PSB+ has one, then [`Event::ExecMode`], [`Event::Tsx`], [`Event::AsyncPaging`], [`Event::AsyncVmcs`] (at the FUP's IP), [`Event::Cbr`] |
 //! | `PTW`, `EXSTOP`, `CFE`, `BEP` with the IP bit, then `FUP` | [`Event::Other`] at the FUP's IP |
 //!
 //! A TNT or TIP while packet generation is disabled, or a control-flow packet inside
@@ -618,8 +618,8 @@ impl<'a> EventDecoder<'a> {
                 abort,
                 ip: None,
             }),
-            Packet::Pip { cr3, nr } => status(Event::Paging { cr3, nr }),
-            Packet::Vmcs { base } => status(Event::Vmcs { base }),
+            Packet::Pip { cr3, nr } => status(Event::AsyncPaging { cr3, nr, ip: None }),
+            Packet::Vmcs { base } => status(Event::AsyncVmcs { base, ip: None }),
             Packet::Cbr { ratio } => {
                 self.time.on_cbr(&self.config.time, ratio);
                 status(Event::Cbr { ratio })
