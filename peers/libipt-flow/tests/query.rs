@@ -13,7 +13,7 @@ use libipt_flow_peer::{Query, query};
 use proptest::prelude::*;
 use pt_virt::fabricate::{Change, Config, Event, ExecMode, Fabricator, GuestState, InterruptKind};
 use pt_virt::query::{Event as Q, EventDecoder, Record};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 fn fabricate(config: Config, state: GuestState, events: &[Event]) -> Vec<u8> {
     let mut fab = Fabricator::new(Vec::new(), config, state).unwrap();
