@@ -544,7 +544,12 @@ fn walk(items: &[Q], code: &[u8]) -> Result<Vec<u64>, String> {
     let mut ips = Vec::new();
     let mut pos = 0;
     let mut mode = ExecMode::Bits16;
-    let side = |e: &Q| matches!(e, Q::ExecMode { .. } | Q::Paging { .. } | Q::AsyncPaging { .. });
+    let side = |e: &Q| {
+        matches!(
+            e,
+            Q::ExecMode { .. } | Q::Paging { .. } | Q::AsyncPaging { .. }
+        )
+    };
     // The next event that is not MODE.Exec/PIP, and the position after it.
     let peek = |pos: usize| {
         let mut p = pos;

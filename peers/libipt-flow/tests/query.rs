@@ -9,11 +9,11 @@
 #[path = "../../../crates/pt-virt/tests/model/mod.rs"]
 mod model;
 
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use libipt_flow_peer::{Query, query};
 use proptest::prelude::*;
 use pt_virt::fabricate::{Change, Config, Event, ExecMode, Fabricator, GuestState, InterruptKind};
 use pt_virt::query::{Event as Q, EventDecoder, Record};
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 fn fabricate(config: Config, state: GuestState, events: &[Event]) -> Vec<u8> {
     let mut fab = Fabricator::new(Vec::new(), config, state).unwrap();
@@ -71,7 +71,8 @@ fn ours(trace: &[u8]) -> Vec<Query> {
 /// Returns how many answers were compared.
 fn check(config: Config, state: GuestState, events: &[Event]) -> Result<usize, TestCaseError> {
     let trace = fabricate(config, state, events);
-    let answers = query(&trace).map_err(|e| TestCaseError::fail(format!("{e} on a trace of {} bytes", trace.len())))?;
+    let answers = query(&trace)
+        .map_err(|e| TestCaseError::fail(format!("{e} on a trace of {} bytes", trace.len())))?;
     let ours = ours(&trace);
     if let Some(i) = (0..ours.len().max(answers.len())).find(|&i| ours.get(i) != answers.get(i)) {
         let window = |v: &[Query]| v[i.saturating_sub(3)..(i + 3).min(v.len())].to_vec();

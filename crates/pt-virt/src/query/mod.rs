@@ -342,7 +342,11 @@ impl<'a> EventDecoder<'a> {
                     // An overflow at the end of the trace resolves disabled.
                     let o = self.overflow.take()?;
                     self.enabled = false;
-                    return Some(Ok(self.record(Event::Overflow { ip: None }, o.offset, false)));
+                    return Some(Ok(self.record(
+                        Event::Overflow { ip: None },
+                        o.offset,
+                        false,
+                    )));
                 }
             };
             if let Err(e) = self.packet(&decoded) {
@@ -483,11 +487,19 @@ impl<'a> EventDecoder<'a> {
                 if self.async_branch_from().is_some() {
                     return Err(bad_context(d));
                 }
-                self.wait(Event::AsyncBranch { from: ip, to: None }, Bind::Tip, d.offset)
+                self.wait(
+                    Event::AsyncBranch { from: ip, to: None },
+                    Bind::Tip,
+                    d.offset,
+                )
             }
             Packet::Pip { cr3, nr } => {
                 if self.async_branch_from().is_some() {
-                    self.wait(Event::AsyncPaging { cr3, nr, ip: None }, Bind::Tip, d.offset)
+                    self.wait(
+                        Event::AsyncPaging { cr3, nr, ip: None },
+                        Bind::Tip,
+                        d.offset,
+                    )
                 } else {
                     self.emit(Event::Paging { cr3, nr }, d.offset, false)
                 }
@@ -596,7 +608,11 @@ impl<'a> EventDecoder<'a> {
         let (event, bind) = match d.packet {
             Packet::Pad => return Ok(()),
             Packet::Fup(_) => {
-                let ip = if d.packet.ip().is_some_and(|ip| ip.ipc == IpCompression::Suppressed) {
+                let ip = if d
+                    .packet
+                    .ip()
+                    .is_some_and(|ip| ip.ipc == IpCompression::Suppressed)
+                {
                     None
                 } else {
                     Some(needed_ip(d)?)
@@ -677,7 +693,11 @@ fn with_ip(event: Event, at: Option<u64>) -> Event {
         Event::AsyncPaging { cr3, nr, .. } => Event::AsyncPaging { cr3, nr, ip: at },
         Event::AsyncVmcs { base, .. } => Event::AsyncVmcs { base, ip: at },
         Event::ExecMode { mode, .. } => Event::ExecMode { mode, ip: at },
-        Event::Tsx { intx, abort, .. } => Event::Tsx { intx, abort, ip: at },
+        Event::Tsx { intx, abort, .. } => Event::Tsx {
+            intx,
+            abort,
+            ip: at,
+        },
         Event::Other { packet, .. } => Event::Other { packet, ip: at },
         other => other,
     }

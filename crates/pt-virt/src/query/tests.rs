@@ -51,8 +51,14 @@ fn events(records: &[Record]) -> Vec<(Event, bool)> {
 #[test]
 fn tnt_bits_oldest_first_across_short_and_long() {
     let trace = bytes(&[
-        Packet::Tnt8 { count: 3, bits: 0b100 },
-        Packet::Tnt64 { count: 9, bits: 0b1_0000_0011 },
+        Packet::Tnt8 {
+            count: 3,
+            bits: 0b100,
+        },
+        Packet::Tnt64 {
+            count: 9,
+            bits: 0b1_0000_0011,
+        },
     ]);
     let (records, err) = decode(&trace, Some(true));
     assert_eq!(err, None);
@@ -115,7 +121,12 @@ fn psb_plus_status_then_compressed_tip_and_async_branch() {
     assert_eq!(
         events(&records),
         [
-            (Event::Enabled { ip: 0xffff_8000_0000_1000 }, true),
+            (
+                Event::Enabled {
+                    ip: 0xffff_8000_0000_1000
+                },
+                true
+            ),
             (
                 Event::AsyncPaging {
                     cr3: 0x5000,

@@ -34,7 +34,10 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Q> 
                     mode_sent = None;
                     if context_en(config, cpl, cr3) {
                         out.push(Q::Enabled { ip: next });
-                        out.push(Q::ExecMode { mode: Some(mode), ip: Some(next) });
+                        out.push(Q::ExecMode {
+                            mode: Some(mode),
+                            ip: Some(next),
+                        });
                         mode_sent = Some(mode);
                     }
                 }
@@ -52,7 +55,9 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Q> 
             }
             Event::Indirect { target } => {
                 if pe {
-                    out.push(Q::Indirect { target: Some(target) });
+                    out.push(Q::Indirect {
+                        target: Some(target),
+                    });
                 }
             }
             Event::FarBranch { target, change } | Event::Interrupt { target, change, .. } => {
@@ -71,30 +76,54 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Q> 
                     (true, false, Some(at)) => out.push(Q::AsyncDisabled { at, ip: None }),
                     (true, false, None) => out.push(Q::Disabled { ip: None }),
                     (true, true, Some(from)) => {
-                        out.push(Q::AsyncBranch { from, to: Some(target) });
+                        out.push(Q::AsyncBranch {
+                            from,
+                            to: Some(target),
+                        });
                         if pip {
-                            out.push(Q::AsyncPaging { cr3: cr3 & CR3_MASK, nr, ip: Some(target) });
+                            out.push(Q::AsyncPaging {
+                                cr3: cr3 & CR3_MASK,
+                                nr,
+                                ip: Some(target),
+                            });
                         }
                         if let Some(m) = new_mode {
-                            out.push(Q::ExecMode { mode: Some(m), ip: Some(target) });
+                            out.push(Q::ExecMode {
+                                mode: Some(m),
+                                ip: Some(target),
+                            });
                         }
                     }
                     (true, true, None) => {
                         if pip {
-                            out.push(Q::Paging { cr3: cr3 & CR3_MASK, nr });
+                            out.push(Q::Paging {
+                                cr3: cr3 & CR3_MASK,
+                                nr,
+                            });
                         }
                         if let Some(m) = new_mode {
-                            out.push(Q::ExecMode { mode: Some(m), ip: Some(target) });
+                            out.push(Q::ExecMode {
+                                mode: Some(m),
+                                ip: Some(target),
+                            });
                         }
-                        out.push(Q::Indirect { target: Some(target) });
+                        out.push(Q::Indirect {
+                            target: Some(target),
+                        });
                     }
                     (false, true, _) => {
                         if pip {
-                            out.push(Q::Paging { cr3: cr3 & CR3_MASK, nr });
+                            out.push(Q::Paging {
+                                cr3: cr3 & CR3_MASK,
+                                nr,
+                            });
                         }
                         out.push(Q::Enabled { ip: target });
                         if let Some(m) = new_mode {
-                            out.push(Q::ExecMode { mode: Some(m), ip: Some(target) });
+                            out.push(Q::ExecMode {
+                                mode: Some(m),
+                                ip: Some(target),
+                            });
                         }
                     }
                     (false, false, _) => {}
@@ -106,7 +135,10 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Q> 
             Event::Cr3Write { cr3: new, next } => {
                 cr3 = new;
                 let after = trace_en && context_en(config, cpl, cr3);
-                let paging = Q::Paging { cr3: cr3 & CR3_MASK, nr };
+                let paging = Q::Paging {
+                    cr3: cr3 & CR3_MASK,
+                    nr,
+                };
                 match (pe, after) {
                     (true, true) if config.os => out.push(paging),
                     (true, true) | (false, false) => {}
@@ -117,7 +149,10 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Q> 
                         }
                         out.push(Q::Enabled { ip: next });
                         if mode_sent != Some(mode) {
-                            out.push(Q::ExecMode { mode: Some(mode), ip: Some(next) });
+                            out.push(Q::ExecMode {
+                                mode: Some(mode),
+                                ip: Some(next),
+                            });
                             mode_sent = Some(mode);
                         }
                     }
@@ -125,7 +160,9 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Q> 
             }
             Event::Overflow { resume } => {
                 if trace_en {
-                    out.push(Q::Overflow { ip: pe.then_some(resume) });
+                    out.push(Q::Overflow {
+                        ip: pe.then_some(resume),
+                    });
                 }
             }
         }
