@@ -10,6 +10,10 @@
 //!   test-only crate `peers/libipt`.
 //! - [`fabricate`]: the packets hardware would write for a guest's control-flow events
 //!   (PSB+, TIP.PGE/PGD, PIP on CR3 writes, FUP on interrupts, MODE.Exec, TNT, OVF).
+//! - [`query`]: the event layer, the fabricator's twin: packets back to control-flow
+//!   events (TNT bits, branch targets, enables, interrupts, CR3 writes, modes,
+//!   overflows, PSB+ status) with libipt's query-decoder rules and a time estimate;
+//!   compared with libipt 2.0.5's query decoder in `peers/libipt-flow`.
 //! - [`cpuid`] and [`policy`]: CPUID leaf 0x14 as typed capabilities, a guest policy no
 //!   larger than the host's, and the live-migration check [`policy::migratable`].
 //! - [`msr`]: the trapped `IA32_RTIT_*` MSRs of one vCPU, with a typed #GP reason for

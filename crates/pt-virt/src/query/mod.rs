@@ -68,6 +68,68 @@
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Checking a fabricated splice
+//!
+//! A hypervisor that performs a guest event itself (emulated interrupt delivery, an
+//! emulated MOV CR3 or far transfer) writes the packets hardware would have written
+//! with the [fabricator](crate::fabricate) and splices them into the guest's trace
+//! output. Before the guest (or a dom0 tool) reads that output, the hypervisor can check
+//! that a decoder sees exactly what hardware would have shown:
+//!
+//! 1. Decode the splice alone: [`EventDecoder::set_offset`] at its first byte, with
+//!    `enabled` = PacketEn before the event. With [`Config::splice`](crate::fabricate::Config::splice)
+//!    every IP is uncompressed, so nothing depends on the hardware's last IP, which
+//!    software cannot know; a compressed IP shows up as [`Error::NoIp`].
+//! 2. Compare the records with the event: for an interrupt delivered while tracing, one
+//!    [`Event::AsyncBranch`] from the guest RIP at delivery to the handler, an
+//!    [`Event::AsyncPaging`] if the task switch loaded a new CR3, an [`Event::ExecMode`]
+//!    if CS.L/CS.D changed — all at the handler's IP — and nothing else.
+//! 3. [`EventDecoder::enabled`] afterwards is PacketEn after the event, and
+//!    [`EventDecoder::last_ip`] the IP the decoder will reconstruct the hardware's next
+//!    compressed IP against. It is the handler's address here, while the processor's
+//!    own last IP is still whatever it last wrote: so the hypervisor must apply the
+//!    [`Resync`](crate::fabricate::Resync) that [`Fabricator::end_splice`](crate::fabricate::Fabricator::end_splice)
+//!    returns (clear `IA32_RTIT_STATUS.PacketByteCnt`), making hardware start with a
+//!    PSB+, which resets both last IPs to 0.
+//!
+//! ```
+//! use pt_virt::fabricate::{Change, Config, Event as In, ExecMode, Fabricator, GuestState, InterruptKind};
+//! use pt_virt::query::{self, Event, EventDecoder};
+//!
+//! // The guest runs traced; the hypervisor delivers an interrupt to a 32-bit handler.
+//! let state = GuestState { cpl: 3, cr3: 0x1000, mode: ExecMode::Bits64 };
+//! let mut fab = Fabricator::new(Vec::new(), Config::default(), state)?;
+//! fab.event(&In::Enable { next: 0x40_0000 })?; // pretend: hardware traced up to here
+//! fab.flush()?;
+//! let start = fab.sink().len();
+//! fab.event(&In::Interrupt {
+//!     kind: InterruptKind::Hardware,
+//!     from: 0x40_0123,
+//!     target: 0xffff_8000_0000_1000,
+//!     change: Change { cr3: Some(0x2000), mode: Some(ExecMode::Bits32), cpl: Some(0) },
+//! })?;
+//! let resync = fab.end_splice()?;
+//! let trace = fab.into_sink();
+//!
+//! let mut dec = EventDecoder::new(&trace, query::Config::default());
+//! dec.set_offset(start, true);
+//! let seen: Vec<Event> = dec.by_ref().map(|r| r.map(|r| r.event)).collect::<Result<_, _>>()?;
+//! let handler = Some(0xffff_8000_0000_1000);
+//! assert_eq!(
+//!     seen,
+//!     [
+//!         Event::AsyncBranch { from: 0x40_0123, to: handler },
+//!         Event::AsyncPaging { cr3: 0x2000, nr: false, ip: handler },
+//!         Event::ExecMode { mode: Some(ExecMode::Bits32), ip: handler },
+//!     ]
+//! );
+//! assert!(dec.enabled());
+//! assert_eq!(dec.last_ip(), handler);
+//! // Hardware's next output must start with a PSB+: clear PacketByteCnt.
+//! assert_eq!(resync.status(0x3_0000_0004), 0x4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod error;
 mod queue;
