@@ -264,7 +264,9 @@ pub enum Event {
 pub struct Record {
     /// The event.
     pub event: Event,
-    /// Offset of the packet that completed the event.
+    /// Offset of the packet that completed the event; for a branch, of the first TNT of
+    /// the run of adjacent short TNTs (and PADs) its bit came with, which the decoder
+    /// reads in one go.
     pub offset: usize,
     /// The event restates the state at a PSB (libipt `status_update`): it is no change.
     pub status_update: bool,
@@ -462,16 +464,31 @@ impl<'a> EventDecoder<'a> {
 
     /// Hands out the events bound to `bind`, each given `ip` where it takes one. A
     /// waiting asynchronous branch is dropped: the caller reports it.
+    #[inline]
     fn release(&mut self, bind: Bind, ip: Option<u64>, d: &Decoded, status: bool) -> Result<()> {
-        let mut waiting = core::mem::replace(&mut self.waiting, Waiting::new());
-        let mut result = Ok(());
-        waiting.drain(bind, |event| {
-            if result.is_ok() && !matches!(event, Event::AsyncBranch { .. }) {
-                result = self.emit(with_ip(event, ip), d.offset, status);
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        let tsc = self.time.tsc();
+        let ready = &mut self.ready;
+        let mut full = false;
+        self.waiting.drain(bind, |event| {
+            if !matches!(event, Event::AsyncBranch { .. }) {
+                full |= !ready.push(Record {
+                    event: with_ip(event, ip),
+                    offset: d.offset,
+                    status_update: status,
+                    tsc,
+                });
             }
         });
-        self.waiting = waiting;
-        result
+        if full {
+            return Err(Error::QueueFull {
+                offset: d.offset,
+                capacity: READY,
+            });
+        }
+        Ok(())
     }
 
     fn packet(&mut self, d: &Decoded) -> Result<()> {
@@ -643,13 +660,17 @@ impl<'a> EventDecoder<'a> {
             return Err(bad_context(d));
         }
         self.tnt_bits = bits;
-        self.tnt_count = count;
+        self.tnt_count = self.packets.append_short_tnts(&mut self.tnt_bits, count);
         self.tnt_offset = d.offset;
         Ok(())
     }
 
     /// The source IP of a FUP waiting for its TIP.
+    #[inline]
     fn async_branch_from(&self) -> Option<u64> {
+        if self.waiting.is_empty() {
+            return None;
+        }
         self.waiting.find_map(Bind::Tip, |e| match *e {
             Event::AsyncBranch { from, .. } => Some(from),
             _ => None,

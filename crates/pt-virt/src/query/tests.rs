@@ -77,6 +77,39 @@ fn tnt_bits_oldest_first_across_short_and_long() {
 }
 
 #[test]
+fn adjacent_short_tnts_and_pads_are_read_in_one_go() {
+    let trace = bytes(&[
+        Packet::Tnt8 {
+            count: 2,
+            bits: 0b10,
+        },
+        Packet::Pad,
+        Packet::Tnt8 { count: 1, bits: 1 },
+        Packet::Tip(ip(0x1000)),
+        Packet::Tnt8 { count: 1, bits: 0 },
+    ]);
+    let (records, err) = decode(&trace, Some(true));
+    assert_eq!(err, None);
+    let got: Vec<_> = records.iter().map(|r| (r.event, r.offset)).collect();
+    let branch = |taken| Event::Branch { taken };
+    assert_eq!(
+        got,
+        [
+            (branch(true), 0),
+            (branch(false), 0),
+            (branch(true), 0),
+            (
+                Event::Indirect {
+                    target: Some(0x1000)
+                },
+                3
+            ),
+            (branch(false), 10),
+        ]
+    );
+}
+
+#[test]
 fn psb_plus_status_then_compressed_tip_and_async_branch() {
     let mut enc = Encoder::new(Vec::new());
     for p in [
