@@ -619,20 +619,8 @@ impl<'a> EventDecoder<'a> {
                 self.psb = Some(None);
                 Ok(())
             }
-            Packet::Tsc { tsc } => {
-                self.time.on_tsc(tsc);
-                Ok(())
-            }
-            Packet::Tma { ctc, fc } => {
-                self.time.on_tma(&self.config.time, ctc, fc);
-                Ok(())
-            }
-            Packet::Mtc { ctc } => {
-                self.time.on_mtc(&self.config.time, ctc);
-                Ok(())
-            }
-            Packet::Cyc { value } => {
-                self.time.on_cyc(&self.config.time, value);
+            Packet::Tsc { .. } | Packet::Tma { .. } | Packet::Mtc { .. } | Packet::Cyc { .. } => {
+                self.timing(&d.packet);
                 Ok(())
             }
             Packet::Cbr { ratio } => {
@@ -652,6 +640,18 @@ impl<'a> EventDecoder<'a> {
                 d.offset,
             ),
             packet => self.emit(Event::Other { packet, ip: None }, d.offset, false),
+        }
+    }
+
+    /// A TSC, TMA, MTC or CYC packet: the time estimate moves.
+    fn timing(&mut self, packet: &Packet) {
+        let config = &self.config.time;
+        match *packet {
+            Packet::Tsc { tsc } => self.time.on_tsc(tsc),
+            Packet::Tma { ctc, fc } => self.time.on_tma(config, ctc, fc),
+            Packet::Mtc { ctc } => self.time.on_mtc(config, ctc),
+            Packet::Cyc { value } => self.time.on_cyc(config, value),
+            _ => {}
         }
     }
 
@@ -727,20 +727,8 @@ impl<'a> EventDecoder<'a> {
                 packet: d.packet,
                 ip: None,
             }),
-            Packet::Tsc { tsc } => {
-                self.time.on_tsc(tsc);
-                return Ok(());
-            }
-            Packet::Tma { ctc, fc } => {
-                self.time.on_tma(&self.config.time, ctc, fc);
-                return Ok(());
-            }
-            Packet::Mtc { ctc } => {
-                self.time.on_mtc(&self.config.time, ctc);
-                return Ok(());
-            }
-            Packet::Cyc { value } => {
-                self.time.on_cyc(&self.config.time, value);
+            Packet::Tsc { .. } | Packet::Tma { .. } | Packet::Mtc { .. } | Packet::Cyc { .. } => {
+                self.timing(&d.packet);
                 return Ok(());
             }
             _ => return Err(bad_context(d)),
