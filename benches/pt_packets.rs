@@ -439,10 +439,10 @@ fn on_cpu_ns() -> Option<u64> {
     stat.split_whitespace().next()?.parse().ok()
 }
 
-/// Per-pass time of `reps` passes of `f`: on-CPU time where the kernel reports it,
-/// wall-clock time otherwise.
-fn time(reps: u32, mut f: impl FnMut()) -> Duration {
-    let (start, cpu) = (Instant::now(), on_cpu_ns());
+/// Per-pass time of `reps` passes of `f`: on-CPU time where the kernel reports it and
+/// `on_cpu`, wall-clock time otherwise.
+fn time(reps: u32, on_cpu: bool, mut f: impl FnMut()) -> Duration {
+    let (start, cpu) = (Instant::now(), on_cpu.then(on_cpu_ns).flatten());
     for _ in 0..reps {
         f();
     }
@@ -462,16 +462,6 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     )
 }
 
-/// Passes that take about `target` of wall-clock time (at least 10).
-fn reps_for(target: Duration, mut f: impl FnMut()) -> u32 {
-    let start = Instant::now();
-    f();
-    let one = start.elapsed().max(Duration::from_nanos(1));
-    u32::try_from(target.as_nanos() / one.as_nanos())
-        .unwrap_or(u32::MAX)
-        .max(10)
-}
-
 /// The loops of the interleaved rounds, baseline then ours for each pair.
 const LOOPS: [&str; 12] = [
     "encode mixed: libipt pt_enc_next",
@@ -488,22 +478,32 @@ const LOOPS: [&str; 12] = [
     "fabricate: pt-virt Fabricator",
 ];
 
-fn run(s: &mut Setup, which: usize) {
-    let n = match which {
-        0 => s.mixed.libipt.encode() as usize,
-        1 => ours_encode(&s.mixed.packets, &mut s.mixed.out),
-        2 => s.mixed.libipt.decode() as usize,
-        3 => ours_decode(&s.mixed.bytes),
-        4 => s.realistic.libipt.encode() as usize,
-        5 => ours_encode(&s.realistic.packets, &mut s.realistic.out),
-        6 => s.realistic.libipt.decode() as usize,
-        7 => ours_decode(&s.realistic.bytes),
-        8 => libipt_flow_peer::query_count(&s.realistic.bytes).expect("valid"),
-        9 => ours_events(&s.realistic.bytes),
-        10 => ours_encode(&s.fab_packets, &mut s.fab_out),
-        _ => ours_fabricate(&s.events, &mut s.fab_out),
-    };
-    assert!(n > 0);
+/// One interleaved round: every loop of [`LOOPS`] for `reps[i]` passes, in order; the
+/// per-pass times in seconds. Each loop body is its own closure (so the compiler inlines
+/// ours into it, as in the criterion groups, instead of one function for all loops).
+fn round(s: &mut Setup, reps: &[u32; 12], on_cpu: bool) -> [f64; 12] {
+    macro_rules! timed {
+        ($i:expr, $body:expr) => {
+            time(reps[$i], on_cpu, || assert!($body > 0)).as_secs_f64()
+        };
+    }
+    [
+        timed!(0, s.mixed.libipt.encode()),
+        timed!(1, ours_encode(&s.mixed.packets, &mut s.mixed.out)),
+        timed!(2, s.mixed.libipt.decode()),
+        timed!(3, ours_decode(&s.mixed.bytes)),
+        timed!(4, s.realistic.libipt.encode()),
+        timed!(5, ours_encode(&s.realistic.packets, &mut s.realistic.out)),
+        timed!(6, s.realistic.libipt.decode()),
+        timed!(7, ours_decode(&s.realistic.bytes)),
+        timed!(
+            8,
+            libipt_flow_peer::query_count(&s.realistic.bytes).expect("valid")
+        ),
+        timed!(9, ours_events(&s.realistic.bytes)),
+        timed!(10, ours_encode(&s.fab_packets, &mut s.fab_out)),
+        timed!(11, ours_fabricate(&s.events, &mut s.fab_out)),
+    ]
 }
 
 /// Interleaved runs: 11 rounds; in each, every loop runs for about 200 ms, baseline and
@@ -515,16 +515,14 @@ fn run(s: &mut Setup, which: usize) {
 fn print_ratios() {
     const ROUNDS: usize = 11;
     let mut s = setup();
-    let reps: Vec<u32> = (0..LOOPS.len())
-        .map(|i| reps_for(Duration::from_millis(200), || run(&mut s, i)))
-        .collect();
-    let rounds: Vec<Vec<f64>> = (0..ROUNDS)
-        .map(|_| {
-            (0..LOOPS.len())
-                .map(|i| time(reps[i], || run(&mut s, i)).as_secs_f64())
-                .collect()
-        })
-        .collect();
+    // Passes per loop for about 200 ms each, from the median of 5 probes of 10 passes
+    // in wall-clock time (the on-CPU counter is too coarse for one pass).
+    let probe: Vec<[f64; 12]> = (0..5).map(|_| round(&mut s, &[10; 12], false)).collect();
+    let reps: [u32; 12] = core::array::from_fn(|i| {
+        let (one, _, _) = spread(probe.iter().map(|r| r[i]).collect());
+        ((0.2 / one.max(1e-7)) as u32).clamp(10, 100_000)
+    });
+    let rounds: Vec<[f64; 12]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
     let records = ours_events(&s.realistic.bytes);
     println!(
         "pt_packets: mixed {} packets / {} bytes; realistic {} packets / {} bytes \
