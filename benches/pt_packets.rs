@@ -1,22 +1,40 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! `pt-virt` packet layer beside Debian's libipt 2.0.5, in the same run, on the same mixed
-//! stream (about 16 K packets: short TNT-heavy, compressed TIPs, timing packets, a PSB+
-//! every ~400 packets; only packets libipt 2.0.5 knows, so both write identical bytes):
+//! `pt-virt` beside Debian's libipt 2.0.5, in the same run, on the same bytes, for two
+//! streams:
 //!
-//! - `pt_encode`: our `Encoder` into a caller's buffer vs libipt's `pt_enc_next` loop
-//!   (in C, over prepared `struct pt_packet`s).
-//! - `pt_decode`: our `Decoder` iterator (strict mode, with last-IP reconstruction) vs
-//!   libipt's `pt_pkt_next` loop (in C).
+//! - **mixed** (about 16 K packets): a random mix, short-TNT-heavy, compressed TIPs,
+//!   timing packets, a PSB+ every ~400 packets; only packets libipt 2.0.5 knows, so both
+//!   encoders write identical bytes. Not a valid trace (TIPs while disabled etc.): used
+//!   for the packet layer only.
+//! - **realistic**: the fabricator driving an *assumed* branch mix (not measured from a
+//!   published study): per control-flow event 82 % conditional branches (60 % taken),
+//!   12 % near indirect branches and returns (RET compression off) within the same
+//!   64 KiB, 2 % interrupts into the kernel and 2 % IRETs back (each with a MODE.Exec
+//!   when the mode flips), 1 % CR3 writes, 1 % indirect branches far away; short TNTs,
+//!   IPs compressed against the last IP, a PSB+ every 4 KiB (PSBFreq 1) with CBR. Timing
+//!   packets are then inserted as with CYC and MTC enabled (assumed rates: a CYC before
+//!   every TIP, FUP, TIP.PGE/PGD and every second TNT, 1 to 1000 cycles; an MTC every 100
+//!   packets; TSC and TMA in every PSB+). A valid trace, so it also serves the event
+//!   layer.
 //!
-//! After the criterion groups, interleaved runs print packets/s, bytes/s and the median
-//! ratios ours/libipt.
+//! Measured: `pt_encode` (our `Encoder` vs `pt_enc_next`), `pt_decode` (our `Decoder`
+//! with last-IP reconstruction vs `pt_pkt_next`), `pt_events` (our `EventDecoder` vs
+//! libipt's query decoder driven by `peers/libipt-flow`'s loop: events when pending,
+//! else a conditional branch, else an indirect branch; counting, not storing), and
+//! `pt_fabricate` (the fabricator over the realistic stream's events vs our encoder
+//! writing the same packets directly).
+//!
+//! After the criterion groups, interleaved runs print throughputs and, for each pair,
+//! the median of the per-round ratios with their minimum and maximum.
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group};
 use libipt_peer::Bench;
+use pt_virt::fabricate::{self, Change, ExecMode, Fabricator, GuestState, InterruptKind};
 use pt_virt::packet::{
     Compression, Decoder, Encoder, IpKind, Packet, PayloadSize, SliceSink, Strictness,
 };
+use pt_virt::query::{self, EventDecoder};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -139,29 +157,192 @@ fn mixed_stream(n: usize) -> Vec<Packet> {
     out
 }
 
-struct Setup {
+/// The realistic stream's events (see the module documentation for the mix).
+fn realistic_events(n: usize) -> Vec<fabricate::Event> {
+    use fabricate::Event as E;
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let user = 0x0000_5555_0000_0000u64;
+    let kernel = 0xffff_8000_0010_0000u64;
+    let mut ip = user + 0x1000;
+    let mut in_kernel = false;
+    let mut events = vec![E::Enable { next: ip }];
+    while events.len() < n {
+        let r = rng.below(100);
+        let near = |rng: &mut Rng, ip: u64| (ip & !0xFFFF) | (rng.next() & 0xFFF0);
+        let e = match r {
+            0..82 => E::Branch {
+                taken: rng.below(100) < 60,
+            },
+            82..94 => {
+                ip = near(&mut rng, ip);
+                E::Indirect { target: ip }
+            }
+            94..96 if !in_kernel => {
+                let from = ip;
+                ip = kernel + (rng.next() & 0xFFF0);
+                in_kernel = true;
+                E::Interrupt {
+                    kind: InterruptKind::Hardware,
+                    from,
+                    target: ip,
+                    change: Change {
+                        cpl: Some(0),
+                        mode: Some(ExecMode::Bits64),
+                        cr3: None,
+                    },
+                }
+            }
+            94..98 if in_kernel => {
+                ip = user + (rng.next() & 0xFF_FFF0);
+                in_kernel = false;
+                E::FarBranch {
+                    target: ip,
+                    change: Change {
+                        cpl: Some(3),
+                        mode: Some(if rng.below(4) == 0 {
+                            ExecMode::Bits32
+                        } else {
+                            ExecMode::Bits64
+                        }),
+                        cr3: None,
+                    },
+                }
+            }
+            98 => E::Cr3Write {
+                cr3: (rng.next() & 0xF_FFFF) << 12,
+                next: ip + 3,
+            },
+            _ => {
+                ip = if in_kernel { kernel } else { user } + (rng.next() & 0xFFF_FFF0);
+                E::Indirect { target: ip }
+            }
+        };
+        events.push(e);
+    }
+    events
+}
+
+/// The realistic stream's fabricator configuration: both privilege levels, PSB+ every
+/// 4 KiB with CBR, compressed IPs, short TNTs.
+fn realistic_config() -> fabricate::Config {
+    fabricate::Config {
+        psb_freq: 1,
+        cbr: Some(0x20),
+        splice: false,
+        ..fabricate::Config::default()
+    }
+}
+
+const REALISTIC_START: GuestState = GuestState {
+    cpl: 3,
+    cr3: 0x1000,
+    mode: ExecMode::Bits64,
+};
+
+/// The fabricator's packets for `events` (as decoded from its output).
+fn fabricated(events: &[fabricate::Event]) -> (Vec<u8>, Vec<Packet>) {
+    let mut fab = Fabricator::new(Vec::new(), realistic_config(), REALISTIC_START).expect("config");
+    for e in events {
+        fab.event(e).expect("event");
+    }
+    let bytes = fab.finish().expect("vec");
+    let packets = Decoder::new(&bytes, Strictness::Strict)
+        .map(|d| d.expect("fabricated").packet)
+        .collect();
+    (bytes, packets)
+}
+
+/// `packets` with timing packets inserted as with CYC and MTC enabled.
+fn with_timing(packets: &[Packet]) -> Vec<Packet> {
+    let mut rng = Rng(0x5851_F42D_4C95_7F2D);
+    let mut out = Vec::with_capacity(packets.len() * 2);
+    let (mut tsc, mut ctc, mut tnts) = (0x1_0000_0000u64, 0u16, 0u32);
+    for p in packets {
+        let cyc = match p {
+            Packet::Tnt8 { .. } | Packet::Tnt64 { .. } => {
+                tnts += 1;
+                tnts % 2 == 0
+            }
+            Packet::Tip(_) | Packet::Fup(_) | Packet::TipPge(_) | Packet::TipPgd(_) => true,
+            _ => false,
+        };
+        if cyc {
+            out.push(Packet::Cyc {
+                value: 1 + rng.below(1000),
+            });
+        }
+        if out.len() % 100 == 0 {
+            ctc = ctc.wrapping_add(1 << 8);
+            out.push(Packet::Mtc {
+                ctc: (ctc >> 8) as u8,
+            });
+        }
+        out.push(*p);
+        if *p == Packet::Psb {
+            tsc += 10_000 + rng.below(1000);
+            out.push(Packet::Tsc { tsc });
+            out.push(Packet::Tma {
+                ctc,
+                fc: rng.below(0x200) as u16,
+            });
+        }
+    }
+    out
+}
+
+/// One stream, prepared for both libraries.
+struct Stream {
     packets: Vec<Packet>,
-    stream: Vec<u8>,
+    bytes: Vec<u8>,
     out: Vec<u8>,
     libipt: Bench,
 }
 
-fn setup() -> Setup {
-    let packets = mixed_stream(16_000);
-    let mut stream = Vec::new();
-    let mut enc = Encoder::new(&mut stream);
-    for p in &packets {
-        enc.encode(p).expect("valid");
+impl Stream {
+    fn new(packets: Vec<Packet>) -> Self {
+        let mut bytes = Vec::new();
+        let mut enc = Encoder::new(&mut bytes);
+        for p in &packets {
+            enc.encode(p).expect("valid");
+        }
+        let theirs = libipt_peer::encode(&packets).expect("libipt encodes the stream");
+        assert_eq!(bytes, theirs, "both encoders write the same bytes");
+        let libipt = Bench::new(&packets, &bytes).expect("libipt bench");
+        let out = vec![0u8; bytes.len()];
+        Self {
+            packets,
+            bytes,
+            out,
+            libipt,
+        }
     }
-    let theirs = libipt_peer::encode(&packets).expect("libipt encodes the stream");
-    assert_eq!(stream, theirs, "both encoders write the same bytes");
-    let libipt = Bench::new(&packets, &stream).expect("libipt bench");
-    let out = vec![0u8; stream.len()];
+}
+
+/// Both streams, and the realistic stream's events and fabricator output.
+struct Setup {
+    mixed: Stream,
+    realistic: Stream,
+    events: Vec<fabricate::Event>,
+    /// The fabricator's packets for `events` (no timing packets) and their bytes.
+    fab_packets: Vec<Packet>,
+    fab_bytes: Vec<u8>,
+    fab_out: Vec<u8>,
+}
+
+fn setup() -> Setup {
+    let events = realistic_events(40_000);
+    let (fab_bytes, fab_packets) = fabricated(&events);
+    let realistic = Stream::new(with_timing(&fab_packets));
+    // The realistic stream is a valid trace for both event decoders.
+    let answers = libipt_flow_peer::query_count(&realistic.bytes).expect("libipt queries it");
+    assert!(ours_events(&realistic.bytes) > 0 && answers > 0);
     Setup {
-        packets,
-        stream,
-        out,
-        libipt,
+        mixed: Stream::new(mixed_stream(16_000)),
+        realistic,
+        fab_out: vec![0u8; fab_bytes.len()],
+        events,
+        fab_packets,
+        fab_bytes,
     }
 }
 
@@ -182,28 +363,70 @@ fn ours_decode(stream: &[u8]) -> usize {
     count
 }
 
-fn encode(c: &mut Criterion) {
-    let mut s = setup();
-    let mut group = c.benchmark_group("pt_encode");
-    group.throughput(Throughput::Bytes(s.stream.len() as u64));
-    group.bench_function("libipt pt_enc_next (baseline)", |b| {
-        b.iter(|| assert_eq!(s.libipt.encode(), s.stream.len() as i64))
-    });
-    group.bench_function("Encoder::encode", |b| {
-        b.iter(|| assert_eq!(ours_encode(&s.packets, &mut s.out), s.stream.len()))
-    });
-    group.finish();
+fn ours_events(stream: &[u8]) -> usize {
+    let mut dec = EventDecoder::new(black_box(stream), query::Config::default());
+    dec.sync_forward().expect("a PSB");
+    let mut count = 0;
+    for r in dec {
+        black_box(&r.expect("valid"));
+        count += 1;
+    }
+    count
 }
 
-fn decode(c: &mut Criterion) {
+fn ours_fabricate(events: &[fabricate::Event], out: &mut [u8]) -> usize {
+    let mut fab =
+        Fabricator::new(SliceSink::new(out), realistic_config(), REALISTIC_START).expect("config");
+    for e in black_box(events) {
+        fab.event(e).expect("fits");
+    }
+    fab.finish().expect("fits").len()
+}
+
+fn packet_layer(c: &mut Criterion) {
     let mut s = setup();
-    let mut group = c.benchmark_group("pt_decode");
-    group.throughput(Throughput::Bytes(s.stream.len() as u64));
-    group.bench_function("libipt pt_pkt_next (baseline)", |b| {
-        b.iter(|| assert_eq!(s.libipt.decode(), s.packets.len() as i64))
+    for (name, st) in [("mixed", &mut s.mixed), ("realistic", &mut s.realistic)] {
+        let (len, count) = (st.bytes.len(), st.packets.len());
+        let mut group = c.benchmark_group(format!("pt_encode/{name}"));
+        group.throughput(Throughput::Bytes(len as u64));
+        group.bench_function("libipt pt_enc_next (baseline)", |b| {
+            b.iter(|| assert_eq!(st.libipt.encode(), len as i64))
+        });
+        group.bench_function("Encoder::encode", |b| {
+            b.iter(|| assert_eq!(ours_encode(&st.packets, &mut st.out), len))
+        });
+        group.finish();
+        let mut group = c.benchmark_group(format!("pt_decode/{name}"));
+        group.throughput(Throughput::Bytes(len as u64));
+        group.bench_function("libipt pt_pkt_next (baseline)", |b| {
+            b.iter(|| assert_eq!(st.libipt.decode(), count as i64))
+        });
+        group.bench_function("Decoder::next", |b| {
+            b.iter(|| assert_eq!(ours_decode(&st.bytes), count))
+        });
+        group.finish();
+    }
+}
+
+fn events_and_fabricator(c: &mut Criterion) {
+    let mut s = setup();
+    let mut group = c.benchmark_group("pt_events/realistic");
+    group.throughput(Throughput::Bytes(s.realistic.bytes.len() as u64));
+    group.bench_function("libipt pt_qry_* (baseline)", |b| {
+        b.iter(|| libipt_flow_peer::query_count(&s.realistic.bytes).expect("valid"))
     });
-    group.bench_function("Decoder::next", |b| {
-        b.iter(|| assert_eq!(ours_decode(&s.stream), s.packets.len()))
+    group.bench_function("EventDecoder::next", |b| {
+        b.iter(|| ours_events(&s.realistic.bytes))
+    });
+    group.finish();
+    let mut group = c.benchmark_group("pt_fabricate/realistic");
+    group.throughput(Throughput::Elements(s.events.len() as u64));
+    let len = s.fab_bytes.len();
+    group.bench_function("Encoder::encode of the same packets (baseline)", |b| {
+        b.iter(|| assert_eq!(ours_encode(&s.fab_packets, &mut s.fab_out), len))
+    });
+    group.bench_function("Fabricator::event", |b| {
+        b.iter(|| assert_eq!(ours_fabricate(&s.events, &mut s.fab_out), len))
     });
     group.finish();
 }
@@ -216,10 +439,10 @@ fn on_cpu_ns() -> Option<u64> {
     stat.split_whitespace().next()?.parse().ok()
 }
 
-/// Per-pass time of `reps` passes of `f`: on-CPU time where the kernel reports it,
-/// wall-clock time otherwise.
-fn time(reps: u32, mut f: impl FnMut()) -> Duration {
-    let (start, cpu) = (Instant::now(), on_cpu_ns());
+/// Per-pass time of `reps` passes of `f`: on-CPU time where the kernel reports it and
+/// `on_cpu`, wall-clock time otherwise.
+fn time(reps: u32, on_cpu: bool, mut f: impl FnMut()) -> Duration {
+    let (start, cpu) = (Instant::now(), on_cpu.then(on_cpu_ns).flatten());
     for _ in 0..reps {
         f();
     }
@@ -239,56 +462,129 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     )
 }
 
-/// Interleaved runs: 15 rounds, each timing 2000 passes of all four loops back to back in
-/// on-CPU time (the kernel advances that counter in scheduler ticks of a few
-/// milliseconds, so each timed block runs for hundreds of milliseconds: with 200 passes
-/// (about 30 ms) the ratios came out quantized to whole ticks, e.g. 8/7 = 1.14x); prints median throughputs and the median of the per-round ratios (a
-/// round's ratio is taken between loops that ran milliseconds apart, which cancels most
-/// of the load other processes put on a shared machine).
+/// The loops of the interleaved rounds, baseline then ours for each pair.
+const LOOPS: [&str; 12] = [
+    "encode mixed: libipt pt_enc_next",
+    "encode mixed: pt-virt Encoder",
+    "decode mixed: libipt pt_pkt_next",
+    "decode mixed: pt-virt Decoder",
+    "encode realistic: libipt pt_enc_next",
+    "encode realistic: pt-virt Encoder",
+    "decode realistic: libipt pt_pkt_next",
+    "decode realistic: pt-virt Decoder",
+    "events realistic: libipt pt_qry_*",
+    "events realistic: pt-virt EventDecoder",
+    "fabricate: Encoder on its packets",
+    "fabricate: pt-virt Fabricator",
+];
+
+/// One interleaved round: every loop of [`LOOPS`] for `reps[i]` passes, in order; the
+/// per-pass times in seconds. Each loop body is its own closure (so the compiler inlines
+/// ours into it, as in the criterion groups, instead of one function for all loops).
+fn round(s: &mut Setup, reps: &[u32; 12], on_cpu: bool) -> [f64; 12] {
+    macro_rules! timed {
+        ($i:expr, $body:expr) => {
+            time(reps[$i], on_cpu, || assert!($body > 0)).as_secs_f64()
+        };
+    }
+    [
+        timed!(0, s.mixed.libipt.encode()),
+        timed!(1, ours_encode(&s.mixed.packets, &mut s.mixed.out)),
+        timed!(2, s.mixed.libipt.decode()),
+        timed!(3, ours_decode(&s.mixed.bytes)),
+        timed!(4, s.realistic.libipt.encode()),
+        timed!(5, ours_encode(&s.realistic.packets, &mut s.realistic.out)),
+        timed!(6, s.realistic.libipt.decode()),
+        timed!(7, ours_decode(&s.realistic.bytes)),
+        timed!(
+            8,
+            libipt_flow_peer::query_count(&s.realistic.bytes).expect("valid")
+        ),
+        timed!(9, ours_events(&s.realistic.bytes)),
+        timed!(10, ours_encode(&s.fab_packets, &mut s.fab_out)),
+        timed!(11, ours_fabricate(&s.events, &mut s.fab_out)),
+    ]
+}
+
+/// Interleaved runs: 11 rounds; in each, every loop runs for about 200 ms, baseline and
+/// ours back to back, timed in on-CPU time (the kernel advances that counter in
+/// scheduler ticks of a few milliseconds, so much shorter blocks would quantize the
+/// ratios). Prints median throughputs and, per pair, the median, minimum and maximum of
+/// the per-round ratios (a round's ratio is taken between loops that ran milliseconds
+/// apart, which cancels most of the load other processes put on a shared machine).
 fn print_ratios() {
-    const ROUNDS: usize = 15;
-    const REPS: u32 = 2000;
+    const ROUNDS: usize = 11;
     let mut s = setup();
-    let (n, bytes) = (s.packets.len() as f64, s.stream.len() as f64);
-    let rounds: Vec<[f64; 4]> = (0..ROUNDS)
-        .map(|_| {
-            [
-                time(REPS, || assert!(s.libipt.encode() > 0)).as_secs_f64(),
-                time(REPS, || assert!(ours_encode(&s.packets, &mut s.out) > 0)).as_secs_f64(),
-                time(REPS, || assert!(s.libipt.decode() > 0)).as_secs_f64(),
-                time(REPS, || assert!(ours_decode(&s.stream) > 0)).as_secs_f64(),
-            ]
-        })
-        .collect();
+    // Passes per loop for about 200 ms each, from the median of 5 probes of 10 passes
+    // in wall-clock time (the on-CPU counter is too coarse for one pass).
+    let probe: Vec<[f64; 12]> = (0..5).map(|_| round(&mut s, &[10; 12], false)).collect();
+    let reps: [u32; 12] = core::array::from_fn(|i| {
+        let (one, _, _) = spread(probe.iter().map(|r| r[i]).collect());
+        ((0.2 / one.max(1e-7)) as u32).clamp(10, 100_000)
+    });
+    let rounds: Vec<[f64; 12]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
+    let records = ours_events(&s.realistic.bytes);
     println!(
-        "pt_packets: {} packets, {} bytes ({:.2} B/packet), {ROUNDS} interleaved rounds",
-        s.packets.len(),
-        s.stream.len(),
-        bytes / n
+        "pt_packets: mixed {} packets / {} bytes; realistic {} packets / {} bytes \
+         ({records} event records), fabricated from {} events ({} bytes without timing \
+         packets); {ROUNDS} interleaved rounds",
+        s.mixed.packets.len(),
+        s.mixed.bytes.len(),
+        s.realistic.packets.len(),
+        s.realistic.bytes.len(),
+        s.events.len(),
+        s.fab_bytes.len(),
     );
-    let names = [
-        "encode libipt pt_enc_next",
-        "encode pt-virt Encoder",
-        "decode libipt pt_pkt_next",
-        "decode pt-virt Decoder",
-    ];
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in LOOPS.iter().enumerate() {
         let (secs, _, _) = spread(rounds.iter().map(|r| r[i]).collect());
+        let (items, unit, bytes) = match i {
+            0..4 => (s.mixed.packets.len(), "Mpackets", s.mixed.bytes.len()),
+            4..8 => (
+                s.realistic.packets.len(),
+                "Mpackets",
+                s.realistic.bytes.len(),
+            ),
+            8..10 => (
+                s.realistic.packets.len(),
+                "Mpackets",
+                s.realistic.bytes.len(),
+            ),
+            _ => (s.events.len(), "Mevents", s.fab_bytes.len()),
+        };
         println!(
-            "{name:<28} {:>7.1} Mpackets/s {:>8.1} MiB/s (median)",
-            n / secs / 1e6,
-            bytes / secs / (1024.0 * 1024.0)
+            "{name:<40} {:>7.1} {unit}/s {:>8.1} MiB/s (median)",
+            items as f64 / secs / 1e6,
+            bytes as f64 / secs / (1024.0 * 1024.0)
         );
     }
-    for (what, base, ours) in [("encode", 0, 1), ("decode", 2, 3)] {
-        let (median, min, max) = spread(rounds.iter().map(|r| r[base] / r[ours]).collect());
+    for (k, what) in [
+        "encode mixed",
+        "decode mixed",
+        "encode realistic",
+        "decode realistic",
+        "events realistic",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (median, min, max) = spread(rounds.iter().map(|r| r[2 * k] / r[2 * k + 1]).collect());
         println!(
             "{what} throughput ratio pt-virt/libipt: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
         );
     }
+    let (median, min, max) = spread(rounds.iter().map(|r| r[11] / r[10]).collect());
+    println!(
+        "fabricator time / direct encoding of the same packets: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
+    );
 }
 
-criterion_group!(benches, encode, decode);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = packet_layer, events_and_fabricator
+}
 
 fn main() {
     benches();

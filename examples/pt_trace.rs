@@ -7,8 +7,8 @@
 //! that switches to 32-bit code (MODE.Exec), MOV CR3 (PIP, and with CR3 filtering
 //! TIP.PGD/TIP.PGE), and tracing switched off and on by the guest through a port (as a
 //! trapped WRMSR to `IA32_RTIT_CTL` would). The packets go to a trace file, which is
-//! then decoded twice against the guest's code image: by our packet decoder plus a small
-//! instruction walker (below), and by libipt's instruction-flow decoder
+//! then decoded twice against the guest's code image: by our event layer
+//! (`pt_virt::query`) plus a small instruction walker (below), and by libipt's instruction-flow decoder
 //! (`peers/libipt-flow`). Both must reproduce the single-stepped instruction addresses
 //! exactly; a faulting instruction does not retire, so the reference leaves out the
 //! UD2, as both decoders do.
@@ -25,6 +25,7 @@ use kvm_harness::report;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use pt_virt::fabricate::{Change, Config, Event, ExecMode, Fabricator, GuestState, InterruptKind};
 use pt_virt::packet::{Decoder, Packet, Strictness};
+use pt_virt::query::{self, Event as Q, EventDecoder};
 
 /// Where the program is loaded and starts.
 const CODE: u16 = 0x1000;
@@ -511,78 +512,67 @@ fn step_and_fabricate(vcpu: &mut VcpuFd, code: &[u8], args: &Args) -> Result<Ste
 }
 
 // ---------------------------------------------------------------------------------------
-// Our decoder: packets to flow items, then a walk over the code image.
+// Our decoder: the event layer's events, then a walk over the code image.
 
-/// What the walker consumes, in stream order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Item {
-    Enabled(u64),
-    Disabled,
-    AsyncDisabled(u64),
-    Tnt(bool),
-    Tip(u64),
-    AsyncBranch { from: u64, to: u64 },
-    Mode(ExecMode),
-    Paging,
-}
-
-fn items(trace: &[u8]) -> Result<(Vec<Item>, usize), String> {
+/// The events the walker consumes, in stream order (status updates left out).
+fn items(trace: &[u8]) -> Result<Vec<Q>, String> {
+    let mut dec = EventDecoder::new(trace, query::Config::default());
+    dec.sync_forward()
+        .map_err(|e| format!("event layer: {e}"))?;
     let mut out = Vec::new();
-    let (mut in_psb, mut fup, mut packets) = (false, None, 0usize);
-    for d in Decoder::new(trace, Strictness::Strict) {
-        let d = d.map_err(|e| format!("our decoder: {e}"))?;
-        packets += 1;
-        let ip = || d.ip.ok_or(format!("IP missing at offset {}", d.offset));
-        match d.packet {
-            Packet::Psb => in_psb = true,
-            Packet::PsbEnd => in_psb = false,
-            _ if in_psb => {}
-            Packet::Tnt8 { count, bits } => {
-                out.extend((0..count).rev().map(|i| Item::Tnt(bits >> i & 1 == 1)));
-            }
-            Packet::Tnt64 { count, bits } => {
-                out.extend((0..count).rev().map(|i| Item::Tnt(bits >> i & 1 == 1)));
-            }
-            Packet::Fup(_) => fup = Some(ip()?),
-            Packet::Tip(_) => out.push(match fup.take() {
-                Some(from) => Item::AsyncBranch { from, to: ip()? },
-                None => Item::Tip(ip()?),
-            }),
-            Packet::TipPge(_) => out.push(Item::Enabled(ip()?)),
-            Packet::TipPgd(_) => out.push(match fup.take() {
-                Some(at) => Item::AsyncDisabled(at),
-                None => Item::Disabled,
-            }),
-            Packet::ModeExec { csl, csd, .. } => out.push(Item::Mode(
-                ExecMode::from_csl_csd(csl, csd).ok_or("MODE.Exec with CS.L = CS.D = 1")?,
-            )),
-            Packet::Pip { .. } => out.push(Item::Paging),
-            other => return Err(format!("unexpected packet {other:?}")),
+    for r in dec {
+        let r = r.map_err(|e| format!("event layer: {e}"))?;
+        if !r.status_update {
+            out.push(r.event);
         }
     }
-    Ok((out, packets))
+    Ok(out)
 }
 
-/// Reconstructs the executed instruction addresses from the flow items and the code.
-fn walk(items: &[Item], code: &[u8]) -> Result<Vec<u64>, String> {
+/// The IP an event moves the walker to (for the MODE.Exec records bound to it).
+fn reaches(event: &Q) -> Option<u64> {
+    match *event {
+        Q::Enabled { ip } => Some(ip),
+        Q::Indirect { target } => target,
+        Q::AsyncBranch { to, .. } => to,
+        _ => None,
+    }
+}
+
+/// Reconstructs the executed instruction addresses from the events and the code.
+fn walk(items: &[Q], code: &[u8]) -> Result<Vec<u64>, String> {
     let mut ips = Vec::new();
     let mut pos = 0;
     let mut mode = ExecMode::Bits16;
-    // The next item that is not MODE.Exec/PIP, and the position after it; the skipped
-    // MODE.Exec packets are applied when it is taken.
+    let side = |e: &Q| {
+        matches!(
+            e,
+            Q::ExecMode { .. } | Q::Paging { .. } | Q::AsyncPaging { .. }
+        )
+    };
+    // The next event that is not MODE.Exec/PIP, and the position after it.
     let peek = |pos: usize| {
         let mut p = pos;
-        while let Some(Item::Mode(_) | Item::Paging) = items.get(p) {
+        while items.get(p).is_some_and(side) {
             p += 1;
         }
         items.get(p).map(|it| (*it, p + 1))
     };
+    // Takes the next event, applying the MODE.Exec records before it and those after it
+    // that bind to the IP it reaches.
     let take = |pos: &mut usize, mode: &mut ExecMode| {
-        let (it, after) = peek(*pos)?;
-        for skipped in &items[*pos..after - 1] {
-            if let Item::Mode(m) = skipped {
-                *mode = *m;
+        let (it, mut after) = peek(*pos)?;
+        let mut apply = |e: &Q| {
+            if let Q::ExecMode { mode: Some(m), .. } = *e {
+                *mode = m;
             }
+        };
+        items[*pos..after - 1].iter().for_each(&mut apply);
+        while let Some(e @ Q::ExecMode { ip, .. }) = items.get(after)
+            && *ip == reaches(&it)
+        {
+            apply(e);
+            after += 1;
         }
         *pos = after;
         Some(it)
@@ -591,7 +581,7 @@ fn walk(items: &[Item], code: &[u8]) -> Result<Vec<u64>, String> {
     loop {
         let Some(cur) = ip else {
             match take(&mut pos, &mut mode) {
-                Some(Item::Enabled(at)) => ip = Some(at),
+                Some(Q::Enabled { ip: at }) => ip = Some(at),
                 None => return Ok(ips),
                 Some(other) => return Err(format!("{other:?} while tracing is disabled")),
             }
@@ -599,12 +589,12 @@ fn walk(items: &[Item], code: &[u8]) -> Result<Vec<u64>, String> {
         };
         // An asynchronous event at this IP comes before the instruction.
         match peek(pos) {
-            Some((Item::AsyncBranch { from, to }, _)) if from == cur => {
+            Some((Q::AsyncBranch { from, to }, _)) if from == cur => {
                 take(&mut pos, &mut mode);
-                ip = Some(to);
+                ip = Some(to.ok_or(format!("interrupt at {cur:#x} to a suppressed IP"))?);
                 continue;
             }
-            Some((Item::AsyncDisabled(at), _)) if at == cur => {
+            Some((Q::AsyncDisabled { at, .. }, _)) if at == cur => {
                 take(&mut pos, &mut mode);
                 ip = None;
                 continue;
@@ -619,19 +609,21 @@ fn walk(items: &[Item], code: &[u8]) -> Result<Vec<u64>, String> {
         ip = Some(match insn.flow {
             Flow::Other | Flow::Out | Flow::Ud2 | Flow::Hlt => fall,
             Flow::Cond(target) => match take(&mut pos, &mut mode) {
-                Some(Item::Tnt(true)) => target,
-                Some(Item::Tnt(false)) => fall,
+                Some(Q::Branch { taken: true }) => target,
+                Some(Q::Branch { taken: false }) => fall,
                 other => return Err(format!("Jcc at {cur:#x} wants a TNT bit, got {other:?}")),
             },
             Flow::Indirect | Flow::Far => match take(&mut pos, &mut mode) {
-                Some(Item::Tip(target)) => target,
+                Some(Q::Indirect {
+                    target: Some(target),
+                }) => target,
                 other => return Err(format!("branch at {cur:#x} wants a TIP, got {other:?}")),
             },
             Flow::MovCr3 => {
-                if items.get(pos) == Some(&Item::Paging) {
+                if let Some(Q::Paging { .. }) = items.get(pos) {
                     pos += 1;
                 }
-                if items.get(pos) == Some(&Item::Disabled) {
+                if let Some(Q::Disabled { .. }) = items.get(pos) {
                     pos += 1;
                     ip = None;
                     continue;
@@ -709,7 +701,8 @@ fn run(args: &Args) -> Result<bool, String> {
     }
 
     let t = Instant::now();
-    let (items, packets) = items(&trace)?;
+    let items = items(&trace)?;
+    let packets = Decoder::new(&trace, Strictness::Strict).count();
     let ours = walk(&items, &code);
     let ours_time = t.elapsed();
 
@@ -737,19 +730,19 @@ fn run(args: &Args) -> Result<bool, String> {
     let mut ok = true;
     match ours {
         Ok(ips) if ips == stepped.expected => println!(
-            "  pt-virt decoder + walker: {} instructions, identical, in {}",
+            "  pt-virt event layer + walker: {} instructions, identical, in {}",
             ips.len(),
             report::ms(ours_time)
         ),
         Ok(ips) => {
             eprintln!(
-                "FAIL: pt-virt decoder + walker: {}",
+                "FAIL: pt-virt event layer + walker: {}",
                 first_difference(&ips, &stepped.expected)
             );
             ok = false;
         }
         Err(e) => {
-            eprintln!("FAIL: pt-virt decoder + walker: {e}");
+            eprintln!("FAIL: pt-virt event layer + walker: {e}");
             ok = false;
         }
     }

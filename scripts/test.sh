@@ -21,7 +21,7 @@ trap skip_summary EXIT
 # One run with the optional features that have tests of their own: nvdimm-label's `lsa`
 # tool (and the tests that run it), guest-memory storage and ACPI tables, x2apic-virt's ACPI tables and
 # KVM glue. (One run, so each Linux boot test runs once.)
-features=nvdimm-label/cli,nvdimm-label/vm-memory,nvdimm-label/acpi,x2apic-virt/kvm,x2apic-virt/acpi
+features=nvdimm-label/cli,nvdimm-label/vm-memory,nvdimm-label/acpi,x2apic-virt/kvm,x2apic-virt/acpi,pt-virt/cli
 echo "=== cargo test --workspace --features $features"
 cargo test --workspace --features "$features"
 

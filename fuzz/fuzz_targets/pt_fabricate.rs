@@ -2,12 +2,14 @@
 //! Arbitrary configurations, starting states and event sequences through the fabricator:
 //! it never panics, refuses only what it documents, and its output decodes under the
 //! strict rules, starts with a PSB, carries a reconstructable IP in every TIP, TIP.PGE
-//! and FUP, and holds exactly one TNT bit per conditional branch taken while PacketEn.
+//! and FUP, and holds exactly one TNT bit per conditional branch taken while PacketEn;
+//! the event layer reads it back without error, with one branch event per such bit.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use pt_virt::fabricate::{Config, Error, Event, Fabricator, GuestState};
 use pt_virt::packet::{Decoder, Packet, Strictness};
+use pt_virt::query::{self, EventDecoder};
 
 fuzz_target!(|input: (Config, GuestState, Vec<Event>)| {
     let (config, state, events) = input;
@@ -45,4 +47,13 @@ fuzz_target!(|input: (Config, GuestState, Vec<Event>)| {
         }
     }
     assert_eq!(tnt_bits, branches);
+    let mut events = EventDecoder::new(&trace, query::Config::default());
+    if events.sync_forward().is_ok() {
+        let mut taken = 0usize;
+        for r in events {
+            let r = r.expect("the event layer reads fabricated traces");
+            taken += usize::from(matches!(r.event, query::Event::Branch { .. }));
+        }
+        assert_eq!(taken, branches);
+    }
 });

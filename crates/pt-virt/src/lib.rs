@@ -10,6 +10,12 @@
 //!   test-only crate `peers/libipt`.
 //! - [`fabricate`]: the packets hardware would write for a guest's control-flow events
 //!   (PSB+, TIP.PGE/PGD, PIP on CR3 writes, FUP on interrupts, MODE.Exec, TNT, OVF).
+//! - [`query`]: the event layer, the fabricator's twin: packets back to control-flow
+//!   events (TNT bits, branch targets, enables, interrupts, CR3 writes, modes,
+//!   overflows, PSB+ status) with libipt's query-decoder rules and a time estimate;
+//!   compared with libipt 2.0.5's query decoder in `peers/libipt-flow`.
+//! - [`dump`]: a trace listing in libipt's `ptdump` format or as JSON lines, packets or
+//!   events, into any `core::fmt::Write`; the `pt-virt` tool (feature `cli`) prints it.
 //! - [`cpuid`] and [`policy`]: CPUID leaf 0x14 as typed capabilities, a guest policy no
 //!   larger than the host's, and the live-migration check [`policy::migratable`].
 //! - [`msr`]: the trapped `IA32_RTIT_*` MSRs of one vCPU, with a typed #GP reason for
@@ -23,6 +29,8 @@
 //! # Cargo features
 //!
 //! - `std` (default): `std::error::Error` for the error types.
+//! - `cli`: the `pt-virt` command-line tool (`cargo run -p pt-virt --features cli --
+//!   --help`), with `clap` (implies `std`).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
 //!
 //! Without default features the crate is `no_std` and allocation-free.
@@ -33,12 +41,14 @@
 extern crate std;
 
 pub mod cpuid;
+pub mod dump;
 pub mod fabricate;
 pub mod mode;
 pub mod msr;
 pub mod output;
 pub mod packet;
 pub mod policy;
+pub mod query;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

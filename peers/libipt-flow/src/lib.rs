@@ -236,6 +236,30 @@ pub fn query(trace: &[u8]) -> Result<Vec<Query>, LibiptError> {
     Ok(items.iter().take(count).map(to_query).collect())
 }
 
+/// Runs the same loop as [`query`] without storing the answers (the baseline of the
+/// event-layer benchmark); returns how many there were.
+pub fn query_count(trace: &[u8]) -> Result<usize, LibiptError> {
+    let (mut count, mut offset) = (0usize, 0u64);
+    // SAFETY:
+    // - `trace` is a live slice of `trace.len()` bytes that libipt only reads;
+    // - a null `out` makes the shim count answers without storing them (capacity 0);
+    // - `count` and `offset` are valid for writes.
+    let rc = unsafe {
+        flow_query(
+            trace.as_ptr(),
+            trace.len(),
+            core::ptr::null_mut(),
+            0,
+            &mut count,
+            &mut offset,
+        )
+    };
+    if rc < 0 {
+        return Err(error(rc, offset));
+    }
+    Ok(count)
+}
+
 /// The instruction addresses libipt's instruction-flow decoder reconstructs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flow {

@@ -568,6 +568,36 @@ impl<'a> Decoder<'a> {
         Ok(found)
     }
 
+    /// Consumes the short TNTs (and PADs) that follow, while their bits fit after the
+    /// `count` bits of `bits` in 64: appends them (oldest first, as in a TNT packet's
+    /// `bits`) and returns the new count. For the event layer, which reads TNT bits, not
+    /// packets: one call instead of a packet each. Stops at anything else, and inside a
+    /// BBP block (where a TNT byte may be a BIP header).
+    #[inline]
+    pub(crate) fn append_short_tnts(&mut self, bits: &mut u64, mut count: u8) -> u8 {
+        if self.failed || self.block.is_some() {
+            return count;
+        }
+        while let Some(&b) = self.buf.get(self.pos) {
+            if b == op::PAD {
+                self.pos += 1;
+                continue;
+            }
+            if b & 1 != 0 || b == op::EXT {
+                break;
+            }
+            let field = b >> 1;
+            let n = 7 - field.leading_zeros();
+            if u32::from(count) + n > 64 {
+                break;
+            }
+            *bits = (*bits << n) | u64::from(field & !(1 << n));
+            count += u8::try_from(n).unwrap_or(0);
+            self.pos += 1;
+        }
+        count
+    }
+
     /// Decodes the next packet.
     #[inline]
     pub fn next_packet(&mut self) -> Option<Result<Decoded>> {

@@ -1,37 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! A reference model of the fabricator's rules at the level a query decoder reports:
-//! from events to the observations a decoder must make ([`expected`]), from decoded
-//! packets to observations ([`observe`]), and proptest strategies for event sequences.
-//! Shared (by `#[path]`) with the libipt differential test in `peers/libipt-flow`.
+//! A reference model of the fabricator's rules at the level the event layer
+//! (`pt_virt::query`) reports: from fabricator events to the query events a decoder must
+//! give back ([`expected`]), and proptest strategies for event sequences. Shared (by
+//! `#[path]`) with the libipt differential test in `peers/libipt-flow`.
 #![allow(dead_code, unreachable_pub)]
 
 use proptest::prelude::*;
 use pt_virt::fabricate::{Change, Config, Event, ExecMode, GuestState, InterruptKind};
-use pt_virt::packet::{Decoded, Packet};
-
-/// What a query decoder reports, status updates (packets inside PSB+) left out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Obs {
-    /// TIP.PGE: tracing enabled at this IP.
-    Enabled(u64),
-    /// TIP.PGD without a FUP.
-    Disabled,
-    /// FUP + TIP.PGD: tracing disabled asynchronously at this IP.
-    AsyncDisabled(u64),
-    /// One conditional branch.
-    Tnt(bool),
-    /// TIP without FUP: an indirect or far branch target.
-    Tip(u64),
-    /// FUP + TIP: an asynchronous branch, observed at the FUP (before the PIP and
-    /// MODE.Exec between the two).
-    AsyncBranch { from: u64, to: u64 },
-    /// PIP outside PSB+ (CR3 bits 51:5).
-    Paging(u64),
-    /// MODE.Exec outside PSB+.
-    ExecMode(ExecMode),
-    /// OVF, with the resume IP when tracing resumes enabled.
-    Overflow(Option<u64>),
-}
+use pt_virt::query::Event as Q;
 
 fn context_en(config: &Config, cpl: u8, cr3: u64) -> bool {
     let cpl_ok = if cpl == 0 { config.os } else { config.user };
@@ -40,11 +16,15 @@ fn context_en(config: &Config, cpl: u8, cr3: u64) -> bool {
 
 const CR3_MASK: u64 = 0x000F_FFFF_FFFF_FFE0;
 
-/// The observations the fabricator's packets must produce for `events`.
-pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Obs> {
+/// The events (status updates left out) the event layer must report for the packets the
+/// fabricator writes for `events`, in the event layer's order: a TIP.PGE's enable before
+/// the MODE.Exec bound to it, a TIP's MODE.Exec before the branch, an asynchronous
+/// branch before the PIP and MODE.Exec between its FUP and TIP.
+pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Q> {
     let mut out = Vec::new();
     let (mut trace_en, mut cpl, mut cr3, mut mode) = (false, state.cpl, state.cr3, state.mode);
     let mut mode_sent: Option<ExecMode> = None;
+    let nr = config.non_root;
     for e in events {
         let pe = trace_en && context_en(config, cpl, cr3);
         match *e {
@@ -53,26 +33,31 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Obs
                     trace_en = true;
                     mode_sent = None;
                     if context_en(config, cpl, cr3) {
-                        out.push(Obs::ExecMode(mode));
+                        out.push(Q::Enabled { ip: next });
+                        out.push(Q::ExecMode {
+                            mode: Some(mode),
+                            ip: Some(next),
+                        });
                         mode_sent = Some(mode);
-                        out.push(Obs::Enabled(next));
                     }
                 }
             }
             Event::Disable { at } => {
                 if pe {
-                    out.push(Obs::AsyncDisabled(at));
+                    out.push(Q::AsyncDisabled { at, ip: None });
                 }
                 trace_en = false;
             }
             Event::Branch { taken } => {
                 if pe {
-                    out.push(Obs::Tnt(taken));
+                    out.push(Q::Branch { taken });
                 }
             }
             Event::Indirect { target } => {
                 if pe {
-                    out.push(Obs::Tip(target));
+                    out.push(Q::Indirect {
+                        target: Some(target),
+                    });
                 }
             }
             Event::FarBranch { target, change } | Event::Interrupt { target, change, .. } => {
@@ -85,123 +70,101 @@ pub fn expected(config: &Config, state: GuestState, events: &[Event]) -> Vec<Obs
                 mode = change.mode.unwrap_or(mode);
                 cpl = change.cpl.unwrap_or(cpl);
                 let after = trace_en && context_en(config, cpl, cr3);
-                match (pe, after) {
-                    (true, false) => out.push(match from {
-                        Some(from) => Obs::AsyncDisabled(from),
-                        None => Obs::Disabled,
-                    }),
-                    (_, true) => {
-                        // The FUP comes first, so an asynchronous branch is observed there.
-                        if let (true, Some(from)) = (pe, from) {
-                            out.push(Obs::AsyncBranch { from, to: target });
+                let pip = changed && config.os;
+                let new_mode = (mode_sent != Some(mode)).then_some(mode);
+                match (pe, after, from) {
+                    (true, false, Some(at)) => out.push(Q::AsyncDisabled { at, ip: None }),
+                    (true, false, None) => out.push(Q::Disabled { ip: None }),
+                    (true, true, Some(from)) => {
+                        out.push(Q::AsyncBranch {
+                            from,
+                            to: Some(target),
+                        });
+                        if pip {
+                            out.push(Q::AsyncPaging {
+                                cr3: cr3 & CR3_MASK,
+                                nr,
+                                ip: Some(target),
+                            });
                         }
-                        if changed && config.os {
-                            out.push(Obs::Paging(cr3 & CR3_MASK));
-                        }
-                        if mode_sent != Some(mode) {
-                            out.push(Obs::ExecMode(mode));
-                            mode_sent = Some(mode);
-                        }
-                        match (pe, from) {
-                            (false, _) => out.push(Obs::Enabled(target)),
-                            (true, Some(_)) => {}
-                            (true, None) => out.push(Obs::Tip(target)),
+                        if let Some(m) = new_mode {
+                            out.push(Q::ExecMode {
+                                mode: Some(m),
+                                ip: Some(target),
+                            });
                         }
                     }
-                    (false, false) => {}
+                    (true, true, None) => {
+                        if pip {
+                            out.push(Q::Paging {
+                                cr3: cr3 & CR3_MASK,
+                                nr,
+                            });
+                        }
+                        if let Some(m) = new_mode {
+                            out.push(Q::ExecMode {
+                                mode: Some(m),
+                                ip: Some(target),
+                            });
+                        }
+                        out.push(Q::Indirect {
+                            target: Some(target),
+                        });
+                    }
+                    (false, true, _) => {
+                        if pip {
+                            out.push(Q::Paging {
+                                cr3: cr3 & CR3_MASK,
+                                nr,
+                            });
+                        }
+                        out.push(Q::Enabled { ip: target });
+                        if let Some(m) = new_mode {
+                            out.push(Q::ExecMode {
+                                mode: Some(m),
+                                ip: Some(target),
+                            });
+                        }
+                    }
+                    (false, false, _) => {}
+                }
+                if after {
+                    mode_sent = Some(mode);
                 }
             }
             Event::Cr3Write { cr3: new, next } => {
                 cr3 = new;
                 let after = trace_en && context_en(config, cpl, cr3);
+                let paging = Q::Paging {
+                    cr3: cr3 & CR3_MASK,
+                    nr,
+                };
                 match (pe, after) {
-                    (true, true) if config.os => out.push(Obs::Paging(cr3 & CR3_MASK)),
-                    (true, true) => {}
-                    (true, false) => out.push(Obs::Disabled),
+                    (true, true) if config.os => out.push(paging),
+                    (true, true) | (false, false) => {}
+                    (true, false) => out.push(Q::Disabled { ip: None }),
                     (false, true) => {
                         if config.os {
-                            out.push(Obs::Paging(cr3 & CR3_MASK));
+                            out.push(paging);
                         }
+                        out.push(Q::Enabled { ip: next });
                         if mode_sent != Some(mode) {
-                            out.push(Obs::ExecMode(mode));
+                            out.push(Q::ExecMode {
+                                mode: Some(mode),
+                                ip: Some(next),
+                            });
                             mode_sent = Some(mode);
                         }
-                        out.push(Obs::Enabled(next));
                     }
-                    (false, false) => {}
                 }
             }
             Event::Overflow { resume } => {
                 if trace_en {
-                    out.push(Obs::Overflow(pe.then_some(resume)));
+                    out.push(Q::Overflow {
+                        ip: pe.then_some(resume),
+                    });
                 }
             }
-        }
-    }
-    out
-}
-
-/// The observations a decoder makes of `packets` (with their reconstructed IPs).
-pub fn observe(packets: &[Decoded]) -> Vec<Obs> {
-    let mut out = Vec::new();
-    let mut in_psb = false;
-    // The pending FUP: its IP and the index of its placeholder observation.
-    let mut fup: Option<(u64, usize)> = None;
-    let mut ovf = false;
-    let mut enabled = false;
-    for d in packets {
-        match d.packet {
-            Packet::Psb => in_psb = true,
-            Packet::PsbEnd => in_psb = false,
-            Packet::Fup(_) if in_psb => enabled = true,
-            _ if in_psb => {}
-            Packet::Ovf => {
-                ovf = true;
-                if !enabled {
-                    out.push(Obs::Overflow(None));
-                    ovf = false;
-                }
-            }
-            Packet::Fup(_) if ovf => {
-                out.push(Obs::Overflow(d.ip));
-                ovf = false;
-            }
-            Packet::Fup(_) => {
-                let from = d.ip.expect("FUP has an IP");
-                fup = Some((from, out.len()));
-                out.push(Obs::AsyncBranch { from, to: 0 });
-            }
-            Packet::Tnt8 { count, bits } => {
-                out.extend((0..count).rev().map(|i| Obs::Tnt(bits >> i & 1 == 1)));
-            }
-            Packet::Tnt64 { count, bits } => {
-                out.extend((0..count).rev().map(|i| Obs::Tnt(bits >> i & 1 == 1)));
-            }
-            Packet::Pip { cr3, .. } => out.push(Obs::Paging(cr3)),
-            Packet::ModeExec { csl, csd, .. } => {
-                out.push(Obs::ExecMode(
-                    ExecMode::from_csl_csd(csl, csd).expect("valid mode"),
-                ));
-            }
-            Packet::TipPge(_) => {
-                enabled = true;
-                out.push(Obs::Enabled(d.ip.expect("TIP.PGE has an IP")));
-            }
-            Packet::TipPgd(_) => {
-                enabled = false;
-                match fup.take() {
-                    Some((at, i)) => out[i] = Obs::AsyncDisabled(at),
-                    None => out.push(Obs::Disabled),
-                }
-            }
-            Packet::Tip(_) => {
-                let to = d.ip.expect("TIP has an IP");
-                match fup.take() {
-                    Some((from, i)) => out[i] = Obs::AsyncBranch { from, to },
-                    None => out.push(Obs::Tip(to)),
-                }
-            }
-            other => panic!("the fabricator wrote an unexpected {other:?}"),
         }
     }
     out

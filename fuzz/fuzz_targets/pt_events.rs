@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Arbitrary bytes through the event layer (`pt_virt::query`), resynchronising after
+//! every error as a trace dumper does: never a panic, every record's offset lies inside
+//! the input and records come in offset order, nothing follows an error until the next
+//! resync, and the number of records is
+//! bounded by the input (at most 47 branch events per byte of long TNT, a few per
+//! packet otherwise). The first byte picks the decoder's configuration.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pt_virt::packet::Strictness;
+use pt_virt::query::{Config, EventDecoder, TimeConfig};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&knobs, trace)) = data.split_first() else {
+        return;
+    };
+    let config = Config {
+        strictness: if knobs & 1 == 0 {
+            Strictness::Strict
+        } else {
+            Strictness::Lenient
+        },
+        time: TimeConfig {
+            mtc_freq: knobs >> 4,
+            ctc_ratio: (knobs & 2 != 0).then_some((u32::from(knobs >> 2), 7)),
+            nom_freq: knobs & 0xF0,
+        },
+    };
+    let mut dec = EventDecoder::new(trace, config);
+    let mut records = 0usize;
+    while dec.sync_forward().is_ok() {
+        let mut last = 0;
+        while let Some(r) = dec.next() {
+            match r {
+                Ok(r) => {
+                    assert!(r.offset < trace.len() && r.offset >= last);
+                    last = r.offset;
+                    records += 1;
+                }
+                Err(_) => {
+                    // After an error, nothing until the next resync.
+                    assert!(dec.offset() <= trace.len());
+                    assert!(dec.next().is_none());
+                }
+            }
+        }
+        assert!(records <= 48 * trace.len() + 1);
+    }
+});
