@@ -98,6 +98,7 @@ extern crate alloc;
 #[cfg(feature = "acpi")]
 pub mod acpi;
 pub mod base;
+pub mod cpuid;
 mod error;
 pub mod icr;
 pub mod ioapic;

@@ -12,7 +12,14 @@
 
 use alloc::vec::Vec;
 
-use crate::policy::{CpuidLeaf, KVM_FEATURE_MSI_EXT_DEST_ID, XEN_HVM_CPUID_EXT_DEST_ID};
+use crate::cpuid::CpuidLeaf;
+
+/// `KVM_FEATURE_MSI_EXT_DEST_ID`: CPUID 0x4000_0001 EAX bit 15 (Linux
+/// `arch/x86/include/uapi/asm/kvm_para.h`).
+pub const KVM_FEATURE_MSI_EXT_DEST_ID: u32 = 1 << 15;
+/// `XEN_HVM_CPUID_EXT_DEST_ID`: CPUID leaf base+4 EAX bit 5 (Xen
+/// `public/arch-x86/cpuid.h`).
+pub const XEN_HVM_CPUID_EXT_DEST_ID: u32 = 1 << 5;
 
 /// The first candidate base (Linux `arch/x86/include/asm/processor.h`,
 /// `hypervisor_cpuid_base`: the scan starts at 0x40000000).

@@ -21,20 +21,16 @@
 use alloc::vec::Vec;
 
 use crate::base::{BSP, DEFAULT_BASE_ADDRESS, EN, EXTD};
+pub use crate::cpuid::CpuidLeaf;
 use crate::error::Error;
 use crate::madt::{ALL_PROCESSORS_U8, ALL_PROCESSORS_U32, Entry, FLAG_ENABLED};
 use crate::paravirt::{Interface, advertise_ext_dest_id};
+pub use crate::paravirt::{KVM_FEATURE_MSI_EXT_DEST_ID, XEN_HVM_CPUID_EXT_DEST_ID};
 
 /// The most vCPUs a plan covers (bounds the ID table; KVM allows at most 4096).
 pub const MAX_VCPUS: u32 = 1 << 20;
 /// CPUID.1:ECX bit 21, x2APIC (SDM vol. 2A, Table 3-10).
 pub const CPUID_1_ECX_X2APIC: u32 = 1 << 21;
-/// `KVM_FEATURE_MSI_EXT_DEST_ID`: CPUID 0x4000_0001 EAX bit 15 (Linux
-/// `arch/x86/include/uapi/asm/kvm_para.h`).
-pub const KVM_FEATURE_MSI_EXT_DEST_ID: u32 = 1 << 15;
-/// `XEN_HVM_CPUID_EXT_DEST_ID`: CPUID leaf base+4 EAX bit 5 (Xen
-/// `public/arch-x86/cpuid.h`).
-pub const XEN_HVM_CPUID_EXT_DEST_ID: u32 = 1 << 5;
 /// The largest APIC ID an xAPIC can have: 255 is the broadcast ID (SDM vol. 3A
 /// §11.6.2.1), so IDs of 255 and above need x2APIC mode.
 pub const MAX_XAPIC_ID: u32 = 254;
@@ -92,23 +88,6 @@ pub enum Routing {
     /// An ID above 32767: only interrupt remapping (a vIOMMU with x2APIC-mode remapping,
     /// VT-d EIM) reaches it.
     InterruptRemapping,
-}
-
-/// One CPUID leaf/sub-leaf, as VMM CPUID tables hold them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct CpuidLeaf {
-    /// EAX input.
-    pub function: u32,
-    /// ECX input (sub-leaf).
-    pub index: u32,
-    /// EAX output.
-    pub eax: u32,
-    /// EBX output.
-    pub ebx: u32,
-    /// ECX output.
-    pub ecx: u32,
-    /// EDX output.
-    pub edx: u32,
 }
 
 /// Bits an ID field needs for `count` values (QEMU `apicid_bitwidth_for_count`).
