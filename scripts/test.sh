@@ -22,11 +22,14 @@ echo "=== cargo test --workspace"
 cargo test --workspace
 
 # Features the workspace run leaves off: nvdimm-label's `lsa` tool (and the tests that
-# run it) and guest-memory storage, x2apic-virt's KVM glue.
+# run it) and guest-memory storage, x2apic-virt's KVM glue, pt-virt's KVM MSR lists and
+# vm-memory adapter.
 echo "=== cargo test -p nvdimm-label --features cli,vm-memory"
 cargo test -p nvdimm-label --features cli,vm-memory
 echo "=== cargo test -p x2apic-virt --features kvm"
 cargo test -p x2apic-virt --features kvm
+echo "=== cargo test -p pt-virt --features kvm,vm-memory"
+cargo test -p pt-virt --features kvm,vm-memory
 
 for loom_test in crates/*/tests/loom.rs; do
   [ -e "$loom_test" ] || continue
