@@ -27,6 +27,28 @@
 //! assert_eq!(mem.classify(Gpa(0x1f_f000), 0x2000), MemType::WriteProtected);
 //! assert_eq!(mem.classify(Gpa(0xfe00_0000), 8), MemType::Mmio);
 //! assert_eq!(mem.classify(Gpa(32 << 20), 8), MemType::Absent);
+//!
+//! // A vCPU tracing to a one-entry ToPA ring at 1 MiB whose output region is the
+//! // write-protected page: the VMM must decide.
+//! # use pt_virt::cpuid::{Caps, CpuidRegs, VmxPtSupport};
+//! # use pt_virt::msr::{IA32_RTIT_CTL, IA32_RTIT_OUTPUT_BASE, Origin, PtVcpu, RtitCtl};
+//! # use pt_virt::policy::{HostPt, Policy};
+//! # use vm_memory::Bytes;
+//! # let caps = Caps::from_host_cpuid(
+//! #     CpuidRegs { eax: 1, ebx: 0xf, ecx: 0x7, edx: 0 },
+//! #     CpuidRegs { eax: 0x0249_0002, ebx: 0x003f_3fff, ecx: 0, edx: 0 },
+//! # );
+//! # let host = HostPt { caps, vmx: VmxPtSupport::ALL, maxphyaddr: 46, linear_address_bits: 48 };
+//! # let mut vcpu = PtVcpu::new(Policy::safe_default(&host)?);
+//! # ram.write_slice(&0x20_0000u64.to_le_bytes(), GuestAddress(0x10_0000))?;
+//! # ram.write_slice(&0x10_0001u64.to_le_bytes(), GuestAddress(0x10_0008))?;
+//! # vcpu.write(IA32_RTIT_OUTPUT_BASE, 0x10_0000, Origin::Guest)?;
+//! # vcpu.write(IA32_RTIT_CTL, (RtitCtl::TRACE_EN | RtitCtl::TOPA).bits(), Origin::Guest)?;
+//! use pt_virt::output::{Verdict, check_output, topa::WalkLimits};
+//!
+//! let verdict = check_output(&mem, vcpu.policy(), vcpu.state(), WalkLimits::default());
+//! assert_eq!(verdict, Verdict::NeedsEmulation { gpa: Gpa(0x20_0000), len: 4096 });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
