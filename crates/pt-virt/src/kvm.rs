@@ -4,9 +4,10 @@
 //! `KVM_SET_MSRS`.
 //!
 //! - [`kvm_msr_indices`]: the request list for `KVM_GET_MSRS`: the RTIT MSRs the policy
-//!   enumerates, as Linux's `kvm_probe_msr_to_save()` (`arch/x86/kvm/x86.c`) filters
-//!   them (CR3_MATCH with CR3 filtering, OUTPUT_* with ToPA or single-range output,
-//!   ADDRn_A/B below the range count).
+//!   enumerates (CR3_MATCH with CR3 filtering, OUTPUT_* with ToPA or single-range
+//!   output, ADDRn_A/B below the range count), the filter Linux applies to the host's
+//!   capabilities in `kvm_probe_msr_to_save()` (`arch/x86/kvm/x86.c`) and to the guest's
+//!   in `vmx_get_msr()`/`vmx_set_msr()` (`arch/x86/kvm/vmx/vmx.c`).
 //! - [`PtVcpu::to_kvm_msrs`]: the saved values for `KVM_SET_MSRS`, `IA32_RTIT_CTL`
 //!   last: KVM's `vmx_set_msr()` (`arch/x86/kvm/vmx/vmx.c`) refuses the other RTIT MSRs
 //!   once TraceEn is set (`pt_can_write_msr()`), host-initiated or not.
