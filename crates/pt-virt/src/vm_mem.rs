@@ -155,6 +155,8 @@ mod tests {
     use crate::output::{CrashReason, Verdict, check_output};
     use crate::policy::Policy;
     use crate::policy::tests::cascade_lake;
+    use proptest::prelude::*;
+    use std::vec::Vec;
     use vm_memory::GuestMemoryMmap;
 
     const MIB: u64 = 1 << 20;
@@ -282,5 +284,55 @@ mod tests {
             traced(&ram, 6 * MIB),
             Verdict::Crash(CrashReason::Absent(Gpa(6 * MIB)))
         );
+    }
+
+    const KINDS: [MemType; 4] = [
+        MemType::Ram,
+        MemType::WriteProtected,
+        MemType::Mmio,
+        MemType::Absent,
+    ];
+
+    proptest! {
+        /// On a 16-page layout, `classify` is the worst page type of the module's rule,
+        /// page by page.
+        #[test]
+        fn classify_is_the_worst_page(
+            mapped in any::<u16>(),
+            special in proptest::collection::vec((0u64..16, 0u64..6, 0usize..4), 0..4),
+            first in 0u64..16,
+            pages in 1u64..8,
+        ) {
+            let page = |n: u64| n * 0x1000;
+            // Runs of mapped pages become regions.
+            let mut ranges = Vec::new();
+            for n in 0..16 {
+                if mapped & (1 << n) != 0 && (n == 0 || mapped & (1 << (n - 1)) == 0) {
+                    let len = (n..16).take_while(|&m| mapped & (1 << m) != 0).count();
+                    ranges.push((GuestAddress(page(n)), 0x1000 * len));
+                }
+            }
+            prop_assume!(!ranges.is_empty());
+            let ram = GuestMemoryMmap::<()>::from_ranges(&ranges).expect("mapped");
+            let special: Vec<Classified> = special
+                .iter()
+                .map(|&(n, len, k)| Classified { gpa: Gpa(page(n)), len: page(len), kind: KINDS[k] })
+                .collect();
+            let model = |n: u64| {
+                let caller = special
+                    .iter()
+                    .filter(|c| (c.gpa.0..c.gpa.0 + c.len).contains(&page(n)))
+                    .map(|c| c.kind)
+                    .max();
+                match caller {
+                    Some(k @ (MemType::Mmio | MemType::Absent)) => k,
+                    _ if n >= 16 || mapped & (1 << n) == 0 => MemType::Absent,
+                    other => other.unwrap_or(MemType::Ram),
+                }
+            };
+            let expected = (first..first + pages).map(model).max().expect("pages >= 1");
+            let mem = VmMemory::new(&ram, &special);
+            prop_assert_eq!(mem.classify(Gpa(page(first)), page(pages)), expected);
+        }
     }
 }
