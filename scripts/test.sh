@@ -18,10 +18,11 @@ skip_summary() {
 }
 trap skip_summary EXIT
 
-# One run with the optional features that have tests of their own: nvdimm-label's `lsa`
-# tool (and the tests that run it), guest-memory storage and ACPI tables, x2apic-virt's ACPI tables and
-# KVM glue. (One run, so each Linux boot test runs once.)
-features=nvdimm-label/cli,nvdimm-label/vm-memory,nvdimm-label/acpi,x2apic-virt/kvm,x2apic-virt/acpi,pt-virt/cli
+# One run with every optional feature that has tests of its own: the `lsa` and `pt-virt`
+# tools (and the tests that run them), nvdimm-label's guest-memory storage and ACPI
+# tables, x2apic-virt's ACPI tables and KVM glue, pt-virt's KVM MSR lists and vm-memory
+# adapter. One run, so each Linux boot test runs once.
+features=nvdimm-label/cli,nvdimm-label/vm-memory,nvdimm-label/acpi,x2apic-virt/kvm,x2apic-virt/acpi,pt-virt/cli,pt-virt/kvm,pt-virt/vm-memory
 echo "=== cargo test --workspace --features $features"
 cargo test --workspace --features "$features"
 

@@ -32,6 +32,12 @@
 //! - `cli`: the `pt-virt` command-line tool (`cargo run -p pt-virt --features cli --
 //!   --help`), with `clap` (implies `std`).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
+//! - `kvm`: the [`kvm`] module, rust-vmm glue: the RTIT MSR state to and from the
+//!   `kvm_bindings::Msrs` lists of `KVM_GET_MSRS`/`KVM_SET_MSRS` (implies `std`;
+//!   `kvm-bindings` 0.14).
+//! - `vm-memory`: the [`vm_mem`] module: [`output::GuestMemory`] over rust-vmm's guest
+//!   memory (`vm-memory` 0.18) with the caller's MMIO and write-protected ranges
+//!   (implies `std`).
 //!
 //! Without default features the crate is `no_std` and allocation-free.
 #![no_std]
@@ -43,12 +49,16 @@ extern crate std;
 pub mod cpuid;
 pub mod dump;
 pub mod fabricate;
+#[cfg(feature = "kvm")]
+pub mod kvm;
 pub mod mode;
 pub mod msr;
 pub mod output;
 pub mod packet;
 pub mod policy;
 pub mod query;
+#[cfg(feature = "vm-memory")]
+pub mod vm_mem;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
