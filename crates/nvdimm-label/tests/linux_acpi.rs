@@ -27,11 +27,16 @@ mod json;
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
+use std::process::Command;
 
 use harness::{Boot, Outcome};
+use json::Members;
 use nvdimm_label::aml::{AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport};
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
-use nvdimm_label::methods::DSM_PAGE_MAX_TRANSFER;
+use nvdimm_label::methods::{
+    DSM_FN_GET_LABEL_DATA, DSM_FN_GET_LABEL_SIZE, DSM_FN_SET_LABEL_DATA, DSM_PAGE_MAX_TRANSFER,
+    DSM_PAGE_SIZE, DsmStatus, LabelMethods,
+};
 use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder, TableHeader};
 use nvdimm_label::{InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
 
@@ -59,6 +64,14 @@ cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
 fn guest(version: &str) -> String {
     format!(
         r#"{PRELUDE}
+# After each step: ndctl's JSON of the labels and the raw area it read (through the
+# label methods under test), hex with repeated lines squeezed.
+step() {{
+  echo "$1" >> /out/steps.txt
+  ndctl read-labels -j nmem0 > "/out/$1.step.json"
+  ndctl read-labels -o /tmp/area nmem0
+  od -Ax -tx1 /tmp/area > "/out/$1.step.hex"
+}}
 ndctl disable-region all
 t0=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5; do ndctl init-labels -f -V {version} nmem0; done
@@ -66,18 +79,26 @@ t1=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5 6 7 8 9 10; do ndctl read-labels nmem0 >/dev/null; done
 t2=$(cut -d' ' -f1 /proc/uptime)
 echo "$t0 $t1 $t2" > /out/timing.txt
+step init
 ndctl enable-region all
 ndctl create-namespace -r region0 -m fsdax -s 64M -n ours
+step fsdax
 ndctl create-namespace -r region0 -m devdax -s 32M -n dax
+step devdax
 ndctl create-namespace -r region0 -m sector -s 32M -n sect
+step sector
 ndctl create-namespace -r region0 -m raw -s 32M -n raw > /out/raw.json
+step raw
 ndctl create-namespace -r region0 -m raw -s 32M -n gone > /out/gone.json
+step gone
 dev() {{ sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p' "$1"; }}
 raw=$(dev /out/raw.json)
 ndctl disable-namespace "$raw"
 echo renamed > "/sys/bus/nd/devices/$raw/alt_name"
 ndctl enable-namespace "$raw"
+step rename
 ndctl destroy-namespace -f "$(dev /out/gone.json)"
+step destroy
 ndctl read-labels -j nmem0 > /out/read-labels.json
 ndctl list -N > /out/list-N.json
 "#
@@ -110,6 +131,157 @@ fn bytes_from_hex(hex: &str) -> Vec<u8> {
     hex.split_whitespace()
         .map(|b| u8::from_str_radix(b, 16).unwrap())
         .collect()
+}
+
+/// Bytes from `od -Ax -tx1`: hex offsets, a `*` line for repeats of the line before,
+/// the last line the total length.
+fn bytes_from_od(od: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut last: Vec<u8> = Vec::new();
+    for line in od.lines().filter(|l| l.trim() != "*") {
+        let mut words = line.split_whitespace();
+        let Some(at) = words.next() else { continue };
+        let at = usize::from_str_radix(at, 16).unwrap();
+        while out.len() < at {
+            assert!(!last.is_empty(), "od: a gap before {line}");
+            out.extend_from_slice(&last);
+        }
+        assert_eq!(out.len(), at, "od line {line}");
+        last = words.map(|b| u8::from_str_radix(b, 16).unwrap()).collect();
+        out.extend_from_slice(&last);
+    }
+    out
+}
+
+/// After every ndctl step of [`guest`] the label area as ndctl read it back (through
+/// the methods under test) parses, undamaged, and `lsa dump --json --all-slots` of it
+/// prints what `ndctl read-labels -j` printed at that step; the last read is the area
+/// the host finds. Returns how many steps were checked.
+fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = boot.out("steps.txt");
+    let mut last = Vec::new();
+    for step in steps.split_whitespace() {
+        let bytes = bytes_from_od(&boot.out(&format!("{step}.step.hex")));
+        assert_eq!(bytes.len(), area.len(), "{tag} {step}: area size");
+        let lsa = Lsa::parse(&bytes).unwrap_or_else(|e| panic!("{tag} {step}: {e:?}"));
+        assert!(!lsa.is_damaged(), "{tag} {step}: {:?}", lsa.diagnostics());
+        let file = dir.path().join(format!("{step}.lsa"));
+        fs::write(&file, &bytes).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_lsa"))
+            .args([
+                "dump",
+                file.to_str().unwrap(),
+                "--json",
+                "--all-slots",
+                "--dev",
+                "nmem0",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{tag} {step}: lsa dump: {out:?}");
+        let ours = json::parse(&String::from_utf8(out.stdout).unwrap()).unwrap();
+        let ndctl = json::parse(&boot.out(&format!("{step}.step.json"))).unwrap();
+        assert_eq!(
+            ours, ndctl,
+            "{tag} {step}: lsa dump --json --all-slots vs ndctl read-labels -j"
+        );
+        last = bytes;
+    }
+    assert_eq!(
+        last, area,
+        "{tag}: ndctl's last read vs the area the host reads"
+    );
+    steps.split_whitespace().count()
+}
+
+/// The hex numbers (`0x...`) of one QEMU trace line, in order.
+fn hex_fields(line: &str) -> Vec<u64> {
+    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .filter_map(|w| w.strip_prefix("0x"))
+        .map(|h| u64::from_str_radix(h, 16).unwrap())
+        .collect()
+}
+
+/// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
+/// through [`LabelMethods`] as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
+/// (size, maximum transfer) must be our function 4's, and each request gets status 0
+/// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
+/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
+/// no data, so the replay writes zeros and compares statuses only. Prints the counts
+/// and returns how many reads and writes QEMU served.
+fn replay_qemu_trace(tag: &str, trace: &str) -> usize {
+    // (function, offset, length, refused by QEMU)
+    let mut requests: Vec<(u32, u64, u64, bool)> = Vec::new();
+    let mut info = None;
+    for line in trace.lines() {
+        // The event name, after a `pid@time:` prefix if QEMU adds one.
+        let Some(event) = line.split_whitespace().next() else {
+            continue;
+        };
+        let event = event.rsplit(':').next().unwrap_or(event);
+        let f = hex_fields(line);
+        match event {
+            "acpi_nvdimm_read_label" => requests.push((DSM_FN_GET_LABEL_DATA, f[0], f[1], false)),
+            "acpi_nvdimm_write_label" => requests.push((DSM_FN_SET_LABEL_DATA, f[0], f[1], false)),
+            "acpi_nvdimm_label_overflow"
+            | "acpi_nvdimm_label_oversize"
+            | "acpi_nvdimm_label_xfer_exceed" => {
+                requests.last_mut().expect("a refusal follows a request").3 = true;
+            }
+            "acpi_nvdimm_label_info" => info = Some((f[0] as u32, f[1] as u32)),
+            _ => {}
+        }
+    }
+    let count = |function: u32| {
+        let r: Vec<_> = requests.iter().filter(|r| r.0 == function).collect();
+        (
+            r.len(),
+            r.iter().map(|r| r.2).sum::<u64>(),
+            r.iter().filter(|r| r.3).count(),
+        )
+    };
+    let (reads, read_bytes, read_refused) = count(DSM_FN_GET_LABEL_DATA);
+    let (writes, write_bytes, write_refused) = count(DSM_FN_SET_LABEL_DATA);
+    println!(
+        "{tag}: QEMU's NVDIMM device served {reads} label reads ({read_bytes} bytes, {read_refused} refused) and {writes} writes ({write_bytes} bytes, {write_refused} refused)"
+    );
+    let Some((size, max_xfer)) = info else {
+        assert!(
+            requests.is_empty(),
+            "{tag}: label requests without label_info"
+        );
+        return 0;
+    };
+    let mut ours = LabelMethods::new(vec![0u8; size as usize], DSM_PAGE_MAX_TRANSFER).unwrap();
+    let mut out = vec![0u8; DSM_PAGE_SIZE];
+    assert_eq!(
+        ours.dsm(1, u64::from(DSM_FN_GET_LABEL_SIZE), &[], &mut out),
+        12
+    );
+    assert_eq!(
+        out[4..12],
+        [size.to_le_bytes(), max_xfer.to_le_bytes()].concat(),
+        "{tag}: label_info"
+    );
+    for &(function, offset, length, refused) in &requests {
+        let mut arg = [(offset as u32).to_le_bytes(), (length as u32).to_le_bytes()].concat();
+        if function == DSM_FN_SET_LABEL_DATA {
+            arg.resize(8 + length as usize, 0);
+        }
+        ours.dsm(1, u64::from(function), &arg, &mut out);
+        let status = u32::from_le_bytes(out[..4].try_into().unwrap());
+        let want = if refused {
+            DsmStatus::InvalidInput
+        } else {
+            DsmStatus::Success
+        };
+        assert_eq!(
+            status, want as u32,
+            "{tag}: function {function} offset {offset:#x} length {length:#x}"
+        );
+    }
+    reads + writes
 }
 
 /// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
@@ -160,26 +332,28 @@ fn boot_with(
         fs::write(dir.join("acpi/nfit.aml"), nfit.emit().unwrap()).unwrap();
         fs::write(dir.join("acpi/ssdt.aml"), ssdt.as_slice()).unwrap();
     }
+    // QEMU logs every label request its own NVDIMM device serves.
+    let mut qemu_args = format!(
+        "-trace\nacpi_nvdimm_*\n-D\n{}\n",
+        dir.join("trace.log").display()
+    );
     if transport == Transport::ZeroExit {
         let f = fs::File::create(&ram).unwrap();
         f.set_len(RAM).unwrap();
         if let Some(lsa) = preload {
             std::os::unix::fs::FileExt::write_all_at(&f, lsa, LSA_GPA).unwrap();
         }
-        fs::write(
-            dir.join("qemu.args"),
-            format!(
-                "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
-                ram.display()
-            ),
-        )
-        .unwrap();
+        qemu_args += &format!(
+            "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
+            ram.display()
+        );
         fs::write(
             dir.join("cmdline.extra"),
             format!("memmap={LSA_SIZE}${LSA_GPA:#x}"),
         )
         .unwrap();
     }
+    fs::write(dir.join("qemu.args"), qemu_args).unwrap();
 
     match boot.run() {
         // Logged by `peer_skip::missing`, which panics under CI.
@@ -187,8 +361,12 @@ fn boot_with(
         Outcome::Ran => {}
     }
     print_timing(tag, &boot);
+    let served = replay_qemu_trace(tag, &fs::read_to_string(dir.join("trace.log")).unwrap());
     if interface_is_qemus(tag) {
         return None;
+    }
+    if transport == Transport::ZeroExit {
+        assert_eq!(served, 0, "{tag}: zero-exit label requests reached QEMU");
     }
     let upgrade = boot.out("upgrade.txt");
     assert!(upgrade.contains("override [NFIT-BOCHS -BXPC"), "{upgrade}");
@@ -226,11 +404,15 @@ fn ndctl_recipe(
     transport: Transport,
 ) -> Option<Vec<u8>> {
     let (boot, area) = boot_with(tag, &guest(version), interface, transport, None)?;
+    let steps = check_steps(tag, &boot, &area);
+    println!(
+        "{tag}: {steps} ndctl steps, each read back: lsa dump --json --all-slots == ndctl read-labels -j"
+    );
     // What ndctl wrote through our methods parses to the namespaces ndctl's own reading
     // of the labels (through our methods) shows: the fsdax, devdax and sector ones and
     // the renamed raw one; the destroyed one is gone.
     let lsa = Lsa::parse(&area).expect("ndctl's labels parse");
-    let labels = json::Json::parse(&boot.out("read-labels.json")).expect("read-labels JSON");
+    let labels = json::parse(&boot.out("read-labels.json")).expect("read-labels JSON");
     let theirs: Vec<(Uuid, String)> = labels.items()[0]
         .at("label")
         .items()
@@ -324,7 +506,7 @@ fn linux_lists_our_namespaces_through_our_zero_exit_methods() {
         return;
     };
     assert_eq!(after, area, "listing wrote nothing");
-    let listed = json::Json::parse(&boot.out("list-N.json")).expect("list -N JSON");
+    let listed = json::parse(&boot.out("list-N.json")).expect("list -N JSON");
     let ns = listed.items();
     assert_eq!(ns.len(), 1, "{}", boot.out("list-N.json"));
     assert_eq!(ns[0].str("uuid"), uuid.to_string());
