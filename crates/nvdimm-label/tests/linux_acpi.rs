@@ -210,7 +210,7 @@ fn hex_fields(line: &str) -> Vec<u64> {
 /// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
 /// no data, so the replay writes zeros and compares statuses only. Prints the counts
 /// and returns how many reads and writes QEMU served.
-fn replay_qemu_trace(tag: &str, trace: &str) -> usize {
+fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
     // (function, offset, length, refused by QEMU)
     let mut requests: Vec<(u32, u64, u64, bool)> = Vec::new();
     let mut info = None;
@@ -251,7 +251,7 @@ fn replay_qemu_trace(tag: &str, trace: &str) -> usize {
             requests.is_empty(),
             "{tag}: label requests without label_info"
         );
-        return 0;
+        return (0, 0);
     };
     let mut ours = LabelMethods::new(vec![0u8; size as usize], DSM_PAGE_MAX_TRANSFER).unwrap();
     let mut out = vec![0u8; DSM_PAGE_SIZE];
@@ -281,8 +281,23 @@ fn replay_qemu_trace(tag: &str, trace: &str) -> usize {
             "{tag}: function {function} offset {offset:#x} length {length:#x}"
         );
     }
-    reads + writes
+    (reads, writes)
 }
+
+/// Linux's label requests, counted on the guest side: the `dev_dbg` line that
+/// `acpi_nfit_ctl` (Linux `drivers/acpi/nfit/core.c`) prints for every command before
+/// it calls `_LSR`/`_LSW` or the `_DSM`, enabled by [`NFIT_DYNDBG`]; commands 5 and 6
+/// are `ND_CMD_GET_CONFIG_DATA` and `ND_CMD_SET_CONFIG_DATA` (Linux
+/// `include/uapi/linux/ndctl.h`). Returns (reads, writes).
+fn linux_requests(dmesg: &str) -> (usize, usize) {
+    let count = |cmd: &str| dmesg.lines().filter(|l| l.contains(cmd)).count();
+    (count(" cmd: 5: "), count(" cmd: 6: "))
+}
+
+/// Kernel command-line words that turn on the one `nfit` debug line [`linux_requests`]
+/// counts (the only `nfit` format containing "input"; dynamic debug, `CONFIG_DYNAMIC_DEBUG`)
+/// and a printk buffer large enough to keep every such line of a run.
+const NFIT_DYNDBG: &str = "log_buf_len=4M nfit.dyndbg=\"format input +p\"";
 
 /// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
 /// with the harness's 512 MiB of RAM (QEMU's `MEMA` in tests/data/nfit/qemu10-2dimm.ssdt).
@@ -337,6 +352,7 @@ fn boot_with(
         "-trace\nacpi_nvdimm_*\n-D\n{}\n",
         dir.join("trace.log").display()
     );
+    let mut cmdline = NFIT_DYNDBG.to_owned();
     if transport == Transport::ZeroExit {
         let f = fs::File::create(&ram).unwrap();
         f.set_len(RAM).unwrap();
@@ -347,13 +363,10 @@ fn boot_with(
             "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
             ram.display()
         );
-        fs::write(
-            dir.join("cmdline.extra"),
-            format!("memmap={LSA_SIZE}${LSA_GPA:#x}"),
-        )
-        .unwrap();
+        cmdline += &format!(" memmap={LSA_SIZE}${LSA_GPA:#x}");
     }
     fs::write(dir.join("qemu.args"), qemu_args).unwrap();
+    fs::write(dir.join("cmdline.extra"), cmdline).unwrap();
 
     match boot.run() {
         // Logged by `peer_skip::missing`, which panics under CI.
@@ -362,11 +375,21 @@ fn boot_with(
     }
     print_timing(tag, &boot);
     let served = replay_qemu_trace(tag, &fs::read_to_string(dir.join("trace.log")).unwrap());
+    let (reads, writes) = linux_requests(&boot.out("dmesg.log"));
+    println!("{tag}: Linux issued {reads} label reads and {writes} writes (acpi_nfit_ctl)");
+    // Every request reaches exactly one server: QEMU's device or our zero-exit methods.
+    if transport == Transport::ZeroExit && !interface_is_qemus(tag) {
+        assert_eq!(
+            served,
+            (0, 0),
+            "{tag}: zero-exit label requests reached QEMU"
+        );
+        assert!(reads > 0, "{tag}: no label reads counted");
+    } else {
+        assert_eq!(served, (reads, writes), "{tag}: QEMU's count vs Linux's");
+    }
     if interface_is_qemus(tag) {
         return None;
-    }
-    if transport == Transport::ZeroExit {
-        assert_eq!(served, 0, "{tag}: zero-exit label requests reached QEMU");
     }
     let upgrade = boot.out("upgrade.txt");
     assert!(upgrade.contains("override [NFIT-BOCHS -BXPC"), "{upgrade}");
