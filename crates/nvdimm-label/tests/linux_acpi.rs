@@ -66,11 +66,14 @@ fn guest(version: &str) -> String {
         r#"{PRELUDE}
 # After each step: ndctl's JSON of the labels and the raw area it read (through the
 # label methods under test), hex with repeated lines squeezed.
+# steps.txt: one line per step, its name and the guest uptime before and after the
+# read-back.
 step() {{
-  echo "$1" >> /out/steps.txt
+  t=$(cut -d' ' -f1 /proc/uptime)
   ndctl read-labels -j nmem0 > "/out/$1.step.json"
   ndctl read-labels -o /tmp/area nmem0
   od -Ax -tx1 /tmp/area > "/out/$1.step.hex"
+  echo "$1 $t $(cut -d' ' -f1 /proc/uptime)" >> /out/steps.txt
 }}
 ndctl disable-region all
 t0=$(cut -d' ' -f1 /proc/uptime)
@@ -161,7 +164,22 @@ fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let steps = boot.out("steps.txt");
     let mut last = Vec::new();
-    for step in steps.split_whitespace() {
+    // Guest uptime when the previous step's read-back ended: from the timing loop on.
+    let mut prev: f64 = boot
+        .out("timing.txt")
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut times = Vec::new();
+    for line in steps.lines() {
+        let [step, before, after] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+            panic!("{tag}: steps.txt line {line:?}");
+        };
+        let (before, after): (f64, f64) = (before.parse().unwrap(), after.parse().unwrap());
+        times.push(format!("{step} {:.2}+{:.2}", before - prev, after - before));
+        prev = after;
         let bytes = bytes_from_od(&boot.out(&format!("{step}.step.hex")));
         assert_eq!(bytes.len(), area.len(), "{tag} {step}: area size");
         let lsa = Lsa::parse(&bytes).unwrap_or_else(|e| panic!("{tag} {step}: {e:?}"));
@@ -192,7 +210,9 @@ fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> usize {
         last, area,
         "{tag}: ndctl's last read vs the area the host reads"
     );
-    steps.split_whitespace().count()
+    // Guest uptime (10 ms resolution, TCG): a measurement, not a check.
+    println!("{tag}: step s + read-back s: {}", times.join(", "));
+    times.len()
 }
 
 /// The hex numbers (`0x...`) of one QEMU trace line, in order.
