@@ -12,6 +12,11 @@
 //!   NVDIMM device through its page and port 0x0A18: the labels land in QEMU's label
 //!   area, the tail of the backend file.
 //!
+//! After each ndctl step the guest reads the area back (`ndctl read-labels`, raw and
+//! `-j`) and the host requires `lsa dump --json --all-slots` of it to print ndctl's JSON.
+//! Label requests are counted on Linux's side and QEMU's (`-trace 'acpi_nvdimm_*'`), and
+//! QEMU's logged requests are replayed through `LabelMethods`.
+//!
 //! Without qemu, the kernel or ndctl it skips loudly and is counted in the skip summary
 //! (`peer_skip::missing`); under `CI` that is a failure.
 // Test code: a panic is a failure, and the casts are of small test values.
@@ -448,6 +453,7 @@ fn ndctl_recipe(
 ) -> Option<Vec<u8>> {
     let (boot, area) = boot_with(tag, &guest(version), interface, transport, None)?;
     let steps = check_steps(tag, &boot, &area);
+    assert_eq!(steps, 8, "{tag}: every step of the guest script");
     println!(
         "{tag}: {steps} ndctl steps, each read back: lsa dump --json --all-slots == ndctl read-labels -j"
     );
