@@ -12,6 +12,11 @@
 //!   NVDIMM device through its page and port 0x0A18: the labels land in QEMU's label
 //!   area, the tail of the backend file.
 //!
+//! After each ndctl step the guest reads the area back (`ndctl read-labels`, raw and
+//! `-j`) and the host requires `lsa dump --json --all-slots` of it to print ndctl's JSON.
+//! Label requests are counted on Linux's side and QEMU's (`-trace 'acpi_nvdimm_*'`), and
+//! QEMU's logged requests are replayed through `LabelMethods`.
+//!
 //! Without qemu, the kernel or ndctl it skips loudly and is counted in the skip summary
 //! (`peer_skip::missing`); under `CI` that is a failure.
 // Test code: a panic is a failure, and the casts are of small test values.
@@ -27,12 +32,16 @@ mod json;
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
+use std::process::Command;
 
 use harness::{Boot, Outcome};
 use json::Members;
 use nvdimm_label::aml::{AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport};
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
-use nvdimm_label::methods::DSM_PAGE_MAX_TRANSFER;
+use nvdimm_label::methods::{
+    DSM_FN_GET_LABEL_DATA, DSM_FN_GET_LABEL_SIZE, DSM_FN_SET_LABEL_DATA, DSM_PAGE_MAX_TRANSFER,
+    DSM_PAGE_SIZE, DsmStatus, LabelMethods,
+};
 use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder, TableHeader};
 use nvdimm_label::{InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
 
@@ -60,6 +69,17 @@ cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
 fn guest(version: &str) -> String {
     format!(
         r#"{PRELUDE}
+# After each step: ndctl's JSON of the labels and the raw area it read (through the
+# label methods under test), hex with repeated lines squeezed.
+# steps.txt: one line per step, its name and the guest uptime before and after the
+# read-back.
+step() {{
+  t=$(cut -d' ' -f1 /proc/uptime)
+  ndctl read-labels -j nmem0 > "/out/$1.step.json"
+  ndctl read-labels -o /tmp/area nmem0
+  od -Ax -tx1 /tmp/area > "/out/$1.step.hex"
+  echo "$1 $t $(cut -d' ' -f1 /proc/uptime)" >> /out/steps.txt
+}}
 ndctl disable-region all
 t0=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5; do ndctl init-labels -f -V {version} nmem0; done
@@ -67,18 +87,26 @@ t1=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5 6 7 8 9 10; do ndctl read-labels nmem0 >/dev/null; done
 t2=$(cut -d' ' -f1 /proc/uptime)
 echo "$t0 $t1 $t2" > /out/timing.txt
+step init
 ndctl enable-region all
 ndctl create-namespace -r region0 -m fsdax -s 64M -n ours
+step fsdax
 ndctl create-namespace -r region0 -m devdax -s 32M -n dax
+step devdax
 ndctl create-namespace -r region0 -m sector -s 32M -n sect
+step sector
 ndctl create-namespace -r region0 -m raw -s 32M -n raw > /out/raw.json
+step raw
 ndctl create-namespace -r region0 -m raw -s 32M -n gone > /out/gone.json
+step gone
 dev() {{ sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p' "$1"; }}
 raw=$(dev /out/raw.json)
 ndctl disable-namespace "$raw"
 echo renamed > "/sys/bus/nd/devices/$raw/alt_name"
 ndctl enable-namespace "$raw"
+step rename
 ndctl destroy-namespace -f "$(dev /out/gone.json)"
+step destroy
 ndctl read-labels -j nmem0 > /out/read-labels.json
 ndctl list -N > /out/list-N.json
 "#
@@ -112,6 +140,189 @@ fn bytes_from_hex(hex: &str) -> Vec<u8> {
         .map(|b| u8::from_str_radix(b, 16).unwrap())
         .collect()
 }
+
+/// Bytes from `od -Ax -tx1`: hex offsets, a `*` line for repeats of the line before,
+/// the last line the total length.
+fn bytes_from_od(od: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut last: Vec<u8> = Vec::new();
+    for line in od.lines().filter(|l| l.trim() != "*") {
+        let mut words = line.split_whitespace();
+        let Some(at) = words.next() else { continue };
+        let at = usize::from_str_radix(at, 16).unwrap();
+        while out.len() < at {
+            assert!(!last.is_empty(), "od: a gap before {line}");
+            out.extend_from_slice(&last);
+        }
+        assert_eq!(out.len(), at, "od line {line}");
+        last = words.map(|b| u8::from_str_radix(b, 16).unwrap()).collect();
+        out.extend_from_slice(&last);
+    }
+    out
+}
+
+/// After every ndctl step of [`guest`] the label area as ndctl read it back (through
+/// the methods under test) parses, undamaged, and `lsa dump --json --all-slots` of it
+/// prints what `ndctl read-labels -j` printed at that step; the last read is the area
+/// the host finds. Returns how many steps were checked.
+fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = boot.out("steps.txt");
+    let mut last = Vec::new();
+    // Guest uptime when the previous step's read-back ended: from the timing loop on.
+    let mut prev: f64 = boot
+        .out("timing.txt")
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut times = Vec::new();
+    for line in steps.lines() {
+        let [step, before, after] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+            panic!("{tag}: steps.txt line {line:?}");
+        };
+        let (before, after): (f64, f64) = (before.parse().unwrap(), after.parse().unwrap());
+        times.push(format!("{step} {:.2}+{:.2}", before - prev, after - before));
+        prev = after;
+        let bytes = bytes_from_od(&boot.out(&format!("{step}.step.hex")));
+        assert_eq!(bytes.len(), area.len(), "{tag} {step}: area size");
+        let lsa = Lsa::parse(&bytes).unwrap_or_else(|e| panic!("{tag} {step}: {e:?}"));
+        assert!(!lsa.is_damaged(), "{tag} {step}: {:?}", lsa.diagnostics());
+        let file = dir.path().join(format!("{step}.lsa"));
+        fs::write(&file, &bytes).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_lsa"))
+            .args([
+                "dump",
+                file.to_str().unwrap(),
+                "--json",
+                "--all-slots",
+                "--dev",
+                "nmem0",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{tag} {step}: lsa dump: {out:?}");
+        let ours = json::parse(&String::from_utf8(out.stdout).unwrap()).unwrap();
+        let ndctl = json::parse(&boot.out(&format!("{step}.step.json"))).unwrap();
+        assert_eq!(
+            ours, ndctl,
+            "{tag} {step}: lsa dump --json --all-slots vs ndctl read-labels -j"
+        );
+        last = bytes;
+    }
+    assert_eq!(
+        last, area,
+        "{tag}: ndctl's last read vs the area the host reads"
+    );
+    // Guest uptime (10 ms resolution, TCG): a measurement, not a check.
+    println!("{tag}: step s + read-back s: {}", times.join(", "));
+    times.len()
+}
+
+/// The hex numbers (`0x...`) of one QEMU trace line, in order.
+fn hex_fields(line: &str) -> Vec<u64> {
+    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .filter_map(|w| w.strip_prefix("0x"))
+        .map(|h| u64::from_str_radix(h, 16).unwrap())
+        .collect()
+}
+
+/// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
+/// through [`LabelMethods`] as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
+/// (size, maximum transfer) must be our function 4's, and each request gets status 0
+/// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
+/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
+/// no data, so the replay writes zeros and compares statuses only. Prints the counts
+/// and returns how many reads and writes QEMU served.
+fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
+    // (function, offset, length, refused by QEMU)
+    let mut requests: Vec<(u32, u64, u64, bool)> = Vec::new();
+    let mut info = None;
+    for line in trace.lines() {
+        // The event name, after a `pid@time:` prefix if QEMU adds one.
+        let Some(event) = line.split_whitespace().next() else {
+            continue;
+        };
+        let event = event.rsplit(':').next().unwrap_or(event);
+        let f = hex_fields(line);
+        match event {
+            "acpi_nvdimm_read_label" => requests.push((DSM_FN_GET_LABEL_DATA, f[0], f[1], false)),
+            "acpi_nvdimm_write_label" => requests.push((DSM_FN_SET_LABEL_DATA, f[0], f[1], false)),
+            "acpi_nvdimm_label_overflow"
+            | "acpi_nvdimm_label_oversize"
+            | "acpi_nvdimm_label_xfer_exceed" => {
+                requests.last_mut().expect("a refusal follows a request").3 = true;
+            }
+            "acpi_nvdimm_label_info" => info = Some((f[0] as u32, f[1] as u32)),
+            _ => {}
+        }
+    }
+    let count = |function: u32| {
+        let r: Vec<_> = requests.iter().filter(|r| r.0 == function).collect();
+        (
+            r.len(),
+            r.iter().map(|r| r.2).sum::<u64>(),
+            r.iter().filter(|r| r.3).count(),
+        )
+    };
+    let (reads, read_bytes, read_refused) = count(DSM_FN_GET_LABEL_DATA);
+    let (writes, write_bytes, write_refused) = count(DSM_FN_SET_LABEL_DATA);
+    println!(
+        "{tag}: QEMU's NVDIMM device served {reads} label reads ({read_bytes} bytes, {read_refused} refused) and {writes} writes ({write_bytes} bytes, {write_refused} refused)"
+    );
+    let Some((size, max_xfer)) = info else {
+        assert!(
+            requests.is_empty(),
+            "{tag}: label requests without label_info"
+        );
+        return (0, 0);
+    };
+    let mut ours = LabelMethods::new(vec![0u8; size as usize], DSM_PAGE_MAX_TRANSFER).unwrap();
+    let mut out = vec![0u8; DSM_PAGE_SIZE];
+    assert_eq!(
+        ours.dsm(1, u64::from(DSM_FN_GET_LABEL_SIZE), &[], &mut out),
+        12
+    );
+    assert_eq!(
+        out[4..12],
+        [size.to_le_bytes(), max_xfer.to_le_bytes()].concat(),
+        "{tag}: label_info"
+    );
+    for &(function, offset, length, refused) in &requests {
+        let mut arg = [(offset as u32).to_le_bytes(), (length as u32).to_le_bytes()].concat();
+        if function == DSM_FN_SET_LABEL_DATA {
+            arg.resize(8 + length as usize, 0);
+        }
+        ours.dsm(1, u64::from(function), &arg, &mut out);
+        let status = u32::from_le_bytes(out[..4].try_into().unwrap());
+        let want = if refused {
+            DsmStatus::InvalidInput
+        } else {
+            DsmStatus::Success
+        };
+        assert_eq!(
+            status, want as u32,
+            "{tag}: function {function} offset {offset:#x} length {length:#x}"
+        );
+    }
+    (reads, writes)
+}
+
+/// Linux's label requests, counted on the guest side: the `dev_dbg` line that
+/// `acpi_nfit_ctl` (Linux `drivers/acpi/nfit/core.c`) prints for every command before
+/// it calls `_LSR`/`_LSW` or the `_DSM`, enabled by [`NFIT_DYNDBG`]; commands 5 and 6
+/// are `ND_CMD_GET_CONFIG_DATA` and `ND_CMD_SET_CONFIG_DATA` (Linux
+/// `include/uapi/linux/ndctl.h`). Returns (reads, writes).
+fn linux_requests(dmesg: &str) -> (usize, usize) {
+    let count = |cmd: &str| dmesg.lines().filter(|l| l.contains(cmd)).count();
+    (count(" cmd: 5: "), count(" cmd: 6: "))
+}
+
+/// Kernel command-line words that turn on the one `nfit` debug line [`linux_requests`]
+/// counts (the only `nfit` format containing "input"; dynamic debug, `CONFIG_DYNAMIC_DEBUG`)
+/// and a printk buffer large enough to keep every such line of a run.
+const NFIT_DYNDBG: &str = "log_buf_len=4M nfit.dyndbg=\"format input +p\"";
 
 /// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
 /// with the harness's 512 MiB of RAM (QEMU's `MEMA` in tests/data/nfit/qemu10-2dimm.ssdt).
@@ -161,26 +372,26 @@ fn boot_with(
         fs::write(dir.join("acpi/nfit.aml"), nfit.emit().unwrap()).unwrap();
         fs::write(dir.join("acpi/ssdt.aml"), ssdt.as_slice()).unwrap();
     }
+    // QEMU logs every label request its own NVDIMM device serves.
+    let mut qemu_args = format!(
+        "-trace\nacpi_nvdimm_*\n-D\n{}\n",
+        dir.join("trace.log").display()
+    );
+    let mut cmdline = NFIT_DYNDBG.to_owned();
     if transport == Transport::ZeroExit {
         let f = fs::File::create(&ram).unwrap();
         f.set_len(RAM).unwrap();
         if let Some(lsa) = preload {
             std::os::unix::fs::FileExt::write_all_at(&f, lsa, LSA_GPA).unwrap();
         }
-        fs::write(
-            dir.join("qemu.args"),
-            format!(
-                "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
-                ram.display()
-            ),
-        )
-        .unwrap();
-        fs::write(
-            dir.join("cmdline.extra"),
-            format!("memmap={LSA_SIZE}${LSA_GPA:#x}"),
-        )
-        .unwrap();
+        qemu_args += &format!(
+            "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
+            ram.display()
+        );
+        cmdline += &format!(" memmap={LSA_SIZE}${LSA_GPA:#x}");
     }
+    fs::write(dir.join("qemu.args"), qemu_args).unwrap();
+    fs::write(dir.join("cmdline.extra"), cmdline).unwrap();
 
     match boot.run() {
         // Logged by `peer_skip::missing`, which panics under CI.
@@ -188,6 +399,20 @@ fn boot_with(
         Outcome::Ran => {}
     }
     print_timing(tag, &boot);
+    let served = replay_qemu_trace(tag, &fs::read_to_string(dir.join("trace.log")).unwrap());
+    let (reads, writes) = linux_requests(&boot.out("dmesg.log"));
+    println!("{tag}: Linux issued {reads} label reads and {writes} writes (acpi_nfit_ctl)");
+    // Every request reaches exactly one server: QEMU's device or our zero-exit methods.
+    if transport == Transport::ZeroExit && !interface_is_qemus(tag) {
+        assert_eq!(
+            served,
+            (0, 0),
+            "{tag}: zero-exit label requests reached QEMU"
+        );
+        assert!(reads > 0, "{tag}: no label reads counted");
+    } else {
+        assert_eq!(served, (reads, writes), "{tag}: QEMU's count vs Linux's");
+    }
     if interface_is_qemus(tag) {
         return None;
     }
@@ -227,6 +452,11 @@ fn ndctl_recipe(
     transport: Transport,
 ) -> Option<Vec<u8>> {
     let (boot, area) = boot_with(tag, &guest(version), interface, transport, None)?;
+    let steps = check_steps(tag, &boot, &area);
+    assert_eq!(steps, 8, "{tag}: every step of the guest script");
+    println!(
+        "{tag}: {steps} ndctl steps, each read back: lsa dump --json --all-slots == ndctl read-labels -j"
+    );
     // What ndctl wrote through our methods parses to the namespaces ndctl's own reading
     // of the labels (through our methods) shows: the fsdax, devdax and sector ones and
     // the renamed raw one; the destroyed one is gone.
