@@ -18,13 +18,9 @@ skip_summary() {
 }
 trap skip_summary EXIT
 
-# One run with every optional feature that has tests of its own: the `lsa` and `pt-virt`
-# tools (and the tests that run them), nvdimm-label's guest-memory storage and ACPI
-# tables, x2apic-virt's ACPI tables and KVM glue, pt-virt's KVM MSR lists and vm-memory
-# adapter. One run, so each Linux boot test runs once.
-features=nvdimm-label/cli,nvdimm-label/vm-memory,nvdimm-label/acpi,x2apic-virt/kvm,x2apic-virt/acpi,pt-virt/cli,pt-virt/kvm,pt-virt/vm-memory
-echo "=== cargo test --workspace --features $features"
-cargo test --workspace --features "$features"
+source scripts/features.sh
+echo "=== cargo test --workspace --features $all_features"
+cargo test --workspace --features "$all_features"
 
 for loom_test in crates/*/tests/loom.rs; do
   [ -e "$loom_test" ] || continue

@@ -32,10 +32,10 @@
 //! - `cli`: the `pt-virt` command-line tool (`cargo run -p pt-virt --features cli --
 //!   --help`), with `clap` (implies `std`).
 //! - `arbitrary`: derives `arbitrary::Arbitrary` for fuzzing (implies `std`).
-//! - `kvm`: the [`kvm`] module, rust-vmm glue: the RTIT MSR state to and from the
+//! - `kvm`: the `kvm` module, rust-vmm glue: the RTIT MSR state to and from the
 //!   `kvm_bindings::Msrs` lists of `KVM_GET_MSRS`/`KVM_SET_MSRS` (implies `std`;
 //!   `kvm-bindings` 0.14).
-//! - `vm-memory`: the [`vm_mem`] module: [`output::GuestMemory`] over rust-vmm's guest
+//! - `vm-memory`: the `vm_mem` module: [`output::GuestMemory`] over rust-vmm's guest
 //!   memory (`vm-memory` 0.18) with the caller's MMIO and write-protected ranges
 //!   (implies `std`).
 //!
