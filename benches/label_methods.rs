@@ -7,8 +7,10 @@
 //! prints the median ratio of each to the copy.
 #![allow(missing_docs)]
 
+#[path = "support/interleaved.rs"]
+mod interleaved;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
 use nvdimm_label::methods::{
@@ -94,33 +96,21 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-fn time(iters: u32, f: &mut impl FnMut() -> u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        black_box(f());
-    }
-    start.elapsed()
-}
-
 /// Interleaved runs of each pass and the plain copy; prints the median ratio.
 fn print_ratio() {
     const ITERS: u32 = 2000;
     let mut m = methods();
     let mut out = vec![0u8; AREA];
     for (what, pass) in &PASSES[1..] {
-        let mut ratios: Vec<(f64, f64, f64)> = (0..7)
-            .map(|_| {
-                let base = time(ITERS, &mut || plain_copy(&mut m, &mut out));
-                let ours = time(ITERS, &mut || pass(&mut m, &mut out));
-                let per = |d: Duration| d.as_secs_f64() * 1e9 / f64::from(ITERS);
-                (per(ours) / per(base), per(ours), per(base))
-            })
-            .collect();
-        ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (ratio, ours, base) = ratios[3];
+        let r = interleaved::ratio(
+            ITERS,
+            &mut (&mut m, &mut out),
+            |(m, out)| plain_copy(m, out),
+            |(m, out)| pass(m, out),
+        );
         println!(
-            "nvdimm-label: 128 KiB in {CHUNK}-byte chunks, {what} / plain copy: median ratio {ratio:.2} over 7 interleaved runs of {ITERS} (min {:.2}, max {:.2}; ours {ours:.0} ns, copy {base:.0} ns)",
-            ratios[0].0, ratios[6].0
+            "nvdimm-label: 128 KiB in {CHUNK}-byte chunks, {what} / plain copy: median ratio {:.2} over 7 interleaved runs of {ITERS} (min {:.2}, max {:.2}; ours {:.0} ns, copy {:.0} ns)",
+            r.median, r.min, r.max, r.ours_ns, r.base_ns
         );
     }
 }

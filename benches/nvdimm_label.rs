@@ -6,8 +6,10 @@
 //! an interleaved run prints the median ratio.
 #![allow(missing_docs)]
 
+#[path = "support/interleaved.rs"]
+mod interleaved;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
 use nvdimm_label::{
@@ -109,14 +111,6 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-fn time(iters: u32, f: impl Fn() -> u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        black_box(f());
-    }
-    start.elapsed()
-}
-
 /// Interleaved runs of both passes; prints the median ratio of the per-pass times.
 fn print_ratio() {
     const ITERS: u32 = 2000;
@@ -128,19 +122,15 @@ fn print_ratio() {
             ("no-alloc active_slots", validate_no_alloc),
         ];
         for (what, pass) in passes {
-            let mut ratios: Vec<(f64, f64, f64)> = (0..7)
-                .map(|_| {
-                    let base = time(ITERS, || byte_sum(black_box(&area)));
-                    let ours = time(ITERS, || pass(black_box(&area)));
-                    let per = |d: Duration| d.as_secs_f64() * 1e9 / f64::from(ITERS);
-                    (per(ours) / per(base), per(ours), per(base))
-                })
-                .collect();
-            ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let (ratio, ours, base) = ratios[3];
+            let r = interleaved::ratio(
+                ITERS,
+                &mut (),
+                |()| byte_sum(black_box(&area)),
+                |()| pass(black_box(&area)),
+            );
             println!(
-                "nvdimm-label {name}: full 128 KiB {what} / byte sum: median ratio {ratio:.2} over 7 interleaved runs of {ITERS} (min {:.2}, max {:.2}; ours {ours:.0} ns, sum {base:.0} ns)",
-                ratios[0].0, ratios[6].0
+                "nvdimm-label {name}: full 128 KiB {what} / byte sum: median ratio {:.2} over 7 interleaved runs of {ITERS} (min {:.2}, max {:.2}; ours {:.0} ns, sum {:.0} ns)",
+                r.median, r.min, r.max, r.ours_ns, r.base_ns
             );
         }
     }
