@@ -307,6 +307,8 @@ pub struct EventDecoder<'a> {
     ready: Ready,
     time: Time,
     failed: bool,
+    /// The error of a packet that first released earlier events: handed out after them.
+    unreported: Option<Error>,
 }
 
 impl<'a> EventDecoder<'a> {
@@ -327,6 +329,7 @@ impl<'a> EventDecoder<'a> {
             ready: Ready::new(),
             time: Time::default(),
             failed: false,
+            unreported: None,
         }
     }
 
@@ -376,6 +379,7 @@ impl<'a> EventDecoder<'a> {
         self.ready.clear();
         self.time = self.time.after_resync();
         self.failed = false;
+        self.unreported = None;
     }
 
     /// The next record, `None` at the end of the input or after an error.
@@ -396,6 +400,9 @@ impl<'a> EventDecoder<'a> {
             if let Some(r) = self.ready.pop() {
                 return Some(Ok(r));
             }
+            if let Some(e) = self.unreported.take() {
+                return Some(Err(e));
+            }
             if self.failed {
                 return None;
             }
@@ -414,7 +421,12 @@ impl<'a> EventDecoder<'a> {
                 }
             };
             if let Err(e) = self.packet(&decoded) {
-                return Some(Err(self.fail(e)));
+                // Events the failing packet released precede it: they go out first.
+                let e = self.fail(e);
+                if self.ready.is_empty() {
+                    return Some(Err(e));
+                }
+                self.unreported = Some(e);
             }
             if self.tnt_count > 0 {
                 return self.next_record();

@@ -109,6 +109,11 @@ impl Ready {
         self.len = 0;
     }
 
+    /// No record left to hand out.
+    pub(super) const fn is_empty(&self) -> bool {
+        self.head == self.len
+    }
+
     /// Adds a record; `false` when full (only after a burst larger than [`READY`]).
     pub(super) fn push(&mut self, record: Record) -> bool {
         match self.slots.get_mut(self.len) {
@@ -124,7 +129,7 @@ impl Ready {
     /// The oldest record; the storage is reused once all are taken.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<Record> {
-        if self.head == self.len {
+        if self.is_empty() {
             return None;
         }
         let record = self.slots.get(self.head).copied();

@@ -278,6 +278,26 @@ fn overflow_resolves_at_a_fup_or_disabled() {
     );
 }
 
+/// A packet that resolves a pending overflow and then fails (a TNT once the overflow
+/// left tracing disabled) hands out the overflow first, then its error, then nothing
+/// (found by the `pt_events` fuzz target: the overflow came after the error).
+#[test]
+fn events_a_failing_packet_released_precede_its_error() {
+    let trace = bytes(&[Packet::Ovf, Packet::Tnt8 { count: 1, bits: 0 }]);
+    let mut dec = EventDecoder::new(&trace, Config::default());
+    dec.set_offset(0, true);
+    let first = dec.next().unwrap().unwrap();
+    assert_eq!(
+        (first.event, first.offset),
+        (Event::Overflow { ip: None }, 0)
+    );
+    assert!(matches!(
+        dec.next(),
+        Some(Err(Error::BadContext { offset: 2, .. }))
+    ));
+    assert!(dec.next().is_none());
+}
+
 #[test]
 fn tsx_and_ptwrite_bind_to_the_next_fup() {
     let trace = bytes(&[
