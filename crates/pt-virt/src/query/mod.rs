@@ -236,7 +236,9 @@ pub enum Event {
         ip: Option<u64>,
     },
     /// Internal buffer overflow: packets were lost. Tracing resumes at `ip`, or stays
-    /// disabled (`None`) until a TIP.PGE.
+    /// disabled (`None`) until a TIP.PGE. Handed out when it resolves: one that resolves
+    /// disabled carries its OVF packet's offset and can follow the timing events (CBR,
+    /// ...) decoded while it was pending.
     Overflow {
         /// The FUP's IP.
         ip: Option<u64>,
