@@ -385,20 +385,20 @@ impl<'a> EventDecoder<'a> {
     }
 
     /// The next record, `None` at the end of the input or after an error.
-    #[inline]
+    #[inline(always)]
     pub fn next_record(&mut self) -> Option<Result<Record>> {
-        if self.tnt_count > 0 {
-            self.tnt_count -= 1;
-            return Some(Ok(Record {
-                event: Event::Branch {
-                    taken: self.tnt_bits >> self.tnt_count & 1 != 0,
-                },
-                offset: self.tnt_offset,
-                status_update: false,
-                tsc: self.time.tsc(),
-            }));
-        }
         loop {
+            if self.tnt_count > 0 {
+                self.tnt_count -= 1;
+                return Some(Ok(Record {
+                    event: Event::Branch {
+                        taken: self.tnt_bits >> self.tnt_count & 1 != 0,
+                    },
+                    offset: self.tnt_offset,
+                    status_update: false,
+                    tsc: self.time.tsc(),
+                }));
+            }
             if let Some(r) = self.ready.pop() {
                 return Some(Ok(r));
             }
@@ -429,9 +429,6 @@ impl<'a> EventDecoder<'a> {
                     return Some(Err(e));
                 }
                 self.unreported = Some(e);
-            }
-            if self.tnt_count > 0 {
-                return self.next_record();
             }
         }
     }
@@ -764,7 +761,7 @@ impl<'a> EventDecoder<'a> {
 impl Iterator for EventDecoder<'_> {
     type Item = Result<Record>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         self.next_record()
     }
