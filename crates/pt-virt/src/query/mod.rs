@@ -402,11 +402,9 @@ impl<'a> EventDecoder<'a> {
             if let Some(r) = self.ready.pop() {
                 return Some(Ok(r));
             }
-            if let Some(e) = self.unreported.take() {
-                return Some(Err(e));
-            }
             if self.failed {
-                return None;
+                // The error of a packet whose released events went out first.
+                return self.unreported.take().map(Err);
             }
             let decoded = match self.packets.next_packet() {
                 Some(Ok(d)) => d,
@@ -439,6 +437,7 @@ impl<'a> EventDecoder<'a> {
         e
     }
 
+    #[inline]
     fn record(&self, event: Event, offset: usize, status_update: bool) -> Record {
         Record {
             event,
@@ -449,6 +448,7 @@ impl<'a> EventDecoder<'a> {
     }
 
     /// Hands out `event` now.
+    #[inline]
     fn emit(&mut self, event: Event, offset: usize, status_update: bool) -> Result<()> {
         let r = self.record(event, offset, status_update);
         if self.ready.push(r) {
@@ -462,6 +462,7 @@ impl<'a> EventDecoder<'a> {
     }
 
     /// Keeps `event` until its binding packet.
+    #[inline]
     fn wait(&mut self, event: Event, bind: Bind, offset: usize) -> Result<()> {
         if self.waiting.push(event, bind) {
             Ok(())
@@ -502,6 +503,7 @@ impl<'a> EventDecoder<'a> {
         Ok(())
     }
 
+    #[inline]
     fn packet(&mut self, d: &Decoded) -> Result<()> {
         if self.psb.is_some() {
             return self.in_psb(d);
@@ -655,6 +657,7 @@ impl<'a> EventDecoder<'a> {
     }
 
     /// A TSC, TMA, MTC or CYC packet: the time estimate moves.
+    #[inline]
     fn timing(&mut self, packet: &Packet) {
         let config = &self.config.time;
         match *packet {
@@ -666,6 +669,7 @@ impl<'a> EventDecoder<'a> {
         }
     }
 
+    #[inline]
     fn tnt(&mut self, d: &Decoded, count: u8, bits: u64) -> Result<()> {
         if !self.enabled {
             return Err(bad_context(d));
@@ -770,6 +774,7 @@ impl Iterator for EventDecoder<'_> {
 impl core::iter::FusedIterator for EventDecoder<'_> {}
 
 /// `event` completed with the binding packet's IP.
+#[inline]
 fn with_ip(event: Event, at: Option<u64>) -> Event {
     match event {
         Event::AsyncPaging { cr3, nr, .. } => Event::AsyncPaging { cr3, nr, ip: at },
@@ -795,6 +800,7 @@ fn bad_context(d: &Decoded) -> Error {
 
 /// The packet's IP: `None` when suppressed, an error when it is compressed against an
 /// unknown last IP.
+#[inline]
 fn ip_of(d: &Decoded) -> Result<Option<u64>> {
     match (d.ip, d.packet.ip()) {
         (Some(ip), _) => Ok(Some(ip)),
@@ -807,6 +813,7 @@ fn ip_of(d: &Decoded) -> Result<Option<u64>> {
 }
 
 /// The packet's IP, which the event cannot do without.
+#[inline]
 fn needed_ip(d: &Decoded) -> Result<u64> {
     d.ip.ok_or(Error::NoIp {
         offset: d.offset,
