@@ -237,7 +237,7 @@ impl<S: Sink> Encoder<S> {
 
     /// Writes an IP packet for `ip` with the compression `policy` picks against the
     /// last IP; returns the payload written.
-    #[inline]
+    #[inline(always)]
     pub fn encode_ip(&mut self, kind: IpKind, ip: u64, policy: Compression) -> Result<Ip> {
         let ipc = self
             .last_ip
