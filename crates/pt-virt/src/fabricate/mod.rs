@@ -241,6 +241,7 @@ impl<S: Sink> Fabricator<S> {
     }
 
     /// Writes the pending TNT results, if any.
+    #[inline(always)]
     pub fn flush(&mut self) -> Result<()> {
         if self.tnt_count == 0 {
             return Ok(());
@@ -271,7 +272,8 @@ impl<S: Sink> Fabricator<S> {
         match *event {
             Event::Enable { next } => self.enable(next)?,
             Event::Disable { at } => self.disable(at)?,
-            Event::Branch { taken } => self.branch(taken)?,
+            // A branch leaves the IP unknown, so no periodic PSB can follow it.
+            Event::Branch { taken } => return self.branch(taken),
             Event::Indirect { target } => {
                 if self.packet_en() {
                     self.flush()?;
@@ -321,6 +323,7 @@ impl<S: Sink> Fabricator<S> {
 
     /// A conditional branch (cases 7 and 8): one TNT bit while PacketEn; the TNT is
     /// written when full (cases 7d, 8d).
+    #[inline(always)]
     fn branch(&mut self, taken: bool) -> Result<()> {
         self.ip = None;
         if !self.packet_en() {
@@ -341,6 +344,7 @@ impl<S: Sink> Fabricator<S> {
 
     /// A far branch (`from` = `None`, case 10) or an interrupt or exception (`from` = the
     /// FUP's source IP, cases 11 to 13).
+    #[inline]
     fn transfer(&mut self, from: Option<u64>, target: u64, change: Change) -> Result<()> {
         if let Some(cpl) = change.cpl {
             check_cpl(cpl)?;
@@ -481,6 +485,7 @@ impl<S: Sink> Fabricator<S> {
         Ok(())
     }
 
+    #[inline(always)]
     fn put_ip(&mut self, kind: IpKind, ip: u64) -> Result<()> {
         let policy = if self.config.splice || self.uncompressed_next {
             Compression::Independent
@@ -493,6 +498,7 @@ impl<S: Sink> Fabricator<S> {
         Ok(())
     }
 
+    #[inline(always)]
     fn put(&mut self, packet: &Packet) -> Result<()> {
         self.since_psb += self.enc.encode(packet)?;
         Ok(())

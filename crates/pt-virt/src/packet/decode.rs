@@ -48,7 +48,7 @@ pub struct Decoded {
 
 /// Decodes the packet at `pos` of `buf`; returns it with its length. `block` is the BIP
 /// payload size of an open BBP block. `None` at the end of `buf`.
-#[inline]
+#[inline(always)]
 pub fn decode_at(
     buf: &[u8],
     pos: usize,
@@ -599,7 +599,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Decodes the next packet.
-    #[inline]
+    #[inline(always)]
     pub fn next_packet(&mut self) -> Option<Result<Decoded>> {
         if self.failed {
             return None;
@@ -644,7 +644,7 @@ impl<'a> Decoder<'a> {
 impl Iterator for Decoder<'_> {
     type Item = Result<Decoded>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         self.next_packet()
     }

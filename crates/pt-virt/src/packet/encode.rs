@@ -206,7 +206,7 @@ impl<S: Sink> Encoder<S> {
     /// the length. On error nothing is written and the state is unchanged. An update-form
     /// IP with an unknown last IP is written as given and leaves the last IP unknown, as
     /// a decoder would; [`Encoder::encode_ip`] never picks one.
-    #[inline]
+    #[inline(always)]
     pub fn encode(&mut self, packet: &Packet) -> Result<usize> {
         if let Some(window) = self.sink.window() {
             // `image` changes the state only once the packet is complete, and nothing
@@ -237,7 +237,7 @@ impl<S: Sink> Encoder<S> {
 
     /// Writes an IP packet for `ip` with the compression `policy` picks against the
     /// last IP; returns the payload written.
-    #[inline]
+    #[inline(always)]
     pub fn encode_ip(&mut self, kind: IpKind, ip: u64, policy: Compression) -> Result<Ip> {
         let ipc = self
             .last_ip

@@ -142,6 +142,7 @@ impl LastIp {
     }
 
     /// The reset a PSB performs.
+    #[inline]
     pub fn reset(&mut self) {
         self.0 = Some(0);
     }
@@ -149,6 +150,7 @@ impl LastIp {
     /// Applies an IP packet's payload: returns the reconstructed IP and makes it the new
     /// last IP. A suppressed IP changes nothing. An update form with an unknown last IP
     /// returns `None` and keeps the state unknown.
+    #[inline]
     pub fn apply(&mut self, ipc: IpCompression, payload: u64) -> Option<u64> {
         if ipc == IpCompression::Suppressed {
             return None;
@@ -160,6 +162,7 @@ impl LastIp {
 
     /// The compression `policy` picks for `ip` against this state, or `None` when a
     /// forced form cannot represent `ip`. The payload is `ip & compression.payload_mask()`.
+    #[inline]
     pub fn choose(self, ip: u64, policy: Compression) -> Option<IpCompression> {
         let canonical = sext48(ip) == ip;
         let independent = if canonical {

@@ -385,28 +385,26 @@ impl<'a> EventDecoder<'a> {
     }
 
     /// The next record, `None` at the end of the input or after an error.
-    #[inline]
+    #[inline(always)]
     pub fn next_record(&mut self) -> Option<Result<Record>> {
-        if self.tnt_count > 0 {
-            self.tnt_count -= 1;
-            return Some(Ok(Record {
-                event: Event::Branch {
-                    taken: self.tnt_bits >> self.tnt_count & 1 != 0,
-                },
-                offset: self.tnt_offset,
-                status_update: false,
-                tsc: self.time.tsc(),
-            }));
-        }
         loop {
+            if self.tnt_count > 0 {
+                self.tnt_count -= 1;
+                return Some(Ok(Record {
+                    event: Event::Branch {
+                        taken: self.tnt_bits >> self.tnt_count & 1 != 0,
+                    },
+                    offset: self.tnt_offset,
+                    status_update: false,
+                    tsc: self.time.tsc(),
+                }));
+            }
             if let Some(r) = self.ready.pop() {
                 return Some(Ok(r));
             }
-            if let Some(e) = self.unreported.take() {
-                return Some(Err(e));
-            }
             if self.failed {
-                return None;
+                // The error of a packet whose released events went out first.
+                return self.unreported.take().map(Err);
             }
             let decoded = match self.packets.next_packet() {
                 Some(Ok(d)) => d,
@@ -430,9 +428,6 @@ impl<'a> EventDecoder<'a> {
                 }
                 self.unreported = Some(e);
             }
-            if self.tnt_count > 0 {
-                return self.next_record();
-            }
         }
     }
 
@@ -442,6 +437,7 @@ impl<'a> EventDecoder<'a> {
         e
     }
 
+    #[inline]
     fn record(&self, event: Event, offset: usize, status_update: bool) -> Record {
         Record {
             event,
@@ -452,6 +448,7 @@ impl<'a> EventDecoder<'a> {
     }
 
     /// Hands out `event` now.
+    #[inline]
     fn emit(&mut self, event: Event, offset: usize, status_update: bool) -> Result<()> {
         let r = self.record(event, offset, status_update);
         if self.ready.push(r) {
@@ -465,6 +462,7 @@ impl<'a> EventDecoder<'a> {
     }
 
     /// Keeps `event` until its binding packet.
+    #[inline]
     fn wait(&mut self, event: Event, bind: Bind, offset: usize) -> Result<()> {
         if self.waiting.push(event, bind) {
             Ok(())
@@ -505,6 +503,7 @@ impl<'a> EventDecoder<'a> {
         Ok(())
     }
 
+    #[inline]
     fn packet(&mut self, d: &Decoded) -> Result<()> {
         if self.psb.is_some() {
             return self.in_psb(d);
@@ -658,6 +657,7 @@ impl<'a> EventDecoder<'a> {
     }
 
     /// A TSC, TMA, MTC or CYC packet: the time estimate moves.
+    #[inline]
     fn timing(&mut self, packet: &Packet) {
         let config = &self.config.time;
         match *packet {
@@ -669,6 +669,7 @@ impl<'a> EventDecoder<'a> {
         }
     }
 
+    #[inline]
     fn tnt(&mut self, d: &Decoded, count: u8, bits: u64) -> Result<()> {
         if !self.enabled {
             return Err(bad_context(d));
@@ -764,7 +765,7 @@ impl<'a> EventDecoder<'a> {
 impl Iterator for EventDecoder<'_> {
     type Item = Result<Record>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         self.next_record()
     }
@@ -773,6 +774,7 @@ impl Iterator for EventDecoder<'_> {
 impl core::iter::FusedIterator for EventDecoder<'_> {}
 
 /// `event` completed with the binding packet's IP.
+#[inline]
 fn with_ip(event: Event, at: Option<u64>) -> Event {
     match event {
         Event::AsyncPaging { cr3, nr, .. } => Event::AsyncPaging { cr3, nr, ip: at },
@@ -798,6 +800,7 @@ fn bad_context(d: &Decoded) -> Error {
 
 /// The packet's IP: `None` when suppressed, an error when it is compressed against an
 /// unknown last IP.
+#[inline]
 fn ip_of(d: &Decoded) -> Result<Option<u64>> {
     match (d.ip, d.packet.ip()) {
         (Some(ip), _) => Ok(Some(ip)),
@@ -810,6 +813,7 @@ fn ip_of(d: &Decoded) -> Result<Option<u64>> {
 }
 
 /// The packet's IP, which the event cannot do without.
+#[inline]
 fn needed_ip(d: &Decoded) -> Result<u64> {
     d.ip.ok_or(Error::NoIp {
         offset: d.offset,

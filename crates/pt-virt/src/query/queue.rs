@@ -47,6 +47,7 @@ impl Waiting {
     }
 
     /// Adds an event; `false` when full.
+    #[inline]
     pub(super) fn push(&mut self, event: Event, bind: Bind) -> bool {
         match self.slots.get_mut(self.len) {
             Some(slot) => {
@@ -59,6 +60,7 @@ impl Waiting {
     }
 
     /// The first `Some` that `f` returns for an event bound to `bind`.
+    #[inline]
     pub(super) fn find_map<T>(&self, bind: Bind, f: impl Fn(&Event) -> Option<T>) -> Option<T> {
         self.slots
             .iter()
@@ -68,6 +70,7 @@ impl Waiting {
     }
 
     /// Removes the events bound to `bind`, oldest first, passing each to `f`.
+    #[inline]
     pub(super) fn drain(&mut self, bind: Bind, mut f: impl FnMut(Event)) {
         let mut kept = 0;
         for i in 0..self.len {
@@ -115,6 +118,7 @@ impl Ready {
     }
 
     /// Adds a record; `false` when full (only after a burst larger than [`READY`]).
+    #[inline]
     pub(super) fn push(&mut self, record: Record) -> bool {
         match self.slots.get_mut(self.len) {
             Some(slot) => {
