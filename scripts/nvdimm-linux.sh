@@ -17,7 +17,8 @@
 #       where Linux's initrd table upgrade replaces the firmware table with the same
 #       signature, OEM ID and OEM table ID and a lower OEM revision (or installs it);
 #       WORKDIR/qemu.args (one QEMU argument per line) and WORKDIR/cmdline.extra (kernel
-#       command-line words) are appended.
+#       command-line words) are appended; WORKDIR/bin/* (static programs) are put in the
+#       guest's /bin.
 #
 #   scripts/nvdimm-linux.sh fixtures [DATADIR]
 #       Regenerates the checked-in fixtures (default crates/nvdimm-label/tests/data): one
@@ -96,6 +97,7 @@ build_initramfs() {
   install -m 0755 "$here/nvdimm-linux/init" "$root/init"
   install -m 0644 "$guest" "$root/guest.sh"
   copy_with_libs "$root" "$(command -v ndctl)"
+  if [ -d "$work/bin" ]; then install -m 0755 "$work"/bin/* "$root/bin/"; fi
   if [ -d /etc/ndctl.conf.d ]; then cp -r /etc/ndctl.conf.d "$root/etc/"; fi
   for m in nfit libnvdimm nd_pmem nd_btt dax_pmem device_dax; do
     f=$(modinfo -k "$kver" -n "$m") || skip "kernel $kver has no module $m"

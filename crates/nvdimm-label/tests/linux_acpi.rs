@@ -29,6 +29,8 @@ mod harness;
 #[path = "linux_support/json.rs"]
 #[allow(dead_code)]
 mod json;
+#[path = "linux_support/label_ioctl.rs"]
+mod label_ioctl;
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -130,9 +132,14 @@ fn print_timing(tag: &str, boot: &Boot) {
     }
 }
 
-/// The baseline run keeps QEMU's own tables.
+/// The baseline runs keep QEMU's own tables.
 fn interface_is_qemus(tag: &str) -> bool {
-    tag == "acpi-qemu"
+    tag.starts_with("acpi-qemu")
+}
+
+/// `Boot::new`'s directory for `tag` (tests/linux_support/harness.rs).
+fn boot_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()))
 }
 
 fn bytes_from_hex(hex: &str) -> Vec<u8> {
@@ -228,17 +235,12 @@ fn hex_fields(line: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
-/// through [`LabelMethods`] as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
-/// (size, maximum transfer) must be our function 4's, and each request gets status 0
-/// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
-/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
-/// no data, so the replay writes zeros and compares statuses only. Prints the counts
-/// and returns how many reads and writes QEMU served.
-fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
-    // (function, offset, length, refused by QEMU)
-    let mut requests: Vec<(u32, u64, u64, bool)> = Vec::new();
-    let mut info = None;
+/// The label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`), in order:
+/// (Intel `_DSM` function, offset, length, refused by QEMU) for functions 5 and 6, and
+/// (4, label size, maximum transfer, false) for each `label_info`. A refusal
+/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) follows its request.
+fn qemu_requests(trace: &str) -> Vec<(u32, u64, u64, bool)> {
+    let mut requests = Vec::new();
     for line in trace.lines() {
         // The event name, after a `pid@time:` prefix if QEMU adds one.
         let Some(event) = line.split_whitespace().next() else {
@@ -254,10 +256,33 @@ fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
             | "acpi_nvdimm_label_xfer_exceed" => {
                 requests.last_mut().expect("a refusal follows a request").3 = true;
             }
-            "acpi_nvdimm_label_info" => info = Some((f[0] as u32, f[1] as u32)),
+            "acpi_nvdimm_label_info" => {
+                requests.push((DSM_FN_GET_LABEL_SIZE, f[0], f[1], false));
+            }
             _ => {}
         }
     }
+    requests
+}
+
+/// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
+/// through [`LabelMethods`] as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
+/// (size, maximum transfer) must be our function 4's, and each request gets status 0
+/// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
+/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
+/// no data, so the replay writes zeros and compares statuses only. Prints the counts
+/// and returns how many reads and writes QEMU served.
+fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
+    let all = qemu_requests(trace);
+    let info = all
+        .iter()
+        .rev()
+        .find(|r| r.0 == DSM_FN_GET_LABEL_SIZE)
+        .map(|r| (r.1 as u32, r.2 as u32));
+    let requests: Vec<_> = all
+        .into_iter()
+        .filter(|r| r.0 != DSM_FN_GET_LABEL_SIZE)
+        .collect();
     let count = |function: u32| {
         let r: Vec<_> = requests.iter().filter(|r| r.0 == function).collect();
         (
@@ -343,8 +368,10 @@ fn boot_with(
 ) -> Option<(Boot, Vec<u8>)> {
     let mut boot = Boot::new(tag, script);
     boot.add_dimm(&vec![0u8; harness::LABEL_SIZE]);
-    // Boot::new's directory (tests/linux_support/harness.rs).
-    let dir = std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()));
+    let dir = boot_dir(tag);
+    if script.contains("label-ioctl") {
+        label_ioctl::build(&dir)?;
+    }
     let ram = dir.join("ram.img");
     let qemu_ids = TableHeader {
         oem_id: *b"BOCHS ",
@@ -414,7 +441,8 @@ fn boot_with(
         assert_eq!(served, (reads, writes), "{tag}: QEMU's count vs Linux's");
     }
     if interface_is_qemus(tag) {
-        return None;
+        let area = boot.lsa(0);
+        return Some((boot, area));
     }
     let upgrade = boot.out("upgrade.txt");
     assert!(upgrade.contains("override [NFIT-BOCHS -BXPC"), "{upgrade}");
@@ -452,6 +480,9 @@ fn ndctl_recipe(
     transport: Transport,
 ) -> Option<Vec<u8>> {
     let (boot, area) = boot_with(tag, &guest(version), interface, transport, None)?;
+    if interface_is_qemus(tag) {
+        return None;
+    }
     let steps = check_steps(tag, &boot, &area);
     assert_eq!(steps, 8, "{tag}: every step of the guest script");
     println!(
@@ -561,4 +592,227 @@ fn linux_lists_our_namespaces_through_our_zero_exit_methods() {
     assert_eq!(ns[0].str("uuid"), uuid.to_string());
     assert_eq!(ns[0].str("name"), "mine");
     assert_eq!(ns[0].u64("size"), 64 << 20);
+}
+
+/// The raw label requests of [`guest_label_requests_get_qemus_statuses_from_ours`], one
+/// a line for `label-ioctl` (tests/linux_support/label_ioctl.c), on the 128 KiB area
+/// with QEMU's maximum transfer of 4076 (0xfec) bytes. The first read is the marker
+/// that finds the program's requests in QEMU's trace.
+const LABEL_REQUESTS: &str = "read 0x1234 0x11
+size
+read 0 0x100
+write 0x100 0x100
+read 0x100 0x100
+read 0 0xfec
+read 0 0xfed
+write 0 0xfed
+read 0x1ff00 0x100
+write 0x1ff00 0x100
+read 0x1ff01 0x100
+write 0x1ff01 0x100
+read 0x20000 1
+read 0xffffffff 2
+write 0xffffffff 2
+read 0xffffff00 0x100
+write 0xffffff00 0x100
+read 0x80000000 0x80000000
+read 0 0x10000
+write 0 0x10000
+read 0 0x3ffff4
+read 0 0x3ffff5
+write 0 0x3ffff4
+write 0 0x3ffff5
+read 0 0xffffffff
+write 0 0xffffffff
+";
+
+/// Zero-length requests, sent only to our methods: QEMU 10 aborts on them (its
+/// `nvdimm_validate_rw_label_data`, hw/mem/nvdimm.c, asserts `offset + size > offset`
+/// after the DSM checks let a zero length through), which kills the guest.
+const EMPTY_REQUESTS: &str = "read 0 0
+read 0x20000 0
+write 0x20000 0
+read 0x20001 0
+write 0x20001 0
+";
+
+/// The guest: regions off (Linux refuses label writes to a DIMM in use,
+/// `nd_cmd_clear_to_send`), then `label-ioctl` between two kernel-log markers.
+fn ioctl_script(requests: &str) -> String {
+    format!(
+        "{PRELUDE}ndctl disable-region all
+echo '@@label-ioctl start' > /dev/kmsg
+label-ioctl /dev/nmem0 > /out/ioctl.txt <<'EOF'
+{requests}EOF
+echo '@@label-ioctl end' > /dev/kmsg
+"
+    )
+}
+
+/// Errno values, Linux `include/uapi/asm-generic/errno-base.h`.
+const ENXIO: i32 = 6;
+const EFAULT: i32 = 14;
+const EINVAL: i32 = 22;
+
+/// Whether and how Linux (drivers/nvdimm/bus.c `__nd_ioctl`) refuses a request before
+/// any firmware call: a length of `u32::MAX` is the "unknown size" value of
+/// `nd_cmd_out_size` (a read: EFAULT) and `nd_cmd_in_size` (a write: ENXIO); a command
+/// buffer (8 bytes of offset and length, 4 of status, the data) above
+/// `ND_IOCTL_MAX_BUFLEN` (4 MiB, include/linux/libnvdimm.h) gets EINVAL.
+fn kernel_refusal(r: &label_ioctl::Reply) -> Option<i32> {
+    use label_ioctl::Op;
+    match (r.op, r.length) {
+        (Op::Read, u32::MAX) => Some(EFAULT),
+        (Op::Write, u32::MAX) => Some(ENXIO),
+        (Op::Size, _) => None,
+        (_, len) => (12 + u64::from(len) > 4 << 20).then_some(EINVAL),
+    }
+}
+
+/// Boots with `label-ioctl` issuing `requests` and checks every reply: the kernel
+/// refuses exactly what [`kernel_refusal`] says (the status field untouched); every
+/// other request reached the firmware, one `acpi_nfit_ctl` call each between the
+/// markers, and its status and read data are what [`LabelMethods`] (through
+/// `methods`) answers to the same sequence over an area of zeros, which must end equal
+/// to the area the guest left. Returns the replies.
+fn label_requests(
+    tag: &str,
+    requests: &str,
+    interface: LabelInterface,
+    transport: Transport,
+    methods: label_ioctl::Methods,
+) -> Option<Vec<label_ioctl::Reply>> {
+    let (boot, area) = boot_with(tag, &ioctl_script(requests), interface, transport, None)?;
+    let replies = label_ioctl::parse(&boot.out("ioctl.txt"));
+    assert_eq!(
+        replies.len(),
+        requests.lines().count(),
+        "{tag}: every request"
+    );
+    if interface_is_qemus(tag) {
+        // QEMU's trace from the marker (the first request) on is the sequence of
+        // requests Linux let through, refused by QEMU exactly where it says status 3.
+        let trace = qemu_requests(&fs::read_to_string(boot_dir(tag).join("trace.log")).unwrap());
+        let first = &replies[0];
+        let marker = (
+            first.op.function(),
+            u64::from(first.offset),
+            u64::from(first.length),
+            false,
+        );
+        let at = trace
+            .iter()
+            .position(|t| *t == marker)
+            .expect("the marker in QEMU's trace");
+        let passed: Vec<_> = replies
+            .iter()
+            .filter(|r| !r.kernel_refused())
+            .map(|r| match r.op {
+                label_ioctl::Op::Size => {
+                    let (size, max) = r.extra.split_once('/').unwrap();
+                    let n = |h: &str| u64::from_str_radix(&h[2..], 16).unwrap();
+                    (r.op.function(), n(size), n(max), false)
+                }
+                _ => (
+                    r.op.function(),
+                    u64::from(r.offset),
+                    u64::from(r.length),
+                    r.status != 0,
+                ),
+            })
+            .collect();
+        assert_eq!(
+            trace[at..],
+            passed[..],
+            "{tag}: QEMU's trace vs label-ioctl"
+        );
+    }
+    let mut ours = LabelMethods::new(vec![0u8; area.len()], DSM_PAGE_MAX_TRANSFER).unwrap();
+    let (mut reached, mut refused) = (0, 0);
+    for r in &replies {
+        assert_eq!(
+            (r.kernel_refused(), (r.errno != 0).then_some(r.errno)),
+            (kernel_refusal(r).is_some(), kernel_refusal(r)),
+            "{tag}: Linux's refusal of {r:?}"
+        );
+        if r.kernel_refused() {
+            continue;
+        }
+        reached += 1;
+        refused += usize::from(r.status != 0);
+        let (status, extra) = label_ioctl::ours(&mut ours, methods, r);
+        assert_eq!((r.status, &r.extra), (status, &extra), "{tag}: {r:?}");
+    }
+    assert_eq!(
+        ours.into_inner(),
+        area,
+        "{tag}: the area after the requests"
+    );
+    let dmesg = boot.out("dmesg.log");
+    let calls = dmesg
+        .lines()
+        .skip_while(|l| !l.contains("@@label-ioctl start"))
+        .take_while(|l| !l.contains("@@label-ioctl end"))
+        .filter(|l| {
+            [" cmd: 4: ", " cmd: 5: ", " cmd: 6: "]
+                .iter()
+                .any(|c| l.contains(c))
+        })
+        .count();
+    assert_eq!(calls, reached, "{tag}: acpi_nfit_ctl calls");
+    println!(
+        "{tag}: {} requests: {} refused by Linux before the firmware, {reached} reached it ({refused} refused there), every status and read equal to LabelMethods'",
+        replies.len(),
+        replies.len() - reached
+    );
+    Some(replies)
+}
+
+/// A guest program's bad label requests (out of range, offset + length overflow, above
+/// the maximum transfer, above Linux's buffer limit) against QEMU's own NVDIMM (its
+/// tables, its trapping `_DSM`), our zero-exit Intel `_DSM` and our zero-exit
+/// `_LSR`/`_LSW`, all in one run. Where Linux lets a request through, QEMU's status
+/// (from its replies as the program saw them, and from its trace: status 3 exactly
+/// where it logged a refusal) is what `LabelMethods` answers; our `_DSM` AML gives the
+/// same statuses, our `_LS*` AML the `_LS*` ones (2, invalid input, where the `_DSM`
+/// says 3: ACPI 6.4 §6.5.10 vs Intel's DSM status codes); zero-length requests go to
+/// ours only (see [`EMPTY_REQUESTS`]).
+#[test]
+fn guest_label_requests_get_qemus_statuses_from_ours() {
+    use label_ioctl::Methods;
+    let Some(qemu) = label_requests(
+        "acpi-qemu-ioctl",
+        LABEL_REQUESTS,
+        LabelInterface::IntelDsm,
+        Transport::ZeroExit,
+        Methods::IntelDsm,
+    ) else {
+        return;
+    };
+    let all = format!("{LABEL_REQUESTS}{EMPTY_REQUESTS}");
+    for (tag, interface, methods) in [
+        (
+            "acpi-zx-dsm-ioctl",
+            LabelInterface::IntelDsm,
+            Methods::IntelDsm,
+        ),
+        (
+            "acpi-zx-ls-ioctl",
+            LabelInterface::LabelMethods,
+            Methods::Ls,
+        ),
+    ] {
+        let ours = label_requests(tag, &all, interface, Transport::ZeroExit, methods).unwrap();
+        for (q, o) in qemu.iter().zip(&ours) {
+            let same = if methods == Methods::Ls && q.status == 3 {
+                label_ioctl::Reply {
+                    status: 2,
+                    ..q.clone()
+                }
+            } else {
+                q.clone()
+            };
+            assert_eq!(&same, o, "{tag} vs QEMU");
+        }
+    }
 }
