@@ -8,10 +8,11 @@
 //! (`nvdimm-label`, `x2apic-virt`; the other three have none), supplies the
 //! `#[global_allocator]` a `no_std` artifact with `alloc` needs, and calls the
 //! alloc-gated APIs (`Lsa`, `Writer`'s `init`, `Plan`, `DestinationMap`), so a `std` leak
-//! behind `alloc` fails the same way.
+//! behind `alloc` fails the same way. With the `acpi` feature it calls the table builders
+//! built on rust-vmm's `acpi_tables` (the x2APIC MADT and DMAR, the NVDIMM SSDT).
 //!
 //! `scripts/nostd.sh` builds it alone, as a staticlib with `panic=abort` and the
-//! `link-proof` feature, once without and once with `alloc`; it is never tested or run.
+//! `link-proof` feature, once without features, once with `alloc`, once with `acpi`; it is never tested or run.
 #![no_std]
 
 extern crate frame_table;
@@ -22,6 +23,9 @@ extern crate x2apic_virt;
 
 #[cfg(feature = "alloc")]
 pub mod with_alloc;
+
+#[cfg(feature = "acpi")]
+pub mod with_acpi;
 
 /// Halts on panic: the artifact is only linked, never run.
 #[cfg(feature = "link-proof")]

@@ -8,6 +8,10 @@
 //! (Linux `ir_parse_one_ioapic_scope` takes it as the source-id every IOAPIC interrupt
 //! carries; an IOAPIC without a scope disables remapping), and the INTR_REMAP flag;
 //! X2APIC_OPT_OUT when the machine asks for it.
+//!
+//! Parsing takes what firmware writes: DRHDs first, then the other remapping structures
+//! (RMRR, ATSR, RHSA, ANDD, SATC, ...), which are kept as they are ([`OtherStructure`])
+//! so that a host's table round-trips byte for byte.
 
 use alloc::vec::Vec;
 
@@ -243,8 +247,38 @@ impl Drhd {
     }
 }
 
-/// A whole DMAR with DRHD structures (the other structure types, RMRR, ATSR, RHSA,
-/// ANDD, SATC, are refused by [`Dmar::parse`]).
+/// A remapping structure other than a DRHD (RMRR, ATSR, RHSA, ANDD, SATC: VT-d §8.4 to
+/// §8.9), kept undecoded: its type and the bytes after its 4-byte type/length header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct OtherStructure {
+    /// Structure type (VT-d §8.2, Table "Remapping Structure Types"), never [`TYPE_DRHD`].
+    pub kind: u16,
+    /// The bytes after the type and length fields.
+    pub body: Vec<u8>,
+}
+
+impl OtherStructure {
+    fn emit(&self, at: usize, out: &mut Vec<u8>) -> Result<()> {
+        let len = 4 + self.body.len();
+        let length = u16::try_from(len).map_err(|_| Error::TooLarge { len })?;
+        if self.kind == TYPE_DRHD {
+            return Err(Error::BadStructure {
+                at,
+                kind: self.kind,
+                length,
+            });
+        }
+        out.extend_from_slice(&self.kind.to_le_bytes());
+        out.extend_from_slice(&length.to_le_bytes());
+        out.extend_from_slice(&self.body);
+        Ok(())
+    }
+}
+
+/// A whole DMAR: DRHD structures, then any others in table order. VT-d §8.2 has firmware
+/// report the structures in ascending type order, so [`Dmar::parse`] refuses a DRHD
+/// after another type ([`Error::BadStructure`]); the order among the others is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Dmar {
@@ -256,6 +290,8 @@ pub struct Dmar {
     pub flags: u8,
     /// Remapping units.
     pub units: Vec<Drhd>,
+    /// The structures after the DRHDs, undecoded.
+    pub others: Vec<OtherStructure>,
 }
 
 impl Dmar {
@@ -271,23 +307,31 @@ impl Dmar {
                     .fold(0u64, |a, &b| a << 8 | u64::from(b)),
             });
         }
-        let units = structures(body, HEADER_LEN + size_of::<Fixed>(), true)
-            .map(|s| {
-                s.and_then(|(at, kind, bytes)| match kind {
-                    TYPE_DRHD => Drhd::parse(at, bytes),
-                    _ => Err(Error::BadStructure {
+        let mut units = Vec::new();
+        let mut others = Vec::new();
+        for s in structures(body, HEADER_LEN + size_of::<Fixed>(), true) {
+            let (at, kind, bytes) = s?;
+            match kind {
+                TYPE_DRHD if others.is_empty() => units.push(Drhd::parse(at, bytes)?),
+                TYPE_DRHD => {
+                    return Err(Error::BadStructure {
                         at,
                         kind,
                         length: u16::try_from(bytes.len()).unwrap_or(u16::MAX),
-                    }),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+                    });
+                }
+                _ => others.push(OtherStructure {
+                    kind,
+                    body: bytes.get(4..).unwrap_or_default().to_vec(),
+                }),
+            }
+        }
         Ok(Self {
             header,
             address_width: fixed.width.wrapping_add(1),
             flags: fixed.flags,
             units,
+            others,
         })
     }
 
@@ -301,6 +345,9 @@ impl Dmar {
         let mut body = Vec::new();
         for u in &self.units {
             u.emit(&mut body)?;
+        }
+        for o in &self.others {
+            o.emit(HEADER_LEN + size_of::<Fixed>() + body.len(), &mut body)?;
         }
         emit_table(SIGNATURE, &self.header, fixed.as_bytes(), &body)
     }
@@ -338,6 +385,7 @@ impl Dmar {
                     path: alloc::vec![(devfn >> 3, devfn & 7)],
                 }],
             }],
+            others: Vec::new(),
         }))
     }
 
@@ -408,14 +456,68 @@ mod tests {
             })
     }
 
+    fn other() -> impl Strategy<Value = OtherStructure> {
+        (1..=u16::MAX, proptest::collection::vec(any::<u8>(), 0..64))
+            .prop_map(|(kind, body)| OtherStructure { kind, body })
+    }
+
+    /// An RMRR (VT-d §8.4: reserved, segment, base, limit, one PCI endpoint scope) after
+    /// the DRHD, as host firmware writes them: kept and emitted byte for byte; a DRHD
+    /// after it is refused; an `OtherStructure` claiming type 0 is not emitted.
+    #[test]
+    fn rmrr_kept_and_order_checked() {
+        let plan = Plan::new(2, IdScheme::Dense).unwrap();
+        let mut dmar = Dmar::for_plan(&plan, &Machine::q35(&plan))
+            .unwrap()
+            .unwrap();
+        let mut rmrr = alloc::vec![0u8, 0, 0, 0];
+        rmrr.extend_from_slice(&0x7D00_0000u64.to_le_bytes());
+        rmrr.extend_from_slice(&0x7D7F_FFFFu64.to_le_bytes());
+        rmrr.extend_from_slice(&[1, 8, 0, 0, 0, 0, 0x14, 0]);
+        dmar.others.push(OtherStructure {
+            kind: 1,
+            body: rmrr.clone(),
+        });
+        let bytes = dmar.emit().unwrap();
+        assert_eq!(&bytes[72..76], &[1, 0, 32, 0]);
+        assert_eq!(&bytes[76..], &rmrr[..]);
+        assert_eq!(Dmar::parse(&bytes).unwrap(), dmar);
+
+        let mut swapped = dmar.clone();
+        swapped.others[0].kind = 0;
+        assert!(matches!(
+            swapped.emit(),
+            Err(Error::BadStructure {
+                at: 72,
+                kind: 0,
+                ..
+            })
+        ));
+        // The RMRR first, the DRHD after it: out of VT-d's order.
+        let mut reordered = bytes[..48].to_vec();
+        reordered.extend_from_slice(&bytes[72..]);
+        reordered.extend_from_slice(&bytes[48..72]);
+        let sum = reordered.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+        reordered[9] = reordered[9].wrapping_sub(sum);
+        assert!(matches!(
+            Dmar::parse(&reordered),
+            Err(Error::BadStructure {
+                at: 80,
+                kind: 0,
+                ..
+            })
+        ));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
         #[test]
         fn round_trip(
             header in crate::acpi::madt::tests::header(), address_width in any::<u8>(),
             flags in any::<u8>(), units in proptest::collection::vec(drhd(), 0..4),
+            others in proptest::collection::vec(other(), 0..4),
         ) {
-            let dmar = Dmar { header, address_width, flags, units };
+            let dmar = Dmar { header, address_width, flags, units, others };
             let bytes = dmar.emit().unwrap();
             prop_assert_eq!(Dmar::parse(&bytes).unwrap(), dmar);
         }
