@@ -15,7 +15,8 @@
 //! After each ndctl step the guest reads the area back (`ndctl read-labels`, raw and
 //! `-j`) and the host requires `lsa dump --json --all-slots` of it to print ndctl's JSON.
 //! Label requests are counted on Linux's side and QEMU's (`-trace 'acpi_nvdimm_*'`), and
-//! QEMU's logged requests are replayed through `LabelMethods`.
+//! QEMU's logged requests are replayed through `LabelMethods`; those of the trapping
+//! run byte for byte, with the write data from Linux's `nfit` debug hex dumps.
 //!
 //! Without qemu, the kernel or ndctl it skips loudly and is counted in the skip summary
 //! (`peer_skip::missing`); under `CI` that is a failure.
@@ -75,7 +76,12 @@ fn guest(version: &str) -> String {
 # label methods under test), hex with repeated lines squeezed.
 # steps.txt: one line per step, its name and the guest uptime before and after the
 # read-back.
+# Each step's read-back starts with a marker request (a read at STEP_MARKER of the
+# step's number of bytes), which finds the step in QEMU's trace.
+n=0
 step() {{
+  n=$((n + 1))
+  echo "read {STEP_MARKER:#x} $n" | label-ioctl /dev/nmem0 > /dev/null
   t=$(cut -d' ' -f1 /proc/uptime)
   ndctl read-labels -j nmem0 > "/out/$1.step.json"
   ndctl read-labels -o /tmp/area nmem0
@@ -114,6 +120,10 @@ ndctl list -N > /out/list-N.json
 "#
     )
 }
+
+/// The offset of the marker read before each step's read-back (see [`guest`]): no
+/// label, index block or `max_transfer` chunk starts there.
+const STEP_MARKER: u32 = 0xabc;
 
 /// Prints how long the guest's 5 `ndctl init-labels` and 10 `ndctl read-labels` took
 /// (guest uptime, 10 ms resolution, TCG): a measurement, not a check.
@@ -171,11 +181,11 @@ fn bytes_from_od(od: &str) -> Vec<u8> {
 /// After every ndctl step of [`guest`] the label area as ndctl read it back (through
 /// the methods under test) parses, undamaged, and `lsa dump --json --all-slots` of it
 /// prints what `ndctl read-labels -j` printed at that step; the last read is the area
-/// the host finds. Returns how many steps were checked.
-fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> usize {
+/// the host finds. Returns each step's read-back, in order.
+fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> Vec<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let steps = boot.out("steps.txt");
-    let mut last = Vec::new();
+    let mut read_backs: Vec<Vec<u8>> = Vec::new();
     // Guest uptime when the previous step's read-back ended: from the timing loop on.
     let mut prev: f64 = boot
         .out("timing.txt")
@@ -216,15 +226,16 @@ fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> usize {
             ours, ndctl,
             "{tag} {step}: lsa dump --json --all-slots vs ndctl read-labels -j"
         );
-        last = bytes;
+        read_backs.push(bytes);
     }
     assert_eq!(
-        last, area,
+        read_backs.last().map(Vec::as_slice),
+        Some(area),
         "{tag}: ndctl's last read vs the area the host reads"
     );
     // Guest uptime (10 ms resolution, TCG): a measurement, not a check.
     println!("{tag}: step s + read-back s: {}", times.join(", "));
-    times.len()
+    read_backs
 }
 
 /// The hex numbers (`0x...`) of one QEMU trace line, in order.
@@ -344,10 +355,146 @@ fn linux_requests(dmesg: &str) -> (usize, usize) {
     (count(" cmd: 5: "), count(" cmd: 6: "))
 }
 
-/// Kernel command-line words that turn on the one `nfit` debug line [`linux_requests`]
-/// counts (the only `nfit` format containing "input"; dynamic debug, `CONFIG_DYNAMIC_DEBUG`)
-/// and a printk buffer large enough to keep every such line of a run.
-const NFIT_DYNDBG: &str = "log_buf_len=4M nfit.dyndbg=\"format input +p\"";
+/// Linux's label commands 5 and 6 in order, each with the first bytes of its input
+/// (offset, length, then for a write its data): the `acpi_nfit_ctl` debug line (Linux
+/// `drivers/acpi/nfit/core.c`, "... cmd: C: ... input length: N") and the hex dump it
+/// prints after it (`print_hex_dump_debug("nvdimm in  ", DUMP_PREFIX_OFFSET, 4, 4,
+/// ..., min(256, N), true)`), enabled by [`NFIT_DYNDBG`]. `print_hex_dump`
+/// (lib/hexdump.c) prints 16 bytes a row (a row size other than 16 or 32 becomes 16)
+/// as little-endian 32-bit groups, or as single bytes when the length is not a
+/// multiple of 4, then the ASCII column.
+fn linux_commands(dmesg: &str) -> Vec<(u32, Vec<u8>)> {
+    // (command, bytes the dump will show, bytes so far).
+    let mut commands: Vec<(u32, usize, Vec<u8>)> = Vec::new();
+    for line in dmesg.lines() {
+        if let Some((_, rest)) = line.split_once(" cmd: ") {
+            let (cmd, rest) = rest.split_once(": ").unwrap();
+            let (_, len) = rest.split_once("input length: ").unwrap();
+            let len: usize = len.trim().parse().unwrap();
+            commands.push((cmd.parse().unwrap(), len.min(256), Vec::new()));
+        } else if let Some((_, row)) = line.split_once("nvdimm in  ") {
+            let (_, hex) = row.split_once(": ").unwrap();
+            let (_, shown, bytes) = commands.last_mut().expect("a dump follows its command");
+            let group = if *shown % 4 == 0 { 4 } else { 1 };
+            let in_row = (*shown - bytes.len()).min(16);
+            for word in hex.split_whitespace().take(in_row / group) {
+                let v = u32::from_str_radix(word, 16).unwrap();
+                bytes.extend_from_slice(&v.to_le_bytes()[..group]);
+            }
+        }
+    }
+    commands
+        .into_iter()
+        .filter(|c| c.0 == DSM_FN_GET_LABEL_DATA || c.0 == DSM_FN_SET_LABEL_DATA)
+        .map(|(cmd, shown, bytes)| {
+            assert_eq!(bytes.len(), shown, "command {cmd}: its dump");
+            (cmd, bytes)
+        })
+        .collect()
+}
+
+/// Replays, byte for byte, the label requests QEMU's NVDIMM device served in an ndctl
+/// run through [`LabelMethods`] over an area of zeros (QEMU's initial label area). QEMU's
+/// trace gives each request's offset and length, Linux's hex dump ([`linux_commands`],
+/// the same requests in the same order, offsets and lengths checked) the first 248
+/// data bytes of each write. Bytes past those (the tail of a 256-byte index block, of
+/// the 512-byte writes of `ndctl init-labels`) are taken from the next step's read-back
+/// (`steps[k]`, found by its marker read, see [`STEP_MARKER`]). Every read from a
+/// step's marker until the next write must return the bytes ndctl read back at that
+/// step, and the replayed area must end equal to QEMU's backing file (`area`). Returns (bytes written from Linux's dumps,
+/// bytes filled in from read-backs, read bytes compared with ndctl's).
+fn replay_bytes(
+    tag: &str,
+    trace: &str,
+    dmesg: &str,
+    steps: &[Vec<u8>],
+    area: &[u8],
+) -> (usize, usize, usize) {
+    let requests = qemu_requests(trace);
+    let requests: Vec<_> = requests
+        .iter()
+        .filter(|r| r.0 != DSM_FN_GET_LABEL_SIZE)
+        .collect();
+    let commands = linux_commands(dmesg);
+    assert_eq!(
+        requests.len(),
+        commands.len(),
+        "{tag}: QEMU's requests vs Linux's"
+    );
+    let mut ours = LabelMethods::new(vec![0u8; area.len()], DSM_PAGE_MAX_TRANSFER).unwrap();
+    let mut unknown = vec![false; area.len()];
+    let mut out = vec![0u8; DSM_PAGE_SIZE];
+    // The read-back the next reads must return: set at a step marker, dropped at a write.
+    let mut expect: Option<&Vec<u8>> = None;
+    let (mut from_linux, mut filled, mut compared, mut markers) = (0, 0, 0, 0);
+    for (&&(function, offset, length, refused), (cmd, input)) in requests.iter().zip(&commands) {
+        let word = |i: usize| u64::from(u32::from_le_bytes(input[i..i + 4].try_into().unwrap()));
+        assert_eq!(
+            (function, offset, length),
+            (*cmd, word(0), word(4)),
+            "{tag}: QEMU's request vs Linux's"
+        );
+        let (start, len) = (offset as usize, length as usize);
+        if function == DSM_FN_SET_LABEL_DATA {
+            expect = None;
+            let known = &input[8..];
+            let mut arg = input[..8].to_vec();
+            arg.extend_from_slice(known);
+            arg.resize(8 + len, 0);
+            ours.dsm(1, u64::from(function), &arg, &mut out);
+            let status = u32::from_le_bytes(out[..4].try_into().unwrap());
+            assert_eq!(status != 0, refused, "{tag}: write {offset:#x}+{length:#x}");
+            if !refused {
+                from_linux += known.len().min(len);
+                unknown[start..start + len]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, u)| *u = i >= known.len());
+            }
+            continue;
+        }
+        if offset == u64::from(STEP_MARKER) {
+            markers += 1;
+            assert_eq!(length, markers as u64, "{tag}: step marker {markers}");
+            let step = &steps[markers - 1];
+            // Bytes the dumps did not show: as this step read them back.
+            for (i, u) in unknown.iter_mut().enumerate().filter(|(_, u)| **u) {
+                ours.storage()[i] = step[i];
+                *u = false;
+                filled += 1;
+            }
+            expect = Some(step);
+        }
+        ours.dsm(1, u64::from(function), &input[..8], &mut out);
+        let status = u32::from_le_bytes(out[..4].try_into().unwrap());
+        assert_eq!(status != 0, refused, "{tag}: read {offset:#x}+{length:#x}");
+        if let (Some(step), false) = (expect, refused) {
+            assert_eq!(
+                &out[4..4 + len],
+                &step[start..start + len],
+                "{tag}: read {offset:#x}+{length:#x} vs ndctl's read-back"
+            );
+            compared += len;
+        }
+    }
+    assert_eq!(markers, steps.len(), "{tag}: step markers in QEMU's trace");
+    assert!(
+        !unknown.contains(&true),
+        "{tag}: written bytes no read-back showed"
+    );
+    assert_eq!(
+        ours.into_inner(),
+        area,
+        "{tag}: replayed area vs QEMU's backing file"
+    );
+    (from_linux, filled, compared)
+}
+
+/// Kernel command-line words that turn on the `nfit` debug line [`linux_requests`]
+/// counts (the only `nfit` format containing "input"; dynamic debug,
+/// `CONFIG_DYNAMIC_DEBUG`) and the input hex dumps [`linux_commands`] reads, and a
+/// printk buffer large enough to keep every such line of a run.
+const NFIT_DYNDBG: &str = "log_buf_len=4M nfit.dyndbg=\"format input +p; format nvdimm +p\"";
 
 /// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
 /// with the harness's 512 MiB of RAM (QEMU's `MEMA` in tests/data/nfit/qemu10-2dimm.ssdt).
@@ -484,10 +631,19 @@ fn ndctl_recipe(
         return None;
     }
     let steps = check_steps(tag, &boot, &area);
-    assert_eq!(steps, 8, "{tag}: every step of the guest script");
+    assert_eq!(steps.len(), 8, "{tag}: every step of the guest script");
     println!(
-        "{tag}: {steps} ndctl steps, each read back: lsa dump --json --all-slots == ndctl read-labels -j"
+        "{tag}: {} ndctl steps, each read back: lsa dump --json --all-slots == ndctl read-labels -j",
+        steps.len()
     );
+    if transport != Transport::ZeroExit {
+        let trace = fs::read_to_string(boot_dir(tag).join("trace.log")).unwrap();
+        let (from_linux, filled, compared) =
+            replay_bytes(tag, &trace, &boot.out("dmesg.log"), &steps, &area);
+        println!(
+            "{tag}: QEMU's requests replayed through LabelMethods byte for byte: {from_linux} written bytes from Linux's dumps, {filled} from read-backs, {compared} read bytes equal to ndctl's read-backs, the final area equal to QEMU's"
+        );
+    }
     // What ndctl wrote through our methods parses to the namespaces ndctl's own reading
     // of the labels (through our methods) shows: the fsdax, devdax and sector ones and
     // the renamed raw one; the destroyed one is gone.
