@@ -39,7 +39,9 @@ use std::process::Command;
 
 use harness::{Boot, Outcome};
 use json::Members;
-use nvdimm_label::aml::{AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport};
+use nvdimm_label::aml::{
+    AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport, ZERO_EXIT_MAX_TRANSFER,
+};
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
 use nvdimm_label::methods::{
     DSM_FN_GET_LABEL_DATA, DSM_FN_GET_LABEL_SIZE, DSM_FN_SET_LABEL_DATA, DSM_PAGE_MAX_TRANSFER,
@@ -67,8 +69,9 @@ cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
 "#;
 
 /// The guest script: labels of `version` ("1.1" or "1.2") initialised five times
-/// (timed), read ten times (timed), then one namespace of each kind, one renamed, one
-/// destroyed, and ndctl's view of the result.
+/// (timed), read ten times (timed), 100 raw reads of [`DSM_PAGE_MAX_TRANSFER`] bytes
+/// (timed: the transport without ndctl), then one namespace of each kind, one renamed,
+/// one destroyed, and ndctl's view of the result.
 fn guest(version: &str) -> String {
     format!(
         r#"{PRELUDE}
@@ -89,12 +92,15 @@ step() {{
   echo "$1 $t $(cut -d' ' -f1 /proc/uptime)" >> /out/steps.txt
 }}
 ndctl disable-region all
+i=0; while [ $i -lt 100 ]; do echo "read 0 {DSM_PAGE_MAX_TRANSFER:#x}"; i=$((i + 1)); done > /tmp/reads
 t0=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5; do ndctl init-labels -f -V {version} nmem0; done
 t1=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5 6 7 8 9 10; do ndctl read-labels nmem0 >/dev/null; done
 t2=$(cut -d' ' -f1 /proc/uptime)
-echo "$t0 $t1 $t2" > /out/timing.txt
+label-ioctl /dev/nmem0 < /tmp/reads > /dev/null
+t3=$(cut -d' ' -f1 /proc/uptime)
+echo "$t0 $t1 $t2 $t3" > /out/timing.txt
 step init
 ndctl enable-region all
 ndctl create-namespace -r region0 -m fsdax -s 64M -n ours
@@ -125,19 +131,21 @@ ndctl list -N > /out/list-N.json
 /// label, index block or `max_transfer` chunk starts there.
 const STEP_MARKER: u32 = 0xabc;
 
-/// Prints how long the guest's 5 `ndctl init-labels` and 10 `ndctl read-labels` took
-/// (guest uptime, 10 ms resolution, TCG): a measurement, not a check.
+/// Prints how long the guest's 5 `ndctl init-labels`, 10 `ndctl read-labels` and 100
+/// raw reads of [`DSM_PAGE_MAX_TRANSFER`] bytes took (guest uptime, 10 ms resolution,
+/// TCG): a measurement, not a check.
 fn print_timing(tag: &str, boot: &Boot) {
     let t: Vec<f64> = boot
         .out("timing.txt")
         .split_whitespace()
         .map(|x| x.parse().unwrap())
         .collect();
-    if let [t0, t1, t2] = t[..] {
+    if let [t0, t1, t2, t3] = t[..] {
         println!(
-            "{tag}: 5x ndctl init-labels {:.2} s, 10x ndctl read-labels {:.2} s",
+            "{tag}: 5x ndctl init-labels {:.2} s, 10x ndctl read-labels {:.2} s, 100x {DSM_PAGE_MAX_TRANSFER}-byte label-ioctl reads {:.2} s",
             t1 - t0,
-            t2 - t1
+            t2 - t1,
+            t3 - t2
         );
     }
 }
@@ -492,9 +500,13 @@ fn replay_bytes(
 
 /// Kernel command-line words that turn on the `nfit` debug line [`linux_requests`]
 /// counts (the only `nfit` format containing "input"; dynamic debug,
-/// `CONFIG_DYNAMIC_DEBUG`) and the input hex dumps [`linux_commands`] reads, and a
-/// printk buffer large enough to keep every such line of a run.
-const NFIT_DYNDBG: &str = "log_buf_len=4M nfit.dyndbg=\"format input +p; format nvdimm +p\"";
+/// `CONFIG_DYNAMIC_DEBUG`), with `dumps` also the input hex dumps [`linux_commands`]
+/// reads (format "nvdimm in  "; off otherwise, as they cost guest time in the timed
+/// runs), and a printk buffer large enough to keep every such line of a run.
+fn nfit_dyndbg(dumps: bool) -> String {
+    let dumps = if dumps { "; format nvdimm +p" } else { "" };
+    format!("log_buf_len=4M nfit.dyndbg=\"format input +p{dumps}\"")
+}
 
 /// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
 /// with the harness's 512 MiB of RAM (QEMU's `MEMA` in tests/data/nfit/qemu10-2dimm.ssdt).
@@ -505,12 +517,13 @@ const QEMU_DSM_PAGE: u32 = 0x1fff_f000;
 /// returns the boot and the label area as the guest left it: for the zero-exit transport the 128 KiB at `LSA_GPA` of the RAM
 /// file, for the trapping one QEMU's own label area (the backend's tail), which QEMU's
 /// device serves through the page our AML fills. `preload` is written into the
-/// zero-exit label area before the boot.
+/// zero-exit label area before the boot; `max_transfer` is what our methods offer.
 fn boot_with(
     tag: &str,
     script: &str,
     interface: LabelInterface,
     transport: Transport,
+    max_transfer: u32,
     preload: Option<&[u8]>,
 ) -> Option<(Boot, Vec<u8>)> {
     let mut boot = Boot::new(tag, script);
@@ -537,7 +550,7 @@ fn boot_with(
     };
     // QEMU's NVDIMM SSDT has OEM table ID "NVDIMM" padded with NULs.
     let ssdt = SsdtBuilder::new(&[dimm], interface, transport)
-        .max_transfer(DSM_PAGE_MAX_TRANSFER)
+        .max_transfer(max_transfer)
         .oem(*b"BOCHS ", *b"NVDIMM\0\0", 2)
         .ssdt()
         .unwrap();
@@ -551,7 +564,7 @@ fn boot_with(
         "-trace\nacpi_nvdimm_*\n-D\n{}\n",
         dir.join("trace.log").display()
     );
-    let mut cmdline = NFIT_DYNDBG.to_owned();
+    let mut cmdline = nfit_dyndbg(transport != Transport::ZeroExit);
     if transport == Transport::ZeroExit {
         let f = fs::File::create(&ram).unwrap();
         f.set_len(RAM).unwrap();
@@ -626,7 +639,19 @@ fn ndctl_recipe(
     interface: LabelInterface,
     transport: Transport,
 ) -> Option<Vec<u8>> {
-    let (boot, area) = boot_with(tag, &guest(version), interface, transport, None)?;
+    // Zero-exit transfers are not bound to QEMU's page.
+    let max_transfer = match transport {
+        Transport::ZeroExit => ZERO_EXIT_MAX_TRANSFER,
+        Transport::Trapping { .. } => DSM_PAGE_MAX_TRANSFER,
+    };
+    let (boot, area) = boot_with(
+        tag,
+        &guest(version),
+        interface,
+        transport,
+        max_transfer,
+        None,
+    )?;
     if interface_is_qemus(tag) {
         return None;
     }
@@ -737,6 +762,7 @@ fn linux_lists_our_namespaces_through_our_zero_exit_methods() {
         &script,
         LabelInterface::LabelMethods,
         Transport::ZeroExit,
+        ZERO_EXIT_MAX_TRANSFER,
         Some(&area),
     ) else {
         return;
@@ -838,7 +864,14 @@ fn label_requests(
     transport: Transport,
     methods: label_ioctl::Methods,
 ) -> Option<Vec<label_ioctl::Reply>> {
-    let (boot, area) = boot_with(tag, &ioctl_script(requests), interface, transport, None)?;
+    let (boot, area) = boot_with(
+        tag,
+        &ioctl_script(requests),
+        interface,
+        transport,
+        DSM_PAGE_MAX_TRANSFER,
+        None,
+    )?;
     let replies = label_ioctl::parse(&boot.out("ioctl.txt"));
     assert_eq!(
         replies.len(),
