@@ -190,9 +190,18 @@ fn dsm_arg_into_local6() -> Raw {
 
 /// The name `NVxx` of DIMM device `i`.
 fn device_name(i: usize) -> Path {
+    name_path(&numbered(*b"NV", i))
+}
+
+/// The name `prefix` followed by the low byte of `i` in two upper-case hex digits.
+fn numbered(prefix: [u8; 2], i: usize) -> [u8; 4] {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let name = [b'N', b'V', HEX[(i >> 4) & 0xf], HEX[i & 0xf]];
-    Path::new(core::str::from_utf8(&name).unwrap_or("NV00"))
+    [prefix[0], prefix[1], HEX[(i >> 4) & 0xf], HEX[i & 0xf]]
+}
+
+/// A [`numbered`] name as a path.
+fn name_path(name: &[u8; 4]) -> Path {
+    Path::new(core::str::from_utf8(name).unwrap_or("XX00"))
 }
 
 impl SsdtBuilder {
@@ -405,25 +414,20 @@ fn window_sizes(label_size: u32, max: u32) -> Vec<u32> {
     sizes
 }
 
-/// For an already checked request (`Arg0` offset, `Arg1` length, see `LCHK`): picks the
-/// smallest window of [`window_sizes`] that holds `Arg1` bytes, places it at `Arg0`,
-/// or as far into the area as it goes (base in `Local0`, `Local2` = `Arg0` − base), declares it
-/// (`OperationRegion` created in the method, one field over all of it) and runs
-/// `body` on the field. Each window has its own region and field name (`LRnn`,
-/// `LWnn`), so only the branch taken creates objects.
+/// For an already checked request (`Arg0` offset, `Arg1` length, see `LCHK`): picks
+/// the smallest window of [`window_sizes`] that holds `Arg1` bytes, places it at
+/// `Arg0` or as far into the area as it goes (base in `Local0`, `Local2` = `Arg0` −
+/// base), declares it (`OperationRegion` created in the method, one field over all of
+/// it) and runs `body` on the field. Each window has its own region and field name
+/// (`LRnn`, `LWnn`), so only the branch taken creates objects.
 fn windowed(d: &AmlDimm, max: u32, body: &dyn Fn(&Path) -> Raw) -> Raw {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let size = u64::from(d.label_size);
     let sizes = window_sizes(d.label_size, max);
     let branches: Vec<Raw> = sizes
         .iter()
         .enumerate()
         .map(|(i, &w)| {
-            let n = [HEX[(i >> 4) & 0xf], HEX[i & 0xf]];
-            let region = [b'L', b'R', n[0], n[1]];
-            let field = [b'L', b'W', n[0], n[1]];
-            let region_path = Path::new(core::str::from_utf8(&region).unwrap_or("LR00"));
-            let field_path = Path::new(core::str::from_utf8(&field).unwrap_or("LW00"));
+            let (region, field) = (numbered(*b"LR", i), numbered(*b"LW", i));
             let last_base = size - u64::from(w);
             let base = Store::new(&Local(0), &aml::Arg(0)).to_raw();
             let clamp = If::new(
@@ -434,16 +438,16 @@ fn windowed(d: &AmlDimm, max: u32, body: &dyn Fn(&Path) -> Raw) -> Raw {
             let at = Subtract::new(&Local(2), &aml::Arg(0), &Local(0)).to_raw();
             let addr = Add::new(&aml::ZERO, &d.label_gpa, &Local(0)).to_raw();
             let op_region =
-                OpRegion::new(region_path, OpRegionSpace::SystemMemory, &addr, &w).to_raw();
+                OpRegion::new(name_path(&region), OpRegionSpace::SystemMemory, &addr, &w).to_raw();
             let op_field = Field::new(
-                Path::new(core::str::from_utf8(&region).unwrap_or("LR00")),
+                name_path(&region),
                 window_access(w),
                 FieldLockRule::NoLock,
                 FieldUpdateRule::Preserve,
                 vec![FieldEntry::Named(field, w as usize * 8)],
             )
             .to_raw();
-            let run = body(&field_path);
+            let run = body(&name_path(&field));
             let all = seq(&[&base, &clamp, &at, &op_region, &op_field, &run]);
             if i + 1 == sizes.len() {
                 all
