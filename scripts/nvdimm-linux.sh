@@ -17,7 +17,8 @@
 #       where Linux's initrd table upgrade replaces the firmware table with the same
 #       signature, OEM ID and OEM table ID and a lower OEM revision (or installs it);
 #       WORKDIR/qemu.args (one QEMU argument per line) and WORKDIR/cmdline.extra (kernel
-#       command-line words) are appended.
+#       command-line words) are appended; WORKDIR/bin/* (static programs) are put in the
+#       guest's /bin.
 #
 #   scripts/nvdimm-linux.sh fixtures [DATADIR]
 #       Regenerates the checked-in fixtures (default crates/nvdimm-label/tests/data): one
@@ -31,7 +32,10 @@
 # has /lib/modules/VERSION/kernel/drivers/nvdimm) with NVDIMM_LINUX_KVER (its module
 # directory name, default the vmlinuz-VERSION suffix), NVDIMM_LINUX_ACCEL (default tcg: the
 # stock kernel hangs under the nested kvm_pvm host this was developed on),
-# NVDIMM_LINUX_TIMEOUT (seconds, default 300).
+# NVDIMM_LINUX_TIMEOUT (seconds, default 300), NVDIMM_LINUX_ICOUNT (unset by default; a
+# QEMU -icount shift, e.g. 0: guest time then counts guest instructions, 2^shift ns
+# each, so guest-timed figures stop depending on the host's load, and leave out what
+# QEMU itself spends in device emulation).
 #
 # Exit status 77 means "cannot run here" (no qemu, no kernel, no ndctl); the reason is on
 # stderr prefixed with SKIPPED.
@@ -96,6 +100,7 @@ build_initramfs() {
   install -m 0755 "$here/nvdimm-linux/init" "$root/init"
   install -m 0644 "$guest" "$root/guest.sh"
   copy_with_libs "$root" "$(command -v ndctl)"
+  if [ -d "$work/bin" ]; then install -m 0755 "$work"/bin/* "$root/bin/"; fi
   if [ -d /etc/ndctl.conf.d ]; then cp -r /etc/ndctl.conf.d "$root/etc/"; fi
   for m in nfit libnvdimm nd_pmem nd_btt dax_pmem device_dax; do
     f=$(modinfo -k "$kver" -n "$m") || skip "kernel $kver has no module $m"
@@ -134,7 +139,8 @@ cmd_run() {
   build_initramfs "$work/initramfs" "$work/initramfs.cpio" "$work/guest.sh"
   rm -rf "$work/initramfs"
   local ram_mb=512 max_mb=$((512 + (total >> 20) + 2 * n)) extra=() cmdline_extra=
-  if [ -f "$work/qemu.args" ]; then mapfile -t extra <"$work/qemu.args"; fi
+  if [ -n "${NVDIMM_LINUX_ICOUNT:-}" ]; then extra+=(-icount "shift=$NVDIMM_LINUX_ICOUNT"); fi
+  if [ -f "$work/qemu.args" ]; then mapfile -t -O "${#extra[@]}" extra <"$work/qemu.args"; fi
   if [ -f "$work/cmdline.extra" ]; then cmdline_extra=" $(cat "$work/cmdline.extra")"; fi
   start=$(date +%s.%N)
   timeout "${NVDIMM_LINUX_TIMEOUT:-300}" qemu-system-x86_64 \

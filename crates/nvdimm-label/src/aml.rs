@@ -15,11 +15,15 @@
 //! **Transports** ([`Transport`]):
 //! - *Zero-exit*: each DIMM's label area is guest-physical memory (for example the tail
 //!   of its backing file, left out of the SPA range and marked reserved in the memory
-//!   map). The methods copy to and from it in AML through a `max_transfer`-byte window
-//!   (`OperationRegion` created in the method), so a label access costs no VM exit.
-//!   A write reads the window, splices the new bytes in and writes the window back:
-//!   bytes around the request are rewritten with their own values, all inside the
-//!   area. The window always lies inside the area.
+//!   map). The methods copy to and from it in AML through a window (`OperationRegion`
+//!   created in the method, one field over all of it), so a label access costs no VM
+//!   exit. The window is the smallest power of two of at least 8 bytes that holds the
+//!   request, or the largest window, `max_transfer` rounded up to a multiple of 8; it
+//!   is read and written in 8-byte (QWord) accesses, each one call of ACPICA's region
+//!   handler. A write reads the window, splices the new bytes in and writes the window
+//!   back: bytes around the request are rewritten with their own values, all inside
+//!   the area. The window always lies inside the area.
+//!   [`ZERO_EXIT_MAX_TRANSFER`] is a maximum transfer suited to it.
 //! - *Trapping*: the methods put the request in a shared 4 KiB page and write the
 //!   page's address to an I/O port, QEMU's NVDIMM `_DSM` protocol
 //!   (`docs/specs/acpi_nvdimm.rst`); the VMM answers with
@@ -53,6 +57,14 @@ pub const NVDIMM_ROOT_HID: &str = "ACPI0012";
 /// The I/O port QEMU's NVDIMM `_DSM` protocol notifies. Source: QEMU
 /// `include/hw/mem/nvdimm.h` `NVDIMM_ACPI_IO_BASE`.
 pub const QEMU_NVDIMM_IO_PORT: u16 = 0x0a18;
+
+/// A maximum transfer for the zero-exit transport (32 KiB): a transfer is one method
+/// call, whatever its size (the trapping transport's limit, [`DSM_PAGE_MAX_TRANSFER`],
+/// comes from QEMU's 4 KiB page), and the largest buffer ACPICA then allocates for a
+/// window or a reply stays within Linux's `PAGE_ALLOC_COSTLY_ORDER` (3, i.e. 8 pages:
+/// `include/linux/mmzone.h`), which the page allocator tries hardest to satisfy.
+/// `ndctl read-labels` reads a 128 KiB area in 4 calls instead of QEMU's 33.
+pub const ZERO_EXIT_MAX_TRANSFER: u32 = 32 << 10;
 
 /// Absolute path of the trapping transport's call method (see [`trapping_root`]).
 const NCAL_PATH: &str = "\\_SB_.NVDR.NCAL";
@@ -178,9 +190,18 @@ fn dsm_arg_into_local6() -> Raw {
 
 /// The name `NVxx` of DIMM device `i`.
 fn device_name(i: usize) -> Path {
+    name_path(&numbered(*b"NV", i))
+}
+
+/// The name `prefix` followed by the low byte of `i` in two upper-case hex digits.
+fn numbered(prefix: [u8; 2], i: usize) -> [u8; 4] {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let name = [b'N', b'V', HEX[(i >> 4) & 0xf], HEX[i & 0xf]];
-    Path::new(core::str::from_utf8(&name).unwrap_or("NV00"))
+    [prefix[0], prefix[1], HEX[(i >> 4) & 0xf], HEX[i & 0xf]]
+}
+
+/// A [`numbered`] name as a path.
+fn name_path(name: &[u8; 4]) -> Path {
+    Path::new(core::str::from_utf8(name).unwrap_or("XX00"))
 }
 
 impl SsdtBuilder {
@@ -207,7 +228,9 @@ impl SsdtBuilder {
         self
     }
 
-    /// Sets the largest transfer `_LSI` / function 4 report.
+    /// Sets the largest transfer `_LSI` / function 4 report (at most the label size,
+    /// and for the trapping transport at most [`DSM_PAGE_MAX_TRANSFER`]; see
+    /// [`ZERO_EXIT_MAX_TRANSFER`] for the zero-exit one).
     #[must_use]
     pub fn max_transfer(mut self, max: u32) -> SsdtBuilder {
         self.max_transfer = max;
@@ -341,7 +364,6 @@ fn uuid_str(g: &crate::uuid::Guid) -> alloc::string::String {
 /// `LRD(off, len)` (the bytes) and `LWR(off, len, data)`.
 fn zero_exit_helpers(d: &AmlDimm, max: u32) -> Raw {
     let size = u64::from(d.label_size);
-    let last_window = size - u64::from(max);
     // LCHK: Arg1 > max || Arg0 > size || Arg1 > size - Arg0 → invalid.
     let c1 = return_if(&GreaterThan::new(&aml::Arg(1), &max), &aml::ONE);
     let c2 = return_if(&GreaterThan::new(&aml::Arg(0), &size), &aml::ONE);
@@ -354,54 +376,96 @@ fn zero_exit_helpers(d: &AmlDimm, max: u32) -> Raw {
         vec![&c1, &c2, &c3, &Return::new(&aml::ZERO)],
     )
     .to_raw();
-    // Window base W = min(Arg0, size - max) in Local0, region LWIN over [gpa + W, +max).
-    let w = Store::new(&Local(0), &aml::Arg(0)).to_raw();
-    let clamp = If::new(
-        &GreaterThan::new(&Local(0), &last_window),
-        vec![&Store::new(&Local(0), &last_window)],
-    )
-    .to_raw();
-    let addr = Add::new(&aml::ZERO, &d.label_gpa, &Local(0)).to_raw();
-    let region =
-        OpRegion::new(Path::new("LSAW"), OpRegionSpace::SystemMemory, &addr, &max).to_raw();
-    let field = Field::new(
-        Path::new("LSAW"),
-        window_access(max),
-        FieldLockRule::NoLock,
-        FieldUpdateRule::Preserve,
-        vec![FieldEntry::Named(*b"LWIN", max as usize * 8)],
-    )
-    .to_raw();
-    let start = Subtract::new(&aml::ZERO, &aml::Arg(0), &Local(0)).to_raw();
-    let window = seq(&[&w, &clamp, &region, &field]);
-    let lwin = Path::new("LWIN").to_raw();
-    let read = Return::new(&Mid::new(&lwin, &start, &aml::Arg(1), &aml::ZERO)).to_raw();
-    let lrd = Method::new(Path::new("LRD_"), 2, true, vec![&window, &read]).to_raw();
-    // LWR: Local1 = LWIN; Local2 = start; LWIN = head ++ data ++ tail.
-    let cur = Store::new(&Local(1), &lwin).to_raw();
-    let at = Store::new(&Local(2), &start).to_raw();
-    let head = Mid::new(&Local(1), &aml::ZERO, &Local(2), &aml::ZERO).to_raw();
-    let data = Mid::new(&aml::Arg(2), &aml::ZERO, &aml::Arg(1), &aml::ZERO).to_raw();
-    let hd = aml::Concat::new(&Local(3), &head, &data).to_raw();
-    let tail_at = Add::new(&aml::ZERO, &Local(2), &aml::Arg(1)).to_raw();
-    let tail = Mid::new(&Local(1), &tail_at, &max, &aml::ZERO).to_raw();
-    let all = aml::Concat::new(&Local(3), &Local(3), &tail).to_raw();
-    let put = Store::new(&lwin, &Local(3)).to_raw();
-    let lwr = Method::new(
-        Path::new("LWR_"),
-        3,
-        true,
-        vec![&window, &cur, &at, &hd, &all, &put],
-    )
-    .to_raw();
+    // LRD: the window's bytes from Arg0 on (Local2 = Arg0 - window base).
+    let read = |window: &Path| {
+        Return::new(&Mid::new(window, &Local(2), &aml::Arg(1), &aml::ZERO)).to_raw()
+    };
+    let lrd = Method::new(Path::new("LRD_"), 2, true, vec![&windowed(d, max, &read)]).to_raw();
+    // LWR: Local1 = window; window = head ++ data ++ tail.
+    let write = |window: &Path| {
+        let cur = Store::new(&Local(1), window).to_raw();
+        let head = Mid::new(&Local(1), &aml::ZERO, &Local(2), &aml::ZERO).to_raw();
+        let data = Mid::new(&aml::Arg(2), &aml::ZERO, &aml::Arg(1), &aml::ZERO).to_raw();
+        let hd = aml::Concat::new(&Local(3), &head, &data).to_raw();
+        let tail_at = Add::new(&aml::ZERO, &Local(2), &aml::Arg(1)).to_raw();
+        let tail = Mid::new(&Local(1), &tail_at, &d.label_size, &aml::ZERO).to_raw();
+        let all = aml::Concat::new(&Local(3), &Local(3), &tail).to_raw();
+        let put = Store::new(window, &Local(3)).to_raw();
+        seq(&[&cur, &hd, &all, &put, &Return::new(&aml::ZERO)])
+    };
+    let lwr = Method::new(Path::new("LWR_"), 3, true, vec![&windowed(d, max, &write)]).to_raw();
     seq(&[&lchk, &lrd, &lwr])
 }
 
-/// The widest access that tiles a `max`-byte window exactly: ACPICA refuses a datum
+/// The window sizes the zero-exit methods copy through, smallest first: every power of
+/// two from 8 bytes below the largest, then the largest, which holds `max` bytes
+/// (rounded up to a multiple of 8 while it fits the area). A request of `len` bytes
+/// goes through the smallest window of at least `len` bytes: at most twice the bytes
+/// it asks for, in 8-byte (QWord) accesses while the window is a multiple of 8 bytes.
+fn window_sizes(label_size: u32, max: u32) -> Vec<u32> {
+    let top = max
+        .checked_next_multiple_of(8)
+        .unwrap_or(max)
+        .min(label_size);
+    let mut sizes: Vec<u32> = core::iter::successors(Some(8u32), |s| s.checked_mul(2))
+        .take_while(|&s| s < top)
+        .collect();
+    sizes.push(top);
+    sizes
+}
+
+/// For an already checked request (`Arg0` offset, `Arg1` length, see `LCHK`): picks
+/// the smallest window of [`window_sizes`] that holds `Arg1` bytes, places it at
+/// `Arg0` or as far into the area as it goes (base in `Local0`, `Local2` = `Arg0` −
+/// base), declares it (`OperationRegion` created in the method, one field over all of
+/// it) and runs `body` on the field. Each window has its own region and field name
+/// (`LRnn`, `LWnn`), so only the branch taken creates objects.
+fn windowed(d: &AmlDimm, max: u32, body: &dyn Fn(&Path) -> Raw) -> Raw {
+    let size = u64::from(d.label_size);
+    let sizes = window_sizes(d.label_size, max);
+    let branches: Vec<Raw> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| {
+            let (region, field) = (numbered(*b"LR", i), numbered(*b"LW", i));
+            let last_base = size - u64::from(w);
+            let base = Store::new(&Local(0), &aml::Arg(0)).to_raw();
+            let clamp = If::new(
+                &GreaterThan::new(&Local(0), &last_base),
+                vec![&Store::new(&Local(0), &last_base)],
+            )
+            .to_raw();
+            let at = Subtract::new(&Local(2), &aml::Arg(0), &Local(0)).to_raw();
+            let addr = Add::new(&aml::ZERO, &d.label_gpa, &Local(0)).to_raw();
+            let op_region =
+                OpRegion::new(name_path(&region), OpRegionSpace::SystemMemory, &addr, &w).to_raw();
+            let op_field = Field::new(
+                name_path(&region),
+                window_access(w),
+                FieldLockRule::NoLock,
+                FieldUpdateRule::Preserve,
+                vec![FieldEntry::Named(field, w as usize * 8)],
+            )
+            .to_raw();
+            let run = body(&name_path(&field));
+            let all = seq(&[&base, &clamp, &at, &op_region, &op_field, &run]);
+            if i + 1 == sizes.len() {
+                all
+            } else {
+                let fits = LessThan::new(&aml::Arg(1), &(u64::from(w) + 1)).to_raw();
+                seq(&[&If::new(&fits, vec![&all])])
+            }
+        })
+        .collect();
+    let refs: Vec<&dyn Aml> = branches.iter().map(|b| b as &dyn Aml).collect();
+    seq(&refs)
+}
+
+/// The widest access that tiles a `len`-byte window exactly: ACPICA refuses a datum
 /// that would reach past the region (`AcpiExSetupRegion`, `AE_AML_REGION_LIMIT`), and
 /// each datum is one call of its region handler.
-fn window_access(max: u32) -> FieldAccessType {
-    match max.trailing_zeros() {
+fn window_access(len: u32) -> FieldAccessType {
+    match len.trailing_zeros() {
         0 => FieldAccessType::Byte,
         1 => FieldAccessType::Word,
         2 => FieldAccessType::DWord,

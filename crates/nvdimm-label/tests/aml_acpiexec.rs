@@ -22,7 +22,11 @@ use nvdimm_label::aml::{AmlDimm, LabelInterface, SsdtBuilder, Transport};
 use nvdimm_label::methods::{INTEL_DSM_UUID, LabelMethods};
 
 const SIZE: u32 = 8192;
-const MAX: u32 = 256;
+/// The maximum transfers tested: a multiple of 8 (QWord windows throughout), one that
+/// is not (the largest window is rounded up to 256 bytes), and one small enough that
+/// writes (at most 40 bytes of data: acpiexec's command line) reach the largest window
+/// (40 bytes).
+const MAXES: [u32; 3] = [256, 250, 36];
 const DEV: &str = "\\_SB.NVDR.NV00";
 const LSA_GPA: u64 = 0x8000_0000;
 
@@ -160,31 +164,33 @@ impl Rng {
 }
 
 /// An offset that is usually inside the area, often near its end, sometimes absurd.
-fn offset(r: &mut Rng) -> u64 {
+fn offset(r: &mut Rng, max: u32) -> u64 {
     match r.below(8) {
-        0 => u64::from(SIZE - MAX) + r.below(u64::from(MAX) + 8),
+        0 => u64::from(SIZE - max) + r.below(u64::from(max) + 8),
         1 => u64::MAX - r.below(4),
         2 => u64::from(u32::MAX) - r.below(4),
         _ => r.below(u64::from(SIZE) + 4),
     }
 }
 
-fn length(r: &mut Rng) -> u64 {
+/// A length around `max`, anywhere below it, or short.
+fn length(r: &mut Rng, max: u32) -> u64 {
     match r.below(6) {
-        0 => u64::from(MAX) + r.below(2),
-        1 => u64::from(MAX) - r.below(2),
+        0 => u64::from(max) + r.below(2),
+        1 => u64::from(max) - r.below(2),
+        2 => r.below(u64::from(max)),
         _ => r.below(40),
     }
 }
 
-fn ssdt(interface: LabelInterface) -> Vec<u8> {
+fn ssdt(interface: LabelInterface, max: u32) -> Vec<u8> {
     let dimm = AmlDimm {
         handle: 1,
         label_size: SIZE,
         label_gpa: LSA_GPA,
     };
     SsdtBuilder::new(&[dimm], interface, Transport::ZeroExit)
-        .max_transfer(MAX)
+        .max_transfer(max)
         .wide_integers(true) // acpiexec's DSDT has revision 2
         .ssdt()
         .unwrap()
@@ -194,29 +200,36 @@ fn ssdt(interface: LabelInterface) -> Vec<u8> {
 
 #[test]
 fn zero_exit_ls_methods_match_the_handler() {
+    for max in MAXES {
+        ls_methods_match_the_handler(max);
+    }
+}
+
+fn ls_methods_match_the_handler(max: u32) {
     let mut r = Rng(0x0123_4567_89ab_cdef);
-    let mut model = LabelMethods::new(vec![0u8; SIZE as usize], MAX).unwrap();
+    let mut model = LabelMethods::new(vec![0u8; SIZE as usize], max).unwrap();
     let mut commands = vec![format!("ex {DEV}._LSI")];
     let mut expected = vec![vec![
         Value::Int(0),
         Value::Int(SIZE.into()),
-        Value::Int(MAX.into()),
+        Value::Int(max.into()),
     ]];
     for i in 0..120 {
-        let (off, len) = (offset(&mut r), length(&mut r));
+        let (off, len) = (offset(&mut r, max), length(&mut r, max));
         if i % 2 == 0 {
-            // Sometimes less data than the length says.
+            // Sometimes less data than the length says; never none (acpiexec passes
+            // `()` as an uninitialized argument).
             let n = if r.below(8) == 0 {
                 len.saturating_sub(1)
             } else {
                 len
             }
-            .min(40);
+            .clamp(1, 40);
             let data: Vec<u8> = (0..n).map(|_| r.next() as u8).collect();
             commands.push(format!("ex {DEV}._LSW {off:#x} {len:#x} ({})", hex(&data)));
             expected.push(vec![Value::Int(model.lsw(off, len, &data) as u64)]);
         } else {
-            let mut out = vec![0u8; MAX as usize];
+            let mut out = vec![0u8; max as usize];
             let status = model.lsr(off, len, &mut out);
             commands.push(format!("ex {DEV}._LSR {off:#x} {len:#x}"));
             let data = if status as u32 == 0 {
@@ -228,13 +241,14 @@ fn zero_exit_ls_methods_match_the_handler() {
         }
     }
     // Read the whole area back in max-transfer chunks.
-    for off in (0..SIZE).step_by(MAX as usize) {
-        let mut out = vec![0u8; MAX as usize];
-        model.lsr(off.into(), MAX.into(), &mut out);
-        commands.push(format!("ex {DEV}._LSR {off:#x} {MAX:#x}"));
+    for off in (0..SIZE).step_by(max as usize) {
+        let len = max.min(SIZE - off);
+        let mut out = vec![0u8; len as usize];
+        model.lsr(off.into(), len.into(), &mut out);
+        commands.push(format!("ex {DEV}._LSR {off:#x} {len:#x}"));
         expected.push(vec![Value::Int(0), Value::Buf(out)]);
     }
-    let Some(got) = acpiexec(&ssdt(LabelInterface::LabelMethods), &commands) else {
+    let Some(got) = acpiexec(&ssdt(LabelInterface::LabelMethods, max), &commands) else {
         return;
     };
     for ((cmd, want), got) in commands.iter().zip(&expected).zip(&got) {
@@ -244,9 +258,15 @@ fn zero_exit_ls_methods_match_the_handler() {
 
 #[test]
 fn zero_exit_intel_dsm_matches_the_handler() {
+    for max in MAXES {
+        intel_dsm_matches_the_handler(max);
+    }
+}
+
+fn intel_dsm_matches_the_handler(max: u32) {
     let uuid = hex(&INTEL_DSM_UUID.0);
     let mut r = Rng(0xfeed_f00d_dead_beef);
-    let mut model = LabelMethods::new(vec![0u8; SIZE as usize], MAX).unwrap();
+    let mut model = LabelMethods::new(vec![0u8; SIZE as usize], max).unwrap();
     let mut commands = Vec::new();
     let mut expected = Vec::new();
     let mut call =
@@ -255,7 +275,7 @@ fn zero_exit_intel_dsm_matches_the_handler() {
                 .as_ref()
                 .map_or(String::from("[]"), |a| format!("[({})]", hex(a)));
             commands.push(format!("ex {DEV}._DSM ({uuid}) {rev} {func} {pkg}"));
-            let mut out = vec![0u8; 4 + MAX as usize];
+            let mut out = vec![0u8; 4 + max as usize];
             let n = model.dsm(rev, func, arg.as_deref().unwrap_or_default(), &mut out);
             expected.push(vec![Value::Buf(out[..n].to_vec())]);
         };
@@ -266,7 +286,7 @@ fn zero_exit_intel_dsm_matches_the_handler() {
     call(1, 7, None, &mut model);
     call(1, 5, Some(vec![0; 7]), &mut model);
     for i in 0..120 {
-        let (off, len) = (offset(&mut r) as u32, length(&mut r) as u32);
+        let (off, len) = (offset(&mut r, max) as u32, length(&mut r, max) as u32);
         let mut arg = [off.to_le_bytes(), len.to_le_bytes()].concat();
         let func = if i % 2 == 0 {
             let n = if r.below(8) == 0 {
@@ -282,7 +302,7 @@ fn zero_exit_intel_dsm_matches_the_handler() {
         };
         call(1, func, Some(arg), &mut model);
     }
-    let Some(got) = acpiexec(&ssdt(LabelInterface::IntelDsm), &commands) else {
+    let Some(got) = acpiexec(&ssdt(LabelInterface::IntelDsm, max), &commands) else {
         return;
     };
     for ((cmd, want), got) in commands.iter().zip(&expected).zip(&got) {

@@ -15,7 +15,8 @@
 //! After each ndctl step the guest reads the area back (`ndctl read-labels`, raw and
 //! `-j`) and the host requires `lsa dump --json --all-slots` of it to print ndctl's JSON.
 //! Label requests are counted on Linux's side and QEMU's (`-trace 'acpi_nvdimm_*'`), and
-//! QEMU's logged requests are replayed through `LabelMethods`.
+//! QEMU's logged requests are replayed through `LabelMethods`; those of the trapping
+//! run byte for byte, with the write data from Linux's `nfit` debug hex dumps.
 //!
 //! Without qemu, the kernel or ndctl it skips loudly and is counted in the skip summary
 //! (`peer_skip::missing`); under `CI` that is a failure.
@@ -29,6 +30,8 @@ mod harness;
 #[path = "linux_support/json.rs"]
 #[allow(dead_code)]
 mod json;
+#[path = "linux_support/label_ioctl.rs"]
+mod label_ioctl;
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -36,7 +39,9 @@ use std::process::Command;
 
 use harness::{Boot, Outcome};
 use json::Members;
-use nvdimm_label::aml::{AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport};
+use nvdimm_label::aml::{
+    AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport, ZERO_EXIT_MAX_TRANSFER,
+};
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
 use nvdimm_label::methods::{
     DSM_FN_GET_LABEL_DATA, DSM_FN_GET_LABEL_SIZE, DSM_FN_SET_LABEL_DATA, DSM_PAGE_MAX_TRANSFER,
@@ -64,8 +69,9 @@ cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
 "#;
 
 /// The guest script: labels of `version` ("1.1" or "1.2") initialised five times
-/// (timed), read ten times (timed), then one namespace of each kind, one renamed, one
-/// destroyed, and ndctl's view of the result.
+/// (timed), read ten times (timed), 100 raw reads of [`DSM_PAGE_MAX_TRANSFER`] bytes
+/// (timed: the transport without ndctl), then one namespace of each kind, one renamed,
+/// one destroyed, and ndctl's view of the result.
 fn guest(version: &str) -> String {
     format!(
         r#"{PRELUDE}
@@ -73,7 +79,12 @@ fn guest(version: &str) -> String {
 # label methods under test), hex with repeated lines squeezed.
 # steps.txt: one line per step, its name and the guest uptime before and after the
 # read-back.
+# Each step's read-back starts with a marker request (a read at STEP_MARKER of the
+# step's number of bytes), which finds the step in QEMU's trace.
+n=0
 step() {{
+  n=$((n + 1))
+  echo "read {STEP_MARKER:#x} $n" | label-ioctl /dev/nmem0 > /dev/null
   t=$(cut -d' ' -f1 /proc/uptime)
   ndctl read-labels -j nmem0 > "/out/$1.step.json"
   ndctl read-labels -o /tmp/area nmem0
@@ -81,12 +92,15 @@ step() {{
   echo "$1 $t $(cut -d' ' -f1 /proc/uptime)" >> /out/steps.txt
 }}
 ndctl disable-region all
+i=0; while [ $i -lt 100 ]; do echo "read 0 {DSM_PAGE_MAX_TRANSFER:#x}"; i=$((i + 1)); done > /tmp/reads
 t0=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5; do ndctl init-labels -f -V {version} nmem0; done
 t1=$(cut -d' ' -f1 /proc/uptime)
 for i in 1 2 3 4 5 6 7 8 9 10; do ndctl read-labels nmem0 >/dev/null; done
 t2=$(cut -d' ' -f1 /proc/uptime)
-echo "$t0 $t1 $t2" > /out/timing.txt
+label-ioctl /dev/nmem0 < /tmp/reads > /dev/null
+t3=$(cut -d' ' -f1 /proc/uptime)
+echo "$t0 $t1 $t2 $t3" > /out/timing.txt
 step init
 ndctl enable-region all
 ndctl create-namespace -r region0 -m fsdax -s 64M -n ours
@@ -113,26 +127,37 @@ ndctl list -N > /out/list-N.json
     )
 }
 
-/// Prints how long the guest's 5 `ndctl init-labels` and 10 `ndctl read-labels` took
-/// (guest uptime, 10 ms resolution, TCG): a measurement, not a check.
+/// The offset of the marker read before each step's read-back (see [`guest`]): no
+/// label, index block or `max_transfer` chunk starts there.
+const STEP_MARKER: u32 = 0xabc;
+
+/// Prints how long the guest's 5 `ndctl init-labels`, 10 `ndctl read-labels` and 100
+/// raw reads of [`DSM_PAGE_MAX_TRANSFER`] bytes took (guest uptime, 10 ms resolution,
+/// TCG): a measurement, not a check.
 fn print_timing(tag: &str, boot: &Boot) {
     let t: Vec<f64> = boot
         .out("timing.txt")
         .split_whitespace()
         .map(|x| x.parse().unwrap())
         .collect();
-    if let [t0, t1, t2] = t[..] {
+    if let [t0, t1, t2, t3] = t[..] {
         println!(
-            "{tag}: 5x ndctl init-labels {:.2} s, 10x ndctl read-labels {:.2} s",
+            "{tag}: 5x ndctl init-labels {:.2} s, 10x ndctl read-labels {:.2} s, 100x {DSM_PAGE_MAX_TRANSFER}-byte label-ioctl reads {:.2} s",
             t1 - t0,
-            t2 - t1
+            t2 - t1,
+            t3 - t2
         );
     }
 }
 
-/// The baseline run keeps QEMU's own tables.
+/// The baseline runs keep QEMU's own tables.
 fn interface_is_qemus(tag: &str) -> bool {
-    tag == "acpi-qemu"
+    tag.starts_with("acpi-qemu")
+}
+
+/// `Boot::new`'s directory for `tag` (tests/linux_support/harness.rs).
+fn boot_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()))
 }
 
 fn bytes_from_hex(hex: &str) -> Vec<u8> {
@@ -164,11 +189,11 @@ fn bytes_from_od(od: &str) -> Vec<u8> {
 /// After every ndctl step of [`guest`] the label area as ndctl read it back (through
 /// the methods under test) parses, undamaged, and `lsa dump --json --all-slots` of it
 /// prints what `ndctl read-labels -j` printed at that step; the last read is the area
-/// the host finds. Returns how many steps were checked.
-fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> usize {
+/// the host finds. Returns each step's read-back, in order.
+fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> Vec<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let steps = boot.out("steps.txt");
-    let mut last = Vec::new();
+    let mut read_backs: Vec<Vec<u8>> = Vec::new();
     // Guest uptime when the previous step's read-back ended: from the timing loop on.
     let mut prev: f64 = boot
         .out("timing.txt")
@@ -209,15 +234,16 @@ fn check_steps(tag: &str, boot: &Boot, area: &[u8]) -> usize {
             ours, ndctl,
             "{tag} {step}: lsa dump --json --all-slots vs ndctl read-labels -j"
         );
-        last = bytes;
+        read_backs.push(bytes);
     }
     assert_eq!(
-        last, area,
+        read_backs.last().map(Vec::as_slice),
+        Some(area),
         "{tag}: ndctl's last read vs the area the host reads"
     );
     // Guest uptime (10 ms resolution, TCG): a measurement, not a check.
     println!("{tag}: step s + read-back s: {}", times.join(", "));
-    times.len()
+    read_backs
 }
 
 /// The hex numbers (`0x...`) of one QEMU trace line, in order.
@@ -228,17 +254,12 @@ fn hex_fields(line: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
-/// through [`LabelMethods`] as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
-/// (size, maximum transfer) must be our function 4's, and each request gets status 0
-/// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
-/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
-/// no data, so the replay writes zeros and compares statuses only. Prints the counts
-/// and returns how many reads and writes QEMU served.
-fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
-    // (function, offset, length, refused by QEMU)
-    let mut requests: Vec<(u32, u64, u64, bool)> = Vec::new();
-    let mut info = None;
+/// The label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`), in order:
+/// (Intel `_DSM` function, offset, length, refused by QEMU) for functions 5 and 6, and
+/// (4, label size, maximum transfer, false) for each `label_info`. A refusal
+/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) follows its request.
+fn qemu_requests(trace: &str) -> Vec<(u32, u64, u64, bool)> {
+    let mut requests = Vec::new();
     for line in trace.lines() {
         // The event name, after a `pid@time:` prefix if QEMU adds one.
         let Some(event) = line.split_whitespace().next() else {
@@ -254,10 +275,33 @@ fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
             | "acpi_nvdimm_label_xfer_exceed" => {
                 requests.last_mut().expect("a refusal follows a request").3 = true;
             }
-            "acpi_nvdimm_label_info" => info = Some((f[0] as u32, f[1] as u32)),
+            "acpi_nvdimm_label_info" => {
+                requests.push((DSM_FN_GET_LABEL_SIZE, f[0], f[1], false));
+            }
             _ => {}
         }
     }
+    requests
+}
+
+/// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
+/// through [`LabelMethods`] as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
+/// (size, maximum transfer) must be our function 4's, and each request gets status 0
+/// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
+/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
+/// no data, so the replay writes zeros and compares statuses only. Prints the counts
+/// and returns how many reads and writes QEMU served.
+fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
+    let all = qemu_requests(trace);
+    let info = all
+        .iter()
+        .rev()
+        .find(|r| r.0 == DSM_FN_GET_LABEL_SIZE)
+        .map(|r| (r.1 as u32, r.2 as u32));
+    let requests: Vec<_> = all
+        .into_iter()
+        .filter(|r| r.0 != DSM_FN_GET_LABEL_SIZE)
+        .collect();
     let count = |function: u32| {
         let r: Vec<_> = requests.iter().filter(|r| r.0 == function).collect();
         (
@@ -319,10 +363,150 @@ fn linux_requests(dmesg: &str) -> (usize, usize) {
     (count(" cmd: 5: "), count(" cmd: 6: "))
 }
 
-/// Kernel command-line words that turn on the one `nfit` debug line [`linux_requests`]
-/// counts (the only `nfit` format containing "input"; dynamic debug, `CONFIG_DYNAMIC_DEBUG`)
-/// and a printk buffer large enough to keep every such line of a run.
-const NFIT_DYNDBG: &str = "log_buf_len=4M nfit.dyndbg=\"format input +p\"";
+/// Linux's label commands 5 and 6 in order, each with the first bytes of its input
+/// (offset, length, then for a write its data): the `acpi_nfit_ctl` debug line (Linux
+/// `drivers/acpi/nfit/core.c`, "... cmd: C: ... input length: N") and the hex dump it
+/// prints after it (`print_hex_dump_debug("nvdimm in  ", DUMP_PREFIX_OFFSET, 4, 4,
+/// ..., min(256, N), true)`), enabled by [`NFIT_DYNDBG`]. `print_hex_dump`
+/// (lib/hexdump.c) prints 16 bytes a row (a row size other than 16 or 32 becomes 16)
+/// as little-endian 32-bit groups, or as single bytes when the length is not a
+/// multiple of 4, then the ASCII column.
+fn linux_commands(dmesg: &str) -> Vec<(u32, Vec<u8>)> {
+    // (command, bytes the dump will show, bytes so far).
+    let mut commands: Vec<(u32, usize, Vec<u8>)> = Vec::new();
+    for line in dmesg.lines() {
+        if let Some((_, rest)) = line.split_once(" cmd: ") {
+            let (cmd, rest) = rest.split_once(": ").unwrap();
+            let (_, len) = rest.split_once("input length: ").unwrap();
+            let len: usize = len.trim().parse().unwrap();
+            commands.push((cmd.parse().unwrap(), len.min(256), Vec::new()));
+        } else if let Some((_, row)) = line.split_once("nvdimm in  ") {
+            let (_, hex) = row.split_once(": ").unwrap();
+            let (_, shown, bytes) = commands.last_mut().expect("a dump follows its command");
+            let group = if *shown % 4 == 0 { 4 } else { 1 };
+            let in_row = (*shown - bytes.len()).min(16);
+            for word in hex.split_whitespace().take(in_row / group) {
+                let v = u32::from_str_radix(word, 16).unwrap();
+                bytes.extend_from_slice(&v.to_le_bytes()[..group]);
+            }
+        }
+    }
+    commands
+        .into_iter()
+        .filter(|c| c.0 == DSM_FN_GET_LABEL_DATA || c.0 == DSM_FN_SET_LABEL_DATA)
+        .map(|(cmd, shown, bytes)| {
+            assert_eq!(bytes.len(), shown, "command {cmd}: its dump");
+            (cmd, bytes)
+        })
+        .collect()
+}
+
+/// Replays, byte for byte, the label requests QEMU's NVDIMM device served in an ndctl
+/// run through [`LabelMethods`] over an area of zeros (QEMU's initial label area). QEMU's
+/// trace gives each request's offset and length, Linux's hex dump ([`linux_commands`],
+/// the same requests in the same order, offsets and lengths checked) the first 248
+/// data bytes of each write. Bytes past those (the tail of a 256-byte index block, of
+/// the 512-byte writes of `ndctl init-labels`) are taken from the next step's read-back
+/// (`steps[k]`, found by its marker read, see [`STEP_MARKER`]). Every read from a
+/// step's marker until the next write must return the bytes ndctl read back at that
+/// step, and the replayed area must end equal to QEMU's backing file (`area`). Returns (bytes written from Linux's dumps,
+/// bytes filled in from read-backs, read bytes compared with ndctl's).
+fn replay_bytes(
+    tag: &str,
+    trace: &str,
+    dmesg: &str,
+    steps: &[Vec<u8>],
+    area: &[u8],
+) -> (usize, usize, usize) {
+    let requests = qemu_requests(trace);
+    let requests: Vec<_> = requests
+        .iter()
+        .filter(|r| r.0 != DSM_FN_GET_LABEL_SIZE)
+        .collect();
+    let commands = linux_commands(dmesg);
+    assert_eq!(
+        requests.len(),
+        commands.len(),
+        "{tag}: QEMU's requests vs Linux's"
+    );
+    let mut ours = LabelMethods::new(vec![0u8; area.len()], DSM_PAGE_MAX_TRANSFER).unwrap();
+    let mut unknown = vec![false; area.len()];
+    let mut out = vec![0u8; DSM_PAGE_SIZE];
+    // The read-back the next reads must return: set at a step marker, dropped at a write.
+    let mut expect: Option<&Vec<u8>> = None;
+    let (mut from_linux, mut filled, mut compared, mut markers) = (0, 0, 0, 0);
+    for (&&(function, offset, length, refused), (cmd, input)) in requests.iter().zip(&commands) {
+        let word = |i: usize| u64::from(u32::from_le_bytes(input[i..i + 4].try_into().unwrap()));
+        assert_eq!(
+            (function, offset, length),
+            (*cmd, word(0), word(4)),
+            "{tag}: QEMU's request vs Linux's"
+        );
+        let (start, len) = (offset as usize, length as usize);
+        if function == DSM_FN_SET_LABEL_DATA {
+            expect = None;
+            let known = &input[8..];
+            let mut arg = input[..8].to_vec();
+            arg.extend_from_slice(known);
+            arg.resize(8 + len, 0);
+            ours.dsm(1, u64::from(function), &arg, &mut out);
+            let status = u32::from_le_bytes(out[..4].try_into().unwrap());
+            assert_eq!(status != 0, refused, "{tag}: write {offset:#x}+{length:#x}");
+            if !refused {
+                from_linux += known.len().min(len);
+                unknown[start..start + len]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, u)| *u = i >= known.len());
+            }
+            continue;
+        }
+        if offset == u64::from(STEP_MARKER) {
+            markers += 1;
+            assert_eq!(length, markers as u64, "{tag}: step marker {markers}");
+            let step = &steps[markers - 1];
+            // Bytes the dumps did not show: as this step read them back.
+            for (i, u) in unknown.iter_mut().enumerate().filter(|(_, u)| **u) {
+                ours.storage()[i] = step[i];
+                *u = false;
+                filled += 1;
+            }
+            expect = Some(step);
+        }
+        ours.dsm(1, u64::from(function), &input[..8], &mut out);
+        let status = u32::from_le_bytes(out[..4].try_into().unwrap());
+        assert_eq!(status != 0, refused, "{tag}: read {offset:#x}+{length:#x}");
+        if let (Some(step), false) = (expect, refused) {
+            assert_eq!(
+                &out[4..4 + len],
+                &step[start..start + len],
+                "{tag}: read {offset:#x}+{length:#x} vs ndctl's read-back"
+            );
+            compared += len;
+        }
+    }
+    assert_eq!(markers, steps.len(), "{tag}: step markers in QEMU's trace");
+    assert!(
+        !unknown.contains(&true),
+        "{tag}: written bytes no read-back showed"
+    );
+    assert_eq!(
+        ours.into_inner(),
+        area,
+        "{tag}: replayed area vs QEMU's backing file"
+    );
+    (from_linux, filled, compared)
+}
+
+/// Kernel command-line words that turn on the `nfit` debug line [`linux_requests`]
+/// counts (the only `nfit` format containing "input"; dynamic debug,
+/// `CONFIG_DYNAMIC_DEBUG`), with `dumps` also the input hex dumps [`linux_commands`]
+/// reads (format "nvdimm in  "; off otherwise, as they cost guest time in the timed
+/// runs), and a printk buffer large enough to keep every such line of a run.
+fn nfit_dyndbg(dumps: bool) -> String {
+    let dumps = if dumps { "; format nvdimm +p" } else { "" };
+    format!("log_buf_len=4M nfit.dyndbg=\"format input +p{dumps}\"")
+}
 
 /// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
 /// with the harness's 512 MiB of RAM (QEMU's `MEMA` in tests/data/nfit/qemu10-2dimm.ssdt).
@@ -333,18 +517,21 @@ const QEMU_DSM_PAGE: u32 = 0x1fff_f000;
 /// returns the boot and the label area as the guest left it: for the zero-exit transport the 128 KiB at `LSA_GPA` of the RAM
 /// file, for the trapping one QEMU's own label area (the backend's tail), which QEMU's
 /// device serves through the page our AML fills. `preload` is written into the
-/// zero-exit label area before the boot.
+/// zero-exit label area before the boot; `max_transfer` is what our methods offer.
 fn boot_with(
     tag: &str,
     script: &str,
     interface: LabelInterface,
     transport: Transport,
+    max_transfer: u32,
     preload: Option<&[u8]>,
 ) -> Option<(Boot, Vec<u8>)> {
     let mut boot = Boot::new(tag, script);
     boot.add_dimm(&vec![0u8; harness::LABEL_SIZE]);
-    // Boot::new's directory (tests/linux_support/harness.rs).
-    let dir = std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()));
+    let dir = boot_dir(tag);
+    if script.contains("label-ioctl") {
+        label_ioctl::build(&dir)?;
+    }
     let ram = dir.join("ram.img");
     let qemu_ids = TableHeader {
         oem_id: *b"BOCHS ",
@@ -363,7 +550,7 @@ fn boot_with(
     };
     // QEMU's NVDIMM SSDT has OEM table ID "NVDIMM" padded with NULs.
     let ssdt = SsdtBuilder::new(&[dimm], interface, transport)
-        .max_transfer(DSM_PAGE_MAX_TRANSFER)
+        .max_transfer(max_transfer)
         .oem(*b"BOCHS ", *b"NVDIMM\0\0", 2)
         .ssdt()
         .unwrap();
@@ -377,7 +564,7 @@ fn boot_with(
         "-trace\nacpi_nvdimm_*\n-D\n{}\n",
         dir.join("trace.log").display()
     );
-    let mut cmdline = NFIT_DYNDBG.to_owned();
+    let mut cmdline = nfit_dyndbg(transport != Transport::ZeroExit);
     if transport == Transport::ZeroExit {
         let f = fs::File::create(&ram).unwrap();
         f.set_len(RAM).unwrap();
@@ -414,7 +601,8 @@ fn boot_with(
         assert_eq!(served, (reads, writes), "{tag}: QEMU's count vs Linux's");
     }
     if interface_is_qemus(tag) {
-        return None;
+        let area = boot.lsa(0);
+        return Some((boot, area));
     }
     let upgrade = boot.out("upgrade.txt");
     assert!(upgrade.contains("override [NFIT-BOCHS -BXPC"), "{upgrade}");
@@ -451,12 +639,36 @@ fn ndctl_recipe(
     interface: LabelInterface,
     transport: Transport,
 ) -> Option<Vec<u8>> {
-    let (boot, area) = boot_with(tag, &guest(version), interface, transport, None)?;
+    // Zero-exit transfers are not bound to QEMU's page.
+    let max_transfer = match transport {
+        Transport::ZeroExit => ZERO_EXIT_MAX_TRANSFER,
+        Transport::Trapping { .. } => DSM_PAGE_MAX_TRANSFER,
+    };
+    let (boot, area) = boot_with(
+        tag,
+        &guest(version),
+        interface,
+        transport,
+        max_transfer,
+        None,
+    )?;
+    if interface_is_qemus(tag) {
+        return None;
+    }
     let steps = check_steps(tag, &boot, &area);
-    assert_eq!(steps, 8, "{tag}: every step of the guest script");
+    assert_eq!(steps.len(), 8, "{tag}: every step of the guest script");
     println!(
-        "{tag}: {steps} ndctl steps, each read back: lsa dump --json --all-slots == ndctl read-labels -j"
+        "{tag}: {} ndctl steps, each read back: lsa dump --json --all-slots == ndctl read-labels -j",
+        steps.len()
     );
+    if transport != Transport::ZeroExit {
+        let trace = fs::read_to_string(boot_dir(tag).join("trace.log")).unwrap();
+        let (from_linux, filled, compared) =
+            replay_bytes(tag, &trace, &boot.out("dmesg.log"), &steps, &area);
+        println!(
+            "{tag}: QEMU's requests replayed through LabelMethods byte for byte: {from_linux} written bytes from Linux's dumps, {filled} from read-backs, {compared} read bytes equal to ndctl's read-backs, the final area equal to QEMU's"
+        );
+    }
     // What ndctl wrote through our methods parses to the namespaces ndctl's own reading
     // of the labels (through our methods) shows: the fsdax, devdax and sector ones and
     // the renamed raw one; the destroyed one is gone.
@@ -550,6 +762,7 @@ fn linux_lists_our_namespaces_through_our_zero_exit_methods() {
         &script,
         LabelInterface::LabelMethods,
         Transport::ZeroExit,
+        ZERO_EXIT_MAX_TRANSFER,
         Some(&area),
     ) else {
         return;
@@ -561,4 +774,234 @@ fn linux_lists_our_namespaces_through_our_zero_exit_methods() {
     assert_eq!(ns[0].str("uuid"), uuid.to_string());
     assert_eq!(ns[0].str("name"), "mine");
     assert_eq!(ns[0].u64("size"), 64 << 20);
+}
+
+/// The raw label requests of [`guest_label_requests_get_qemus_statuses_from_ours`], one
+/// a line for `label-ioctl` (tests/linux_support/label_ioctl.c), on the 128 KiB area
+/// with QEMU's maximum transfer of 4076 (0xfec) bytes. The first read is the marker
+/// that finds the program's requests in QEMU's trace.
+const LABEL_REQUESTS: &str = "read 0x1234 0x11
+size
+read 0 0x100
+write 0x100 0x100
+read 0x100 0x100
+read 0 0xfec
+read 0 0xfed
+write 0 0xfed
+read 0x1ff00 0x100
+write 0x1ff00 0x100
+read 0x1ff01 0x100
+write 0x1ff01 0x100
+read 0x20000 1
+read 0xffffffff 2
+write 0xffffffff 2
+read 0xffffff00 0x100
+write 0xffffff00 0x100
+read 0x80000000 0x80000000
+read 0 0x10000
+write 0 0x10000
+read 0 0x3ffff4
+read 0 0x3ffff5
+write 0 0x3ffff4
+write 0 0x3ffff5
+read 0 0xffffffff
+write 0 0xffffffff
+";
+
+/// Zero-length requests, sent only to our methods: QEMU 10 aborts on them (its
+/// `nvdimm_validate_rw_label_data`, hw/mem/nvdimm.c, asserts `offset + size > offset`
+/// after the DSM checks let a zero length through), which kills the guest.
+const EMPTY_REQUESTS: &str = "read 0 0
+read 0x20000 0
+write 0x20000 0
+read 0x20001 0
+write 0x20001 0
+";
+
+/// The guest: regions off (Linux refuses label writes to a DIMM in use,
+/// `nd_cmd_clear_to_send`), then `label-ioctl` between two kernel-log markers.
+fn ioctl_script(requests: &str) -> String {
+    format!(
+        "{PRELUDE}ndctl disable-region all
+echo '@@label-ioctl start' > /dev/kmsg
+label-ioctl /dev/nmem0 > /out/ioctl.txt <<'EOF'
+{requests}EOF
+echo '@@label-ioctl end' > /dev/kmsg
+"
+    )
+}
+
+/// Errno values, Linux `include/uapi/asm-generic/errno-base.h`.
+const ENXIO: i32 = 6;
+const EFAULT: i32 = 14;
+const EINVAL: i32 = 22;
+
+/// Whether and how Linux (drivers/nvdimm/bus.c `__nd_ioctl`) refuses a request before
+/// any firmware call: a length of `u32::MAX` is the "unknown size" value of
+/// `nd_cmd_out_size` (a read: EFAULT) and `nd_cmd_in_size` (a write: ENXIO); a command
+/// buffer (8 bytes of offset and length, 4 of status, the data) above
+/// `ND_IOCTL_MAX_BUFLEN` (4 MiB, include/linux/libnvdimm.h) gets EINVAL.
+fn kernel_refusal(r: &label_ioctl::Reply) -> Option<i32> {
+    use label_ioctl::Op;
+    match (r.op, r.length) {
+        (Op::Read, u32::MAX) => Some(EFAULT),
+        (Op::Write, u32::MAX) => Some(ENXIO),
+        (Op::Size, _) => None,
+        (_, len) => (12 + u64::from(len) > 4 << 20).then_some(EINVAL),
+    }
+}
+
+/// Boots with `label-ioctl` issuing `requests` and checks every reply: the kernel
+/// refuses exactly what [`kernel_refusal`] says (the status field untouched); every
+/// other request reached the firmware, one `acpi_nfit_ctl` call each between the
+/// markers, and its status and read data are what [`LabelMethods`] (through
+/// `methods`) answers to the same sequence over an area of zeros, which must end equal
+/// to the area the guest left. Returns the replies.
+fn label_requests(
+    tag: &str,
+    requests: &str,
+    interface: LabelInterface,
+    transport: Transport,
+    methods: label_ioctl::Methods,
+) -> Option<Vec<label_ioctl::Reply>> {
+    let (boot, area) = boot_with(
+        tag,
+        &ioctl_script(requests),
+        interface,
+        transport,
+        DSM_PAGE_MAX_TRANSFER,
+        None,
+    )?;
+    let replies = label_ioctl::parse(&boot.out("ioctl.txt"));
+    assert_eq!(
+        replies.len(),
+        requests.lines().count(),
+        "{tag}: every request"
+    );
+    if interface_is_qemus(tag) {
+        // QEMU's trace from the marker (the first request) on is the sequence of
+        // requests Linux let through, refused by QEMU exactly where it says status 3.
+        let trace = qemu_requests(&fs::read_to_string(boot_dir(tag).join("trace.log")).unwrap());
+        let first = &replies[0];
+        let marker = (
+            first.op.function(),
+            u64::from(first.offset),
+            u64::from(first.length),
+            false,
+        );
+        let at = trace
+            .iter()
+            .position(|t| *t == marker)
+            .expect("the marker in QEMU's trace");
+        let passed: Vec<_> = replies
+            .iter()
+            .filter(|r| !r.kernel_refused())
+            .map(|r| match r.op {
+                label_ioctl::Op::Size => {
+                    let (size, max) = r.extra.split_once('/').unwrap();
+                    let n = |h: &str| u64::from_str_radix(&h[2..], 16).unwrap();
+                    (r.op.function(), n(size), n(max), false)
+                }
+                _ => (
+                    r.op.function(),
+                    u64::from(r.offset),
+                    u64::from(r.length),
+                    r.status != 0,
+                ),
+            })
+            .collect();
+        assert_eq!(
+            trace[at..],
+            passed[..],
+            "{tag}: QEMU's trace vs label-ioctl"
+        );
+    }
+    let mut ours = LabelMethods::new(vec![0u8; area.len()], DSM_PAGE_MAX_TRANSFER).unwrap();
+    let (mut reached, mut refused) = (0, 0);
+    for r in &replies {
+        assert_eq!(
+            (r.kernel_refused(), (r.errno != 0).then_some(r.errno)),
+            (kernel_refusal(r).is_some(), kernel_refusal(r)),
+            "{tag}: Linux's refusal of {r:?}"
+        );
+        if r.kernel_refused() {
+            continue;
+        }
+        reached += 1;
+        refused += usize::from(r.status != 0);
+        let (status, extra) = label_ioctl::ours(&mut ours, methods, r);
+        assert_eq!((r.status, &r.extra), (status, &extra), "{tag}: {r:?}");
+    }
+    assert_eq!(
+        ours.into_inner(),
+        area,
+        "{tag}: the area after the requests"
+    );
+    let dmesg = boot.out("dmesg.log");
+    let calls = dmesg
+        .lines()
+        .skip_while(|l| !l.contains("@@label-ioctl start"))
+        .take_while(|l| !l.contains("@@label-ioctl end"))
+        .filter(|l| {
+            [" cmd: 4: ", " cmd: 5: ", " cmd: 6: "]
+                .iter()
+                .any(|c| l.contains(c))
+        })
+        .count();
+    assert_eq!(calls, reached, "{tag}: acpi_nfit_ctl calls");
+    println!(
+        "{tag}: {} requests: {} refused by Linux before the firmware, {reached} reached it ({refused} refused there), every status and read equal to LabelMethods'",
+        replies.len(),
+        replies.len() - reached
+    );
+    Some(replies)
+}
+
+/// A guest program's bad label requests (out of range, offset + length overflow, above
+/// the maximum transfer, above Linux's buffer limit) against QEMU's own NVDIMM (its
+/// tables, its trapping `_DSM`), our zero-exit Intel `_DSM` and our zero-exit
+/// `_LSR`/`_LSW`, all in one run. Where Linux lets a request through, QEMU's status
+/// (from its replies as the program saw them, and from its trace: status 3 exactly
+/// where it logged a refusal) is what `LabelMethods` answers; our `_DSM` AML gives the
+/// same statuses, our `_LS*` AML the `_LS*` ones (2, invalid input, where the `_DSM`
+/// says 3: ACPI 6.4 §6.5.10 vs Intel's DSM status codes); zero-length requests go to
+/// ours only (see [`EMPTY_REQUESTS`]).
+#[test]
+fn guest_label_requests_get_qemus_statuses_from_ours() {
+    use label_ioctl::Methods;
+    let Some(qemu) = label_requests(
+        "acpi-qemu-ioctl",
+        LABEL_REQUESTS,
+        LabelInterface::IntelDsm,
+        Transport::ZeroExit,
+        Methods::IntelDsm,
+    ) else {
+        return;
+    };
+    let all = format!("{LABEL_REQUESTS}{EMPTY_REQUESTS}");
+    for (tag, interface, methods) in [
+        (
+            "acpi-zx-dsm-ioctl",
+            LabelInterface::IntelDsm,
+            Methods::IntelDsm,
+        ),
+        (
+            "acpi-zx-ls-ioctl",
+            LabelInterface::LabelMethods,
+            Methods::Ls,
+        ),
+    ] {
+        let ours = label_requests(tag, &all, interface, Transport::ZeroExit, methods).unwrap();
+        for (q, o) in qemu.iter().zip(&ours) {
+            let same = if methods == Methods::Ls && q.status == 3 {
+                label_ioctl::Reply {
+                    status: 2,
+                    ..q.clone()
+                }
+            } else {
+                q.clone()
+            };
+            assert_eq!(&same, o, "{tag} vs QEMU");
+        }
+    }
 }
