@@ -19,10 +19,9 @@ use acpi_tables::fadt::{FADTBuilder, Flags};
 use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
 use acpi_tables::sdt::Sdt;
 use x2apic_virt::acpi::dmar::Dmar;
-use x2apic_virt::acpi::madt::{Madt, Structure};
+use x2apic_virt::acpi::madt::Madt;
 use x2apic_virt::acpi::srat::Srat;
-use x2apic_virt::acpi::{Header, Machine, MemoryRange};
-use x2apic_virt::madt::{Entry, FLAG_ENABLED};
+use x2apic_virt::acpi::{Header, Machine, MemoryRange, Slots};
 use x2apic_virt::policy::{IdScheme, Plan, Topology};
 use x2apic_virt::remap::{self, Config, Outcome, Remapper, Request};
 
@@ -108,11 +107,9 @@ pub fn shapes() -> [Shape; 2] {
 pub enum Tables {
     /// Ours, from the blob.
     Ours,
-    /// Ours with every hot-plug slot's MADT entry neither enabled nor online capable
-    /// (flags 0), as QEMU lists the CPUs it does not start with. Linux 6.12 does not
-    /// count such entries as possible CPUs (`arch/x86/kernel/acpi/boot.c`,
-    /// `acpi_parse_x2apic`), so it sets up per-CPU state for the present CPUs only and
-    /// cannot hot-add the others: for measuring what the slots cost a boot.
+    /// Ours with the hot-plug slots listed as QEMU lists them ([`Slots::Disabled`]):
+    /// Linux sets up per-CPU state for the present CPUs only (and cannot hot-add the
+    /// others). For measuring what Online Capable slots cost a boot.
     OursWithoutSlots,
     /// QEMU's (SeaBIOS installs them).
     Qemu,
@@ -230,18 +227,8 @@ impl Shape {
 /// DMAR and the `extra` tables (whole tables, e.g. an NFIT and an SSDT), each 64-byte
 /// aligned, at [`BLOB_ADDRESS`]; the XSDT lists all but the FACS and DSDT.
 pub fn acpi_blob(plan: &Plan, machine: &Machine, extra: &[&[u8]]) -> Result<Vec<u8>, Error> {
-    blob_with_madt(Madt::for_plan(plan, machine)?, plan, machine, extra)
-}
-
-/// [`acpi_blob`] with `madt` in place of the plan's MADT.
-fn blob_with_madt(
-    madt: Madt,
-    plan: &Plan,
-    machine: &Machine,
-    extra: &[&[u8]],
-) -> Result<Vec<u8>, Error> {
     let oem = machine.oem;
-    let mut tables: Vec<Vec<u8>> = vec![madt.emit()?];
+    let mut tables: Vec<Vec<u8>> = vec![Madt::for_plan(plan, machine)?.emit()?];
     if let Some(srat) = Srat::for_plan(plan, machine)? {
         tables.push(srat.emit()?);
     }
@@ -400,21 +387,6 @@ fn parse_u32s(text: &str, radix: u32) -> Vec<u32> {
         .collect()
 }
 
-/// `madt` with the flags of every processor entry that is not enabled (a hot-plug slot)
-/// cleared ([`Tables::OursWithoutSlots`]).
-fn without_slots(mut madt: Madt) -> Madt {
-    for s in &mut madt.structures {
-        if let Structure::Processor(
-            Entry::LocalApic { flags, .. } | Entry::LocalX2apic { flags, .. },
-        ) = s
-            && *flags & FLAG_ENABLED == 0
-        {
-            *flags = 0;
-        }
-    }
-    madt
-}
-
 /// Boots `shape` from `tables` in `work` (created, emptied of earlier outputs), with
 /// QEMU's `vtd_ir_*` trace when `trace` is set.
 pub fn boot(work: &Path, shape: &Shape, tables: Tables, trace: bool) -> Result<Boot, Error> {
@@ -425,8 +397,11 @@ pub fn boot(work: &Path, shape: &Shape, tables: Tables, trace: bool) -> Result<B
     match tables {
         Tables::Ours => std::fs::write(&blob, acpi_blob(&plan, &machine, &[])?)?,
         Tables::OursWithoutSlots => {
-            let madt = without_slots(Madt::for_plan(&plan, &machine)?);
-            std::fs::write(&blob, blob_with_madt(madt, &plan, &machine, &[])?)?;
+            let machine = Machine {
+                slots: Slots::Disabled,
+                ..machine
+            };
+            std::fs::write(&blob, acpi_blob(&plan, &machine, &[])?)?;
         }
         Tables::Qemu => {
             if blob.exists() {
@@ -654,23 +629,6 @@ mod tests {
         ));
         let parsed = Madt::parse(&blob[madt..]).expect("MADT");
         assert_eq!(parsed.processors().filter(|p| p.2 == 1).count(), 2);
-    }
-
-    #[test]
-    fn slots_cleared_only_where_not_enabled() {
-        let shape = sparse();
-        let plan = shape.plan().expect("plan");
-        let ours = Madt::for_plan(&plan, &shape.machine(&plan)).expect("MADT");
-        let flags = |m: &Madt| m.processors().map(|p| p.2).collect::<Vec<_>>();
-        let before = flags(&ours);
-        let after = flags(&without_slots(ours));
-        assert_eq!(before.len(), 512);
-        assert_eq!(before.iter().filter(|&&f| f != FLAG_ENABLED).count(), 510);
-        let expected: Vec<u32> = before
-            .iter()
-            .map(|&f| if f == FLAG_ENABLED { f } else { 0 })
-            .collect();
-        assert_eq!(after, expected);
     }
 
     #[test]

@@ -4,15 +4,18 @@
 //! IOAPIC and the interrupt source overrides.
 //!
 //! For a plan, every vCPU gets an entry (UID = vCPU index): Enabled when present at
-//! boot, Online Capable when a hot-plug slot (ACPI 6.5, Table 5.24; Linux honours
-//! Online Capable only with a FADT of revision 6.3 or later, `acpi_parse_madt`).
+//! boot, and a hot-plug slot Online Capable or, with [`Slots::Disabled`], flags 0
+//! (ACPI 6.5, Table 5.24; Linux honours Online Capable only with a FADT of revision 6.3
+//! or later, `acpi_parse_madt`).
 
 use alloc::vec::Vec;
 
 use zerocopy::little_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use super::{Error, HEADER_LEN, Header, Machine, Result, emit_table, parse_table, structures};
+use super::{
+    Error, HEADER_LEN, Header, Machine, Result, Slots, emit_table, parse_table, structures,
+};
 use crate::madt::{
     Entry, FLAG_ENABLED, FLAG_ONLINE_CAPABLE, TYPE_LOCAL_APIC, TYPE_LOCAL_APIC_NMI,
     TYPE_LOCAL_X2APIC, TYPE_LOCAL_X2APIC_NMI,
@@ -231,15 +234,20 @@ impl Madt {
         emit_table(SIGNATURE, &self.header, fixed.as_bytes(), &body)
     }
 
-    /// The MADT of `machine` running `plan`: processors (Enabled if present, Online
-    /// Capable otherwise), the IOAPIC, the source overrides, then the LINT1 NMI entries.
+    /// The MADT of `machine` running `plan`: processors (Enabled if present, else as
+    /// `machine.slots` says), the IOAPIC, the source overrides, then the LINT1 NMI
+    /// entries.
     pub fn for_plan(plan: &Plan, machine: &Machine) -> Result<Self> {
         machine.check(plan)?;
+        let slot_flags = match machine.slots {
+            Slots::OnlineCapable => FLAG_ONLINE_CAPABLE,
+            Slots::Disabled => 0,
+        };
         let entries = plan.madt_entries_with(|v| {
             if machine.is_present(v) {
                 FLAG_ENABLED
             } else {
-                FLAG_ONLINE_CAPABLE
+                slot_flags
             }
         });
         let is_cpu = |e: &Entry| matches!(e, Entry::LocalApic { .. } | Entry::LocalX2apic { .. });
@@ -342,6 +350,14 @@ pub(crate) mod tests {
         assert_eq!(cpus[1], (1, 1, FLAG_ONLINE_CAPABLE));
         assert_eq!(cpus[256], (256, 256, FLAG_ENABLED));
         assert_eq!(bytes[8], REVISION);
+
+        m.slots = Slots::Disabled;
+        let disabled = Madt::for_plan(&plan, &m).unwrap();
+        let flags: Vec<u32> = disabled.processors().map(|p| p.2).collect();
+        let expected: Vec<u32> = (0..512)
+            .map(|v| if v == 0 || v == 256 { FLAG_ENABLED } else { 0 })
+            .collect();
+        assert_eq!(flags, expected);
     }
 
     /// Processor entries of both sizes (type 0 when the low bytes fit) and NMI entries.

@@ -355,6 +355,20 @@ pub struct SourceOverride {
     pub flags: u16,
 }
 
+/// How the MADT lists the vCPUs of a plan that are not present at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Slots {
+    /// Online Capable (ACPI 6.5, Table 5.24, bit 1): the guest may hot-add them. Linux
+    /// counts them as possible CPUs and sets up per-CPU state for each at boot.
+    #[default]
+    OnlineCapable,
+    /// Neither enabled nor online capable (flags 0), as QEMU lists the CPUs it does not
+    /// start with. Linux ignores such entries (`arch/x86/kernel/acpi/boot.c`,
+    /// `acpi_is_processor_usable`): a cheaper boot, but the MADT alone offers no CPU
+    /// hot-add.
+    Disabled,
+}
+
 /// What the tables describe besides the plan's APIC IDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Machine {
@@ -362,6 +376,8 @@ pub struct Machine {
     pub oem: Header,
     /// vCPU indexes present at boot; every other vCPU of the plan is a hot-plug slot.
     pub present: Vec<u32>,
+    /// How the MADT lists the hot-plug slots.
+    pub slots: Slots,
     /// Proximity domain per vCPU index; empty means no SRAT.
     pub cpu_nodes: Vec<u32>,
     /// Memory ranges for the SRAT.
@@ -427,12 +443,14 @@ pub const Q35_OVERRIDES: [SourceOverride; 5] = [
 ];
 
 impl Machine {
-    /// A q35-like machine: every vCPU of `plan` present, no NUMA, the q35 IOAPIC with
-    /// q35's source overrides ([`Q35_OVERRIDES`]), and QEMU's remapping unit.
+    /// A q35-like machine: every vCPU of `plan` present (slots, if any are made,
+    /// Online Capable), no NUMA, the q35 IOAPIC with q35's source overrides
+    /// ([`Q35_OVERRIDES`]), and QEMU's remapping unit.
     pub fn q35(plan: &Plan) -> Self {
         Self {
             oem: Header::ours(0),
             present: (0..plan.vcpus()).collect(),
+            slots: Slots::OnlineCapable,
             cpu_nodes: Vec::new(),
             memory: Vec::new(),
             ioapic: Q35_IOAPIC,
