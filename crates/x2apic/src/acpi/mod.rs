@@ -363,9 +363,9 @@ pub enum Slots {
     #[default]
     OnlineCapable,
     /// Neither enabled nor online capable (flags 0), as QEMU lists the CPUs it does not
-    /// start with. Linux ignores such entries (`arch/x86/kernel/acpi/boot.c`,
-    /// `acpi_is_processor_usable`): a cheaper boot, but the MADT alone offers no CPU
-    /// hot-add.
+    /// start with. Linux ignores such entries when the FADT is revision 6.3 or later
+    /// (`acpi_tables`' is 6.5; `arch/x86/kernel/acpi/boot.c`, `acpi_is_processor_usable`):
+    /// a cheaper boot, but the MADT alone offers no CPU hot-add.
     Disabled,
 }
 
