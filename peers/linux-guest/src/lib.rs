@@ -392,15 +392,13 @@ fn parse_u32s(text: &str, radix: u32) -> Vec<u32> {
 pub fn boot(work: &Path, shape: &Shape, tables: Tables, trace: bool) -> Result<Boot, Error> {
     std::fs::create_dir_all(work)?;
     let plan = shape.plan()?;
-    let machine = shape.machine(&plan);
+    let mut machine = shape.machine(&plan);
+    if tables == Tables::OursWithoutSlots {
+        machine.slots = Slots::Disabled;
+    }
     let blob = work.join("acpi.bin");
     match tables {
-        Tables::Ours => std::fs::write(&blob, acpi_blob(&plan, &machine, &[])?)?,
-        Tables::OursWithoutSlots => {
-            let machine = Machine {
-                slots: Slots::Disabled,
-                ..machine
-            };
+        Tables::Ours | Tables::OursWithoutSlots => {
             std::fs::write(&blob, acpi_blob(&plan, &machine, &[])?)?;
         }
         Tables::Qemu => {
