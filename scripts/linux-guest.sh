@@ -19,6 +19,13 @@
 #                           so Linux uses its tables instead of the firmware's.
 #       WORKDIR/modules     optional: kernel modules to put in the initramfs and load, in
 #                           order, one per line.
+#       WORKDIR/tools       optional: host programs (one per line, a path or a name on
+#                           PATH) to put in the initramfs with every shared library ldd
+#                           lists for them.
+#       WORKDIR/rootfs/     optional: a tree copied over the initramfs root as it is.
+#       WORKDIR/prelude.sh  optional: busybox sh script sourced (untraced) after the
+#                           modules load and before the "guest ready" marker, e.g. to
+#                           wait for devices.
 #       Writes WORKDIR/console.log, WORKDIR/out/*, WORKDIR/wall-seconds (QEMU's wall time);
 #       exits non-zero if the guest did not finish.
 #
@@ -58,14 +65,31 @@ check_tools() {
   kver=${LINUX_GUEST_KVER:-$(basename "$kernel" | sed 's/^vmlinuz-//')}
 }
 
+# Copies a binary and every shared library ldd finds for it into the tree $1.
+copy_with_libs() {
+  local root=$1 bin=$2 lib
+  install -D -m 0755 "$bin" "$root$bin"
+  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+    [ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
+  done
+}
+
 # Builds an uncompressed initramfs: nothing for the guest to decompress.
 build_initramfs() {
-  local work=$1 root=$1/initramfs m f
+  local work=$1 root=$1/initramfs m f t
   rm -rf "$root"
   mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,out,lib/modules/"$kver"}
   install -m 0755 "$busybox" "$root/bin/busybox"
   install -m 0755 "$here/linux-guest/init" "$root/init"
   install -m 0644 "$work/guest.sh" "$root/guest.sh"
+  if [ -f "$work/prelude.sh" ]; then install -m 0644 "$work/prelude.sh" "$root/prelude.sh"; fi
+  if [ -f "$work/tools" ]; then
+    for t in $(cat "$work/tools"); do
+      t=$(command -v "$t") || skip "no $t on the host"
+      copy_with_libs "$root" "$t"
+    done
+  fi
+  if [ -d "$work/rootfs" ]; then cp -a "$work/rootfs/." "$root/"; fi
   if [ -f "$work/modules" ]; then
     install -m 0644 "$work/modules" "$root/modules"
     for m in $(cat "$work/modules"); do

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Boots the Debian kernel under qemu-system-x86_64 with emulated NVDIMMs and runs ndctl
-# inside, so nvdimm-label can be checked against Linux itself (issue 3, "Proven against
-# Linux itself"). Everything comes from Debian packages installed by scripts/deps.sh:
-# qemu-system-x86, linux-image-amd64, busybox-static, cpio, kmod, ndctl.
+# inside, so nvdimm-label can be checked against Linux itself. The boot is the one of the
+# guest-platform tests (scripts/linux-guest.sh: q35, TCG, busybox initramfs); this script
+# adds the NVDIMMs, the NVDIMM modules, ndctl and a wait for the DIMMs. Everything comes
+# from Debian packages installed by scripts/deps.sh: qemu-system-x86, linux-image-amd64,
+# busybox-static, cpio, kmod, ndctl.
 #
 #   scripts/nvdimm-linux.sh run WORKDIR
 #       WORKDIR holds guest.sh (a busybox sh script run as root in the guest; whatever it
@@ -13,12 +15,11 @@
 #       Writes WORKDIR/console.log and WORKDIR/out/*; exits non-zero if the guest did not
 #       finish. /out/guest.log is the `sh -x` trace of guest.sh with its exit status.
 #
-#       Optional: WORKDIR/acpi/*.aml are put in the initramfs under kernel/firmware/acpi/,
-#       where Linux's initrd table upgrade replaces the firmware table with the same
-#       signature, OEM ID and OEM table ID and a lower OEM revision (or installs it);
-#       WORKDIR/qemu.args (one QEMU argument per line) and WORKDIR/cmdline.extra (kernel
-#       command-line words) are appended; WORKDIR/bin/* (static programs) are put in the
-#       guest's /bin.
+#       Optional: WORKDIR/acpi.bin, an ACPI blob Linux boots from instead of QEMU's tables
+#       (`acpi_rsdp=`, see scripts/linux-guest.sh); WORKDIR/qemu.args (one QEMU argument
+#       per line) and WORKDIR/cmdline.extra (kernel command-line words) are appended;
+#       WORKDIR/bin/* (static programs) are put in the guest's /bin. The linux-guest work
+#       directory is WORKDIR/boot.
 #
 #   scripts/nvdimm-linux.sh fixtures [DATADIR]
 #       Regenerates the checked-in fixtures (default crates/nvdimm-label/tests/data): one
@@ -30,12 +31,11 @@
 #
 # Environment: NVDIMM_LINUX_KERNEL (vmlinuz path; default the newest /boot/vmlinuz-* that
 # has /lib/modules/VERSION/kernel/drivers/nvdimm) with NVDIMM_LINUX_KVER (its module
-# directory name, default the vmlinuz-VERSION suffix), NVDIMM_LINUX_ACCEL (default tcg: the
-# stock kernel hangs under the nested kvm_pvm host this was developed on),
-# NVDIMM_LINUX_TIMEOUT (seconds, default 300), NVDIMM_LINUX_ICOUNT (unset by default; a
-# QEMU -icount shift, e.g. 0: guest time then counts guest instructions, 2^shift ns
-# each, so guest-timed figures stop depending on the host's load, and leave out what
-# QEMU itself spends in device emulation).
+# directory name, default the vmlinuz-VERSION suffix), NVDIMM_LINUX_TIMEOUT (seconds,
+# default 300), NVDIMM_LINUX_ICOUNT (unset by default; a QEMU -icount shift, e.g. 0: guest
+# time then counts guest instructions, 2^shift ns each, so guest-timed figures stop
+# depending on the host's load, and leave out what QEMU itself spends in device
+# emulation).
 #
 # Exit status 77 means "cannot run here" (no qemu, no kernel, no ndctl); the reason is on
 # stderr prefixed with SKIPPED.
@@ -75,45 +75,7 @@ find_kernel() {
 check_tools() {
   command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
   command -v ndctl >/dev/null || skip "no ndctl (apt-get install ndctl)"
-  command -v cpio >/dev/null || skip "no cpio"
-  command -v depmod >/dev/null || skip "no depmod (apt-get install kmod)"
-  busybox=$(command -v busybox || true)
-  [ -n "$busybox" ] || skip "no busybox (apt-get install busybox-static)"
-  ldd "$busybox" >/dev/null 2>&1 && skip "$busybox is dynamically linked (apt-get install busybox-static)"
   find_kernel
-}
-
-# Copies a binary and every shared library ldd finds for it into the tree $1.
-copy_with_libs() {
-  local root=$1 bin=$2 lib
-  install -D -m 0755 "$bin" "$root$bin"
-  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
-    [ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
-  done
-}
-
-# Builds an uncompressed initramfs: nothing for the guest to decompress.
-build_initramfs() {
-  local root=$1 out=$2 guest=$3 m f
-  mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,out,lib/modules/"$kver"}
-  install -m 0755 "$busybox" "$root/bin/busybox"
-  install -m 0755 "$here/nvdimm-linux/init" "$root/init"
-  install -m 0644 "$guest" "$root/guest.sh"
-  copy_with_libs "$root" "$(command -v ndctl)"
-  if [ -d "$work/bin" ]; then install -m 0755 "$work"/bin/* "$root/bin/"; fi
-  if [ -d /etc/ndctl.conf.d ]; then cp -r /etc/ndctl.conf.d "$root/etc/"; fi
-  for m in nfit libnvdimm nd_pmem nd_btt dax_pmem device_dax; do
-    f=$(modinfo -k "$kver" -n "$m") || skip "kernel $kver has no module $m"
-    install -D -m 0644 "$f" "$root$f"
-  done
-  cp "/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$kver/" 2>/dev/null || true
-  # ACPI tables to hand the kernel's initrd table upgrade (CONFIG_ACPI_TABLE_UPGRADE).
-  if ls "$work"/acpi/*.aml >/dev/null 2>&1; then
-    mkdir -p "$root/kernel/firmware/acpi"
-    cp "$work"/acpi/*.aml "$root/kernel/firmware/acpi/"
-  fi
-  depmod -b "$root" "$kver"
-  (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
 }
 
 # The label-size of DIMM $2 in WORKDIR $1: the number in dimmN.label-size, or 128 KiB.
@@ -121,50 +83,47 @@ dimm_label_size() {
   if [ -f "$1/dimm$2.label-size" ]; then cat "$1/dimm$2.label-size"; else echo "$LABEL_SIZE"; fi
 }
 
+# Prepares WORKDIR/boot for scripts/linux-guest.sh and runs it.
 cmd_run() {
-  local work=$1 n=0 args=() img size total=0 start end
+  local work=$1 boot=$1/boot n=0 img size total=0 status=0 m
   [ -f "$work/guest.sh" ] || { echo "nvdimm-linux: $work/guest.sh missing" >&2; exit 2; }
   check_tools
-  while [ -f "$work/dimm$n.img" ]; do
-    img=$work/dimm$n.img
-    size=$(stat -c %s "$img")
-    args+=(-object "memory-backend-file,id=mem$n,share=on,mem-path=$img,size=$size"
-      -device "nvdimm,id=nv$n,memdev=mem$n,label-size=$(dimm_label_size "$work" $n)")
-    total=$((total + size))
-    n=$((n + 1))
-  done
+  rm -rf "$boot" "$work/out"
+  mkdir -p "$boot/rootfs/bin" "$boot/rootfs/etc"
+  {
+    echo -machine; echo nvdimm=on
+    while [ -f "$work/dimm$n.img" ]; do
+      img=$work/dimm$n.img
+      size=$(stat -c %s "$img")
+      echo -object; echo "memory-backend-file,id=mem$n,share=on,mem-path=$img,size=$size"
+      echo -device; echo "nvdimm,id=nv$n,memdev=mem$n,label-size=$(dimm_label_size "$work" $n)"
+      total=$((total + size))
+      n=$((n + 1))
+    done
+    # QEMU merges a second -m into the harness's: DIMM slots and room for them.
+    echo -m; echo "512M,slots=$n,maxmem=$((512 + (total >> 20) + 2 * n))M"
+    if [ -n "${NVDIMM_LINUX_ICOUNT:-}" ]; then echo -icount; echo "shift=$NVDIMM_LINUX_ICOUNT"; fi
+    if [ -f "$work/qemu.args" ]; then cat "$work/qemu.args"; fi
+  } >"$boot/qemu.args"
   [ "$n" -gt 0 ] || { echo "nvdimm-linux: no $work/dimm0.img" >&2; exit 2; }
-  rm -rf "$work/initramfs" "$work/out"
-  mkdir -p "$work/out"
-  build_initramfs "$work/initramfs" "$work/initramfs.cpio" "$work/guest.sh"
-  rm -rf "$work/initramfs"
-  local ram_mb=512 max_mb=$((512 + (total >> 20) + 2 * n)) extra=() cmdline_extra=
-  if [ -n "${NVDIMM_LINUX_ICOUNT:-}" ]; then extra+=(-icount "shift=$NVDIMM_LINUX_ICOUNT"); fi
-  if [ -f "$work/qemu.args" ]; then mapfile -t -O "${#extra[@]}" extra <"$work/qemu.args"; fi
-  if [ -f "$work/cmdline.extra" ]; then cmdline_extra=" $(cat "$work/cmdline.extra")"; fi
-  start=$(date +%s.%N)
-  timeout "${NVDIMM_LINUX_TIMEOUT:-300}" qemu-system-x86_64 \
-    -machine pc,nvdimm=on -accel "${NVDIMM_LINUX_ACCEL:-tcg}" -cpu max -smp 1 \
-    -m "${ram_mb}M,slots=$n,maxmem=${max_mb}M" \
-    -nodefaults -display none -no-reboot -monitor none \
-    -serial "file:$work/console.log" \
-    -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-    -append "console=ttyS0 panic=-1 loglevel=1 nvdimm_linux.dimms=$n$cmdline_extra" \
-    "${args[@]}" "${extra[@]}" || true
-  end=$(date +%s.%N)
-  # loglevel=1 keeps kernel messages (e.g. a failed BTT probe) from interleaving with
-  # the files printed between the markers; the guest's dmesg comes back as out/dmesg.log.
-  tr -d '\r' <"$work/console.log" | awk -v dir="$work/out" '
-    /^@@BEGIN / { f = dir "/" $2; printf "" > f; next }
-    /^@@END /   { close(f); f = ""; next }
-    f != ""     { print >> f }'
-  echo "nvdimm-linux: $n DIMM(s), kernel $kver, qemu wall time $(awk "BEGIN{print $end - $start}") s" >&2
-  grep -a '^@@nvdimm-linux' "$work/console.log" >&2 || true
-  if ! grep -aq '^@@nvdimm-linux: done' "$work/console.log"; then
-    echo "nvdimm-linux: the guest did not finish; last console lines:" >&2
-    tail -n 40 "$work/console.log" >&2
-    exit 1
-  fi
+  cp "$work/guest.sh" "$boot/guest.sh"
+  cp "$here/nvdimm-linux/ready.sh" "$boot/prelude.sh"
+  echo ndctl >"$boot/tools"
+  for m in libnvdimm nfit nd_pmem nd_btt dax_pmem device_dax; do echo "$m"; done >"$boot/modules"
+  if [ -d "$work/bin" ]; then cp "$work"/bin/* "$boot/rootfs/bin/"; fi
+  if [ -d /etc/ndctl.conf.d ]; then cp -r /etc/ndctl.conf.d "$boot/rootfs/etc/"; fi
+  if [ -f "$work/acpi.bin" ]; then cp "$work/acpi.bin" "$boot/acpi.bin"; fi
+  # loglevel=1 keeps kernel messages (e.g. a failed BTT probe) from interleaving with the
+  # files printed between the markers; the guest's dmesg comes back as out/dmesg.log.
+  echo "loglevel=1 nvdimm_linux.dimms=$n $(cat "$work/cmdline.extra" 2>/dev/null || true)" >"$boot/cmdline"
+  LINUX_GUEST_KERNEL=$kernel LINUX_GUEST_KVER=$kver LINUX_GUEST_TIMEOUT=${NVDIMM_LINUX_TIMEOUT:-300} \
+    bash "$here/linux-guest.sh" run "$boot" || status=$?
+  [ "$status" -eq 77 ] && exit 77
+  mv "$boot/out" "$work/out" 2>/dev/null || mkdir -p "$work/out"
+  cp "$boot/console.log" "$work/console.log" 2>/dev/null || true
+  echo "nvdimm-linux: $n DIMM(s), kernel $kver, qemu wall time $(cat "$boot/wall-seconds" 2>/dev/null) s" >&2
+  grep -a '^@@linux-guest' "$work/console.log" >&2 || true
+  [ "$status" -eq 0 ] || exit 1
 }
 
 # The fixture recipe: nmem0 gets v1.1 labels, nmem1 v1.2, both the same namespaces;

@@ -1,16 +1,18 @@
 //! Linux managing labels through *our* NFIT and label methods: one QEMU boot of the
-//! Debian kernel (scripts/nvdimm-linux.sh) where QEMU's `-device nvdimm` provides only
-//! the memory, and the kernel's initrd table upgrade (`CONFIG_ACPI_TABLE_UPGRADE`)
-//! replaces QEMU's NFIT and NVDIMM SSDT with the ones this crate builds (same OEM IDs,
-//! higher OEM revision). ndctl then initialises labels, creates fsdax, devdax, sector
+//! Debian kernel (scripts/nvdimm-linux.sh over the guest-platform harness,
+//! scripts/linux-guest.sh) where QEMU's `-device nvdimm` provides only the memory, and
+//! Linux boots from our ACPI blob (`acpi_rsdp=`, built by `linux_guest::one_cpu_blob`):
+//! the MADT, FADT and DSDT of the guest-platform tests plus the NFIT and the NVDIMM SSDT
+//! this crate builds; QEMU's own tables are never read. ndctl then initialises labels, creates fsdax, devdax, sector
 //! and raw namespaces, renames one and destroys one, and the host parses the label
 //! area it wrote. Two runs:
 //! - `_LSI`/`_LSR`/`_LSW` (and a Microsoft-family `_DSM`, so that Linux looks for
 //!   them) over the zero-exit transport, v1.2 labels: the label area is a 128 KiB range
 //!   of guest RAM (`memmap=` keeps Linux off it) whose RAM is a host file;
-//! - Intel `_DSM` functions 4/5/6 over the trapping transport, v1.1 labels, served by QEMU's own
-//!   NVDIMM device through its page and port 0x0A18: the labels land in QEMU's label
-//!   area, the tail of the backend file.
+//! - Intel `_DSM` functions 4/5/6 over the trapping transport, v1.1 labels, served by
+//!   QEMU's own NVDIMM device through a page of ours (QEMU reads the request from the
+//!   address the AML writes to port 0x0A18) : the labels land in QEMU's label area, the
+//!   tail of the backend file.
 //!
 //! After each ndctl step the guest reads the area back (`ndctl read-labels`, raw and
 //! `-j`) and the host requires `lsa dump --json --all-slots` of it to print ndctl's JSON.
@@ -47,7 +49,7 @@ use nvdimm_label::methods::{
     DSM_FN_GET_LABEL_DATA, DSM_FN_GET_LABEL_SIZE, DSM_FN_SET_LABEL_DATA, DSM_PAGE_MAX_TRANSFER,
     DSM_PAGE_SIZE, DsmStatus, LabelMethods,
 };
-use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder, TableHeader};
+use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder};
 use nvdimm_label::{InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
 
 /// Guest RAM (the harness's `-m 512M`), backed by a host file.
@@ -62,7 +64,7 @@ const PMEM_BASE: u64 = 0x1_0000_0000;
 
 /// What every guest script starts with: what the checks of [`boot_with`] read.
 const PRELUDE: &str = r#"
-dmesg | grep -i 'table upgrade' > /out/upgrade.txt || true
+dmesg | grep 'ACPI: [A-Z]\{4\} 0x' > /out/acpi-tables.txt || true
 set -e
 od -An -v -tx1 /sys/firmware/acpi/tables/NFIT > /out/NFIT.hex
 cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
@@ -508,9 +510,17 @@ fn nfit_dyndbg(dumps: bool) -> String {
     format!("log_buf_len=4M nfit.dyndbg=\"format input +p{dumps}\"")
 }
 
-/// QEMU's `-device nvdimm` page for its `_DSM` protocol: the address SeaBIOS gives it
-/// with the harness's 512 MiB of RAM (QEMU's `MEMA` in tests/data/nfit/qemu10-2dimm.ssdt).
-const QEMU_DSM_PAGE: u32 = 0x1fff_f000;
+/// The page of the trapping transport: the first page of the range `memmap=` reserves
+/// for the zero-exit label area (a trapping boot does not use that area). QEMU's device
+/// serves any page: it reads the request from the address written to its port
+/// (QEMU `hw/acpi/nvdimm.c`, `nvdimm_dsm_write`).
+const DSM_PAGE: u32 = LSA_GPA as u32;
+
+/// The address Linux prints for table `sig` in its `ACPI: SIG 0x... ` boot lines.
+fn table_address(tables: &str, sig: &str) -> Option<u64> {
+    let rest = tables.split(&format!("ACPI: {sig} 0x")).nth(1)?;
+    u64::from_str_radix(rest.split_whitespace().next()?, 16).ok()
+}
 
 /// Boots one DIMM whose NFIT and SSDT (with `interface` over `transport`) replace
 /// QEMU's, runs `script` (starting with [`PRELUDE`]), checks what all runs share, and
@@ -533,14 +543,7 @@ fn boot_with(
         label_ioctl::build(&dir)?;
     }
     let ram = dir.join("ram.img");
-    let qemu_ids = TableHeader {
-        oem_id: *b"BOCHS ",
-        oem_table_id: *b"BXPC    ",
-        oem_revision: 2,
-        ..TableHeader::default()
-    };
     let nfit = NfitBuilder::new()
-        .header(qemu_ids)
         .dimm(DimmSpec::new(0, PMEM_BASE, harness::PMEM_SIZE, LSA_SIZE))
         .build();
     let dimm = AmlDimm {
@@ -548,16 +551,13 @@ fn boot_with(
         label_size: LSA_SIZE,
         label_gpa: LSA_GPA,
     };
-    // QEMU's NVDIMM SSDT has OEM table ID "NVDIMM" padded with NULs.
     let ssdt = SsdtBuilder::new(&[dimm], interface, transport)
         .max_transfer(max_transfer)
-        .oem(*b"BOCHS ", *b"NVDIMM\0\0", 2)
         .ssdt()
         .unwrap();
     if !interface_is_qemus(tag) {
-        fs::create_dir_all(dir.join("acpi")).unwrap();
-        fs::write(dir.join("acpi/nfit.aml"), nfit.emit().unwrap()).unwrap();
-        fs::write(dir.join("acpi/ssdt.aml"), ssdt.as_slice()).unwrap();
+        let blob = linux_guest::one_cpu_blob(&[&nfit.emit().unwrap(), ssdt.as_slice()]).unwrap();
+        fs::write(dir.join("acpi.bin"), blob).unwrap();
     }
     // QEMU logs every label request its own NVDIMM device serves.
     let mut qemu_args = format!(
@@ -565,6 +565,7 @@ fn boot_with(
         dir.join("trace.log").display()
     );
     let mut cmdline = nfit_dyndbg(transport != Transport::ZeroExit);
+    cmdline += &format!(" memmap={LSA_SIZE}${LSA_GPA:#x}");
     if transport == Transport::ZeroExit {
         let f = fs::File::create(&ram).unwrap();
         f.set_len(RAM).unwrap();
@@ -575,7 +576,6 @@ fn boot_with(
             "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
             ram.display()
         );
-        cmdline += &format!(" memmap={LSA_SIZE}${LSA_GPA:#x}");
     }
     fs::write(dir.join("qemu.args"), qemu_args).unwrap();
     fs::write(dir.join("cmdline.extra"), cmdline).unwrap();
@@ -604,9 +604,18 @@ fn boot_with(
         let area = boot.lsa(0);
         return Some((boot, area));
     }
-    let upgrade = boot.out("upgrade.txt");
-    assert!(upgrade.contains("override [NFIT-BOCHS -BXPC"), "{upgrade}");
-    assert!(upgrade.contains("override [SSDT-BOCHS"), "{upgrade}");
+    // Linux found the RSDP where `acpi_rsdp=` points, and the NFIT and SSDT in our blob.
+    let tables = boot.out("acpi-tables.txt");
+    assert_eq!(
+        table_address(&tables, "RSDP"),
+        Some(linux_guest::BLOB_ADDRESS),
+        "{tables}"
+    );
+    let blob = linux_guest::BLOB_ADDRESS..linux_guest::BLOB_ADDRESS + linux_guest::BLOB_SIZE as u64;
+    for sig in ["NFIT", "SSDT"] {
+        let at = table_address(&tables, sig);
+        assert!(at.is_some_and(|a| blob.contains(&a)), "{sig}: {tables}");
+    }
     let dmesg = boot.out("dmesg.log");
     assert!(!dmesg.contains("AE_"), "ACPICA complained:\n{dmesg}");
     // Linux uses our NFIT, byte for byte.
@@ -727,7 +736,7 @@ fn linux_manages_labels_through_our_zero_exit_methods() {
 #[test]
 fn linux_manages_labels_through_our_trapping_intel_dsm_served_by_qemu() {
     let transport = Transport::Trapping {
-        page: QEMU_DSM_PAGE,
+        page: DSM_PAGE,
         port: QEMU_NVDIMM_IO_PORT,
     };
     ndctl_recipe("acpi-tr", "1.1", LabelInterface::IntelDsm, transport);

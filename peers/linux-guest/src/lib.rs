@@ -283,6 +283,28 @@ pub fn acpi_blob(plan: &Plan, machine: &Machine, extra: &[&[u8]]) -> Result<Vec<
     Ok(blob)
 }
 
+/// The blob for one CPU on q35 without a remapping unit (so no DMAR), plus `extra`
+/// tables: for guests whose tests are about other tables, such as an NVDIMM's NFIT and
+/// the SSDT with its devices.
+pub fn one_cpu_blob(extra: &[&[u8]]) -> Result<Vec<u8>, Error> {
+    let shape = Shape {
+        name: "one_cpu".into(),
+        topology: Topology {
+            threads: 1,
+            cores: 1,
+            modules: 1,
+            dies: 1,
+            sockets: 1,
+        },
+        present: vec![0],
+        numa: false,
+    };
+    let plan = shape.plan()?;
+    let mut machine = shape.machine(&plan);
+    machine.iommu = None;
+    acpi_blob(&plan, &machine, extra)
+}
+
 trait AsBytesVec {
     fn as_bytes_vec(&self) -> Vec<u8>;
 }
