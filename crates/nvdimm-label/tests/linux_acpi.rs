@@ -49,7 +49,7 @@ use nvdimm_label::methods::{
     DSM_FN_GET_LABEL_DATA, DSM_FN_GET_LABEL_SIZE, DSM_FN_SET_LABEL_DATA, DSM_PAGE_MAX_TRANSFER,
     DSM_PAGE_SIZE, DsmStatus, LabelMethods,
 };
-use nvdimm_label::nfit::{DimmSpec, Nfit, NfitBuilder};
+use nvdimm_label::nfit::{ControlRegion, DimmSpec, Nfit, NfitBuilder, Structure};
 use nvdimm_label::{InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
 
 /// Guest RAM (the harness's `-m 512M`), backed by a host file.
@@ -68,6 +68,8 @@ dmesg | grep 'ACPI: [A-Z]\{4\} 0x' > /out/acpi-tables.txt || true
 set -e
 od -An -v -tx1 /sys/firmware/acpi/tables/NFIT > /out/NFIT.hex
 cat /sys/bus/nd/devices/nmem0/commands > /out/commands.txt
+ndctl list -D -R > /out/list-DR.json
+cat /sys/bus/nd/devices/region0/resource > /out/region0.resource
 "#;
 
 /// The guest script: labels of `version` ("1.1" or "1.2") initialised five times
@@ -626,6 +628,7 @@ fn boot_with(
     // Linux uses our NFIT, byte for byte.
     let seen = bytes_from_hex(&boot.out("NFIT.hex"));
     assert_eq!(seen, nfit.emit().unwrap());
+    check_listing(&boot, &nfit);
     assert_eq!(Nfit::parse(&seen), Ok(nfit));
     // Labels are on: the DIMM offers the config-data commands (Linux's names for them
     // in sysfs, `nvdimm_cmd_name`), enabled from _LSI/_LSR/_LSW or the Intel _DSM.
@@ -643,6 +646,76 @@ fn boot_with(
         boot.lsa(0)
     };
     Some((boot, area))
+}
+
+/// The one element ndctl listed, whether it printed `[x]`, `{"key": [x]}` or `x`.
+fn only<'a>(doc: &'a json::Json, key: &str) -> &'a json::Json {
+    let list = doc.get(key).unwrap_or(doc);
+    match list.as_array() {
+        Some(items) => {
+            assert_eq!(items.len(), 1, "one {key} entry: {doc}");
+            &items[0]
+        }
+        None => list,
+    }
+}
+
+/// The DIMM id Linux makes of an NFIT control region: vendor ID and serial number
+/// printed big-endian, with the manufacturing location and date between them when
+/// valid-fields bit 0 says they are valid (Linux `drivers/acpi/nfit/core.c`,
+/// `acpi_nfit_register_dimms`).
+fn linux_dimm_id(dcr: &ControlRegion) -> String {
+    let vendor = dcr.vendor_id.swap_bytes();
+    let serial = dcr.serial_number.swap_bytes();
+    if dcr.valid_fields & 1 != 0 {
+        let date = dcr.manufacturing_date.swap_bytes();
+        let location = dcr.manufacturing_location;
+        format!("{vendor:04x}-{location:02x}-{date:04x}-{serial:08x}")
+    } else {
+        format!("{vendor:04x}-{serial:08x}")
+    }
+}
+
+/// Linux lists exactly the DIMM and region our one-DIMM NFIT describes (`ndctl list -D
+/// -R`): the DIMM with the region mapping's device handle and the id Linux makes of the
+/// control region; one pmem region of the SPA range's size, not interleaved (one
+/// mapping, on nmem0, at the mapping's DPA and size); the region's sysfs `resource` is
+/// the SPA range's base.
+fn check_listing(boot: &Boot, nfit: &Nfit) {
+    let (mut spa, mut map, mut dcr) = (None, None, None);
+    for s in &nfit.structures {
+        match s {
+            Structure::Spa(x) => spa = Some(x),
+            Structure::RegionMapping(x) => map = Some(x),
+            Structure::ControlRegion(x) => dcr = Some(x),
+            _ => {}
+        }
+    }
+    let (spa, map, dcr) = (spa.unwrap(), map.unwrap(), dcr.unwrap());
+    // With -D, ndctl lists each region's mappings too.
+    let listed = json::parse(&boot.out("list-DR.json")).unwrap();
+    let dimm = only(&listed, "dimms");
+    assert_eq!(dimm.str("dev"), "nmem0");
+    assert_eq!(dimm.u64("handle"), u64::from(map.device_handle));
+    assert_eq!(dimm.str("id"), linux_dimm_id(dcr));
+    let region = only(&listed, "regions");
+    assert_eq!(region.str("type"), "pmem");
+    assert_eq!(region.u64("size"), spa.length);
+    assert_eq!(map.interleave_ways, 1);
+    let mapping = only(region.at("mappings"), "mappings");
+    assert_eq!(mapping.str("dimm"), "nmem0");
+    assert_eq!(mapping.u64("offset"), map.dpa);
+    assert_eq!(mapping.u64("length"), map.region_size);
+    assert_eq!(mapping.u64("position"), 0);
+    let resource = boot.out("region0.resource");
+    let base = u64::from_str_radix(resource.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(base, spa.base);
+    println!(
+        "Linux lists our DIMM (handle {:#x}, id {}) and region ({} MiB at {base:#x}, 1 way)",
+        map.device_handle,
+        linux_dimm_id(dcr),
+        spa.length >> 20
+    );
 }
 
 /// Boots with [`guest`]`(version)` and checks that what ndctl wrote through our
