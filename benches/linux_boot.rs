@@ -22,6 +22,10 @@ use std::path::Path;
 
 use linux_guest::{self as guest, Shape, Tables};
 
+#[path = "support/spread.rs"]
+mod spread;
+use spread::spread;
+
 /// Reaped children's user + system CPU time in seconds.
 fn children_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -57,12 +61,6 @@ fn boot(work: &Path, shape: &Shape, tables: Tables) -> Result<(Figures, String),
         wall: b.wall_seconds,
     };
     Ok((figures, b.possible))
-}
-
-/// Median, min and max.
-fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
 fn main() {

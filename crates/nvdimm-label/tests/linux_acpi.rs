@@ -34,6 +34,8 @@ mod harness;
 mod json;
 #[path = "linux_support/label_ioctl.rs"]
 mod label_ioctl;
+#[path = "linux_support/tables.rs"]
+mod tables;
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -41,26 +43,18 @@ use std::process::Command;
 
 use harness::{Boot, Outcome};
 use json::Members;
-use nvdimm_label::aml::{
-    AmlDimm, LabelInterface, QEMU_NVDIMM_IO_PORT, SsdtBuilder, Transport, ZERO_EXIT_MAX_TRANSFER,
-};
+use nvdimm_label::aml::{LabelInterface, QEMU_NVDIMM_IO_PORT, Transport, ZERO_EXIT_MAX_TRANSFER};
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
 use nvdimm_label::methods::{
     DSM_FN_GET_LABEL_DATA, DSM_FN_GET_LABEL_SIZE, DSM_FN_SET_LABEL_DATA, DSM_PAGE_MAX_TRANSFER,
     DSM_PAGE_SIZE, DsmStatus, LabelMethods,
 };
-use nvdimm_label::nfit::{ControlRegion, DimmSpec, Nfit, NfitBuilder, Structure};
+use nvdimm_label::nfit::{ControlRegion, Nfit, Structure};
 use nvdimm_label::{InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
+use tables::{LSA_GPA, Methods};
 
-/// Guest RAM (the harness's `-m 512M`), backed by a host file.
-const RAM: u64 = 512 << 20;
-/// Guest-physical address of the zero-exit label area, inside RAM that `memmap=`
-/// reserves.
-const LSA_GPA: u64 = 0x1f00_0000;
+/// The label area size of every boot here.
 const LSA_SIZE: u32 = 128 << 10;
-/// Where QEMU maps the first NVDIMM (its device-memory region starts at 4 GiB; see
-/// tests/data/nfit/README.md) and its size (harness::PMEM_SIZE).
-const PMEM_BASE: u64 = 0x1_0000_0000;
 
 /// What every guest script starts with: what the checks of [`boot_with`] read.
 const PRELUDE: &str = r#"
@@ -550,40 +544,23 @@ fn boot_with(
         label_ioctl::build(&dir)?;
     }
     let ram = dir.join("ram.img");
-    let nfit = NfitBuilder::new()
-        .dimm(DimmSpec::new(0, PMEM_BASE, harness::PMEM_SIZE, LSA_SIZE))
-        .build();
-    let dimm = AmlDimm {
-        handle: NfitBuilder::device_handle(0),
-        label_size: LSA_SIZE,
-        label_gpa: LSA_GPA,
+    let methods = Methods {
+        interface,
+        transport,
+        max_transfer,
     };
-    let ssdt = SsdtBuilder::new(&[dimm], interface, transport)
-        .max_transfer(max_transfer)
-        .ssdt()
-        .unwrap();
+    let (nfit, blob) = tables::one_dimm(LSA_SIZE, methods);
     if !interface_is_qemus(tag) {
-        let blob = linux_guest::one_cpu_blob(&[&nfit.emit().unwrap(), ssdt.as_slice()]).unwrap();
         fs::write(dir.join("acpi.bin"), blob).unwrap();
     }
+    let zero_exit = transport == Transport::ZeroExit;
+    let (memory_args, memmap) = tables::guest_memory(&ram, LSA_SIZE, zero_exit, preload);
     // QEMU logs every label request its own NVDIMM device serves.
-    let mut qemu_args = format!(
-        "-trace\nacpi_nvdimm_*\n-D\n{}\n",
+    let qemu_args = format!(
+        "-trace\nacpi_nvdimm_*\n-D\n{}\n{memory_args}",
         dir.join("trace.log").display()
     );
-    let mut cmdline = nfit_dyndbg(transport != Transport::ZeroExit);
-    cmdline += &format!(" memmap={LSA_SIZE}${LSA_GPA:#x}");
-    if transport == Transport::ZeroExit {
-        let f = fs::File::create(&ram).unwrap();
-        f.set_len(RAM).unwrap();
-        if let Some(lsa) = preload {
-            std::os::unix::fs::FileExt::write_all_at(&f, lsa, LSA_GPA).unwrap();
-        }
-        qemu_args += &format!(
-            "-object\nmemory-backend-file,id=ram0,size={RAM},mem-path={},share=on\n-machine\nmemory-backend=ram0\n",
-            ram.display()
-        );
-    }
+    let cmdline = format!("{} {memmap}", nfit_dyndbg(!zero_exit));
     fs::write(dir.join("qemu.args"), qemu_args).unwrap();
     fs::write(dir.join("cmdline.extra"), cmdline).unwrap();
 

@@ -80,6 +80,11 @@ impl Boot {
         self.label_sizes.push(lsa.len());
     }
 
+    /// The boot's directory (the harness's WORKDIR).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The backend file of DIMM `n`, for tools that edit it in place before the boot.
     pub(crate) fn dimm_path(&self, n: usize) -> PathBuf {
         self.dir.join(format!("dimm{n}.img"))
@@ -90,7 +95,12 @@ impl Boot {
     /// there, so the round trips must really run) and counts the skip elsewhere. Any other
     /// failure panics with the harness output.
     pub(crate) fn run(&self) -> Outcome {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/nvdimm-linux.sh");
+        // The crate's tests and the root package's benches both include this file.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|dir| dir.join("scripts/nvdimm-linux.sh"))
+            .find(|script| script.exists())
+            .expect("scripts/nvdimm-linux.sh above the package");
         let start = Instant::now();
         let out = Command::new("bash")
             .arg(&script)
