@@ -24,8 +24,8 @@
 #[path = "../crates/nvdimm-label/tests/linux_support/harness.rs"]
 #[allow(dead_code)]
 mod harness;
-#[path = "support/spread.rs"]
-mod spread;
+#[path = "support/rounds.rs"]
+mod rounds;
 #[path = "../crates/nvdimm-label/tests/linux_support/tables.rs"]
 mod tables;
 
@@ -33,7 +33,7 @@ use std::fs;
 
 use harness::{Boot, Outcome};
 use nvdimm_label::aml::{LabelInterface, Transport, ZERO_EXIT_MAX_TRANSFER};
-use spread::spread;
+use rounds::{rounds, spread};
 use tables::Methods;
 
 /// The guest's timed loops; timing.txt holds the uptime before, between and after them.
@@ -114,15 +114,9 @@ fn boot(tag: &str, label_size: u32, variant: Variant) -> Option<Times> {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: build only.
-    if !std::env::args().any(|a| a == "--bench") {
+    let Some(rounds) = rounds("HUGEVM_LABEL_ROUNDS", 3) else {
         return;
-    }
-    let rounds: usize = std::env::var("HUGEVM_LABEL_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    };
     let variants = [Variant::QemuTrapping, Variant::OursZeroExit];
     for label_size in [128 << 10, 1 << 20] {
         // times[round][variant]

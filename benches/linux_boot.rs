@@ -22,9 +22,9 @@ use std::path::Path;
 
 use linux_guest::{self as guest, Shape, Tables};
 
-#[path = "support/spread.rs"]
-mod spread;
-use spread::spread;
+#[path = "support/rounds.rs"]
+mod rounds;
+use rounds::{rounds, spread};
 
 /// Reaped children's user + system CPU time in seconds.
 fn children_cpu_seconds() -> f64 {
@@ -64,15 +64,9 @@ fn boot(work: &Path, shape: &Shape, tables: Tables) -> Result<(Figures, String),
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: build only.
-    if !std::env::args().any(|a| a == "--bench") {
+    let Some(rounds) = rounds("HUGEVM_BOOT_ROUNDS", 5) else {
         return;
-    }
-    let rounds: usize = std::env::var("HUGEVM_BOOT_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+    };
     let root = std::env::temp_dir().join(format!("linux-boot-bench-{}", std::process::id()));
     for shape in guest::shapes() {
         let mut variants = vec![Tables::Qemu, Tables::Ours];
