@@ -614,6 +614,11 @@ fn boot_with(
         assert!(commands.split_whitespace().any(|w| w == c), "{commands}");
     }
     let area = if transport == Transport::ZeroExit {
+        // Every write of the run stayed inside the label area.
+        assert!(
+            tables::guards_untouched(&ram, LSA_SIZE),
+            "{tag}: bytes around the label area changed"
+        );
         let mut area = vec![0u8; LSA_SIZE as usize];
         let mut f = fs::File::open(&ram).unwrap();
         f.seek(SeekFrom::Start(LSA_GPA)).unwrap();
@@ -1001,6 +1006,11 @@ fn label_requests(
         area,
         "{tag}: the area after the requests"
     );
+    // The requests wrote byte patterns, not labels: the host's parser calls that damage.
+    match Lsa::parse(&area) {
+        Err(e) => println!("{tag}: the area the guest left: {e}"),
+        Ok(lsa) => assert!(lsa.is_damaged(), "{tag}: garbage parsed as labels"),
+    }
     let dmesg = boot.out("dmesg.log");
     let calls = dmesg
         .lines()

@@ -13,8 +13,13 @@ use super::harness::PMEM_SIZE;
 /// Guest RAM (scripts/nvdimm-linux.sh's `-m 512M`).
 pub(crate) const RAM: u64 = 512 << 20;
 /// Guest-physical address of the zero-exit label area (and of the trapping transport's
-/// page), inside RAM that `memmap=` reserves.
-pub(crate) const LSA_GPA: u64 = 0x1f00_0000;
+/// page), inside RAM that `memmap=` reserves: 16 MiB above the ACPI blob
+/// (`linux_guest::BLOB_ADDRESS`), away from the top of RAM, where QEMU puts the initrd
+/// and SeaBIOS its relocated init code before Linux runs.
+pub(crate) const LSA_GPA: u64 = 0x1100_0000;
+/// A page on each side of the label area that `memmap=` reserves with it and nothing
+/// writes: a write past the area would show there.
+pub(crate) const GUARD: u64 = 4096;
 /// Where QEMU maps the first NVDIMM (its device-memory region starts at 4 GiB; see
 /// tests/data/nfit/README.md).
 pub(crate) const PMEM_BASE: u64 = 0x1_0000_0000;
@@ -51,7 +56,8 @@ pub(crate) fn one_dimm(label_size: u32, methods: Methods) -> (Nfit, Vec<u8>) {
 }
 
 /// The QEMU arguments (one per line) and kernel command-line words for the guest memory
-/// our methods use: `[LSA_GPA, +label_size)` reserved with `memmap=`, and with
+/// our methods use: `[LSA_GPA, +label_size)` and a [`GUARD`] page on each side
+/// reserved with `memmap=`, and with
 /// `zero_exit` the guest's RAM backed by the host file `ram` (created, with `preload`
 /// at LSA_GPA), where the host finds the label area.
 pub(crate) fn guest_memory(
@@ -60,7 +66,8 @@ pub(crate) fn guest_memory(
     zero_exit: bool,
     preload: Option<&[u8]>,
 ) -> (String, String) {
-    let cmdline = format!("memmap={label_size}${LSA_GPA:#x}");
+    let reserved = u64::from(label_size) + 2 * GUARD;
+    let cmdline = format!("memmap={reserved}${:#x}", LSA_GPA - GUARD);
     if !zero_exit {
         return (String::new(), cmdline);
     }
@@ -74,4 +81,17 @@ pub(crate) fn guest_memory(
         ram.display()
     );
     (args, cmdline)
+}
+
+/// Whether the [`GUARD`] pages around the label area in the RAM file `ram` are still
+/// all zero.
+pub(crate) fn guards_untouched(ram: &Path, label_size: u32) -> bool {
+    let f = fs::File::open(ram).expect("open the RAM file");
+    let mut page = vec![0u8; GUARD as usize];
+    [LSA_GPA - GUARD, LSA_GPA + u64::from(label_size)]
+        .iter()
+        .all(|&at| {
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut page, at).expect("read a guard");
+            page.iter().all(|&b| b == 0)
+        })
 }
