@@ -158,11 +158,6 @@ fn interface_is_qemus(tag: &str) -> bool {
     tag.starts_with("acpi-qemu")
 }
 
-/// `Boot::new`'s directory for `tag` (tests/linux_support/harness.rs).
-fn boot_dir(tag: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("nvdimm-linux-{tag}-{}", std::process::id()))
-}
-
 fn bytes_from_hex(hex: &str) -> Vec<u8> {
     hex.split_whitespace()
         .map(|b| u8::from_str_radix(b, 16).unwrap())
@@ -539,7 +534,7 @@ fn boot_with(
 ) -> Option<(Boot, Vec<u8>)> {
     let mut boot = Boot::new(tag, script);
     boot.add_dimm(&vec![0u8; harness::LABEL_SIZE]);
-    let dir = boot_dir(tag);
+    let dir = boot.dir().to_owned();
     if script.contains("label-ioctl") {
         label_ioctl::build(&dir)?;
     }
@@ -731,7 +726,7 @@ fn ndctl_recipe(
         steps.len()
     );
     if transport != Transport::ZeroExit {
-        let trace = fs::read_to_string(boot_dir(tag).join("trace.log")).unwrap();
+        let trace = fs::read_to_string(boot.dir().join("trace.log")).unwrap();
         let (from_linux, filled, compared) =
             replay_bytes(tag, &trace, &boot.out("dmesg.log"), &steps, &area);
         println!(
@@ -950,7 +945,7 @@ fn label_requests(
     if interface_is_qemus(tag) {
         // QEMU's trace from the marker (the first request) on is the sequence of
         // requests Linux let through, refused by QEMU exactly where it says status 3.
-        let trace = qemu_requests(&fs::read_to_string(boot_dir(tag).join("trace.log")).unwrap());
+        let trace = qemu_requests(&fs::read_to_string(boot.dir().join("trace.log")).unwrap());
         let first = &replies[0];
         let marker = (
             first.op.function(),

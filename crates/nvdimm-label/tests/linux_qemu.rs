@@ -32,6 +32,7 @@
 #[path = "linux_support/compare.rs"]
 mod compare;
 #[path = "linux_support/harness.rs"]
+#[allow(dead_code)]
 mod harness;
 #[path = "linux_support/json.rs"]
 mod json;
