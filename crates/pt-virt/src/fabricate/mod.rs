@@ -149,6 +149,11 @@ pub struct Fabricator<S> {
     since_psb: usize,
     /// The IP of the next instruction, when an event named it.
     ip: Option<u64>,
+    /// PacketEn, recomputed whenever TraceEn, the CPL or CR3 changes: a conditional
+    /// branch, most of a trace's events, only reads it.
+    packet_en: bool,
+    /// TNT results per TNT packet (6 short, 47 long).
+    tnt_capacity: u8,
     /// The next IP packet must not depend on the last IP (after OVF).
     uncompressed_next: bool,
 }
@@ -176,6 +181,12 @@ impl<S: Sink> Fabricator<S> {
             tnt_count: 0,
             since_psb: 0,
             ip: None,
+            packet_en: false,
+            tnt_capacity: if config.long_tnt {
+                LONG_TNT_BITS
+            } else {
+                SHORT_TNT_BITS
+            },
             uncompressed_next: false,
         })
     }
@@ -215,7 +226,12 @@ impl<S: Sink> Fabricator<S> {
 
     /// PacketEn = TraceEn ∧ ContextEn (FilterEn and BranchEn taken as 1).
     pub const fn packet_en(&self) -> bool {
-        self.trace_en && self.context_en()
+        self.packet_en
+    }
+
+    /// Recomputes PacketEn after TraceEn, the CPL or CR3 changed.
+    fn update_packet_en(&mut self) {
+        self.packet_en = self.trace_en && self.context_en();
     }
 
     /// The sink.
@@ -300,6 +316,7 @@ impl<S: Sink> Fabricator<S> {
             return Ok(());
         }
         self.trace_en = true;
+        self.update_packet_en();
         self.ip = Some(next);
         self.psb_plus(None)?;
         if self.packet_en() {
@@ -317,6 +334,7 @@ impl<S: Sink> Fabricator<S> {
             self.put(&Packet::TipPgd(crate::packet::Ip::SUPPRESSED))?;
         }
         self.trace_en = false;
+        self.update_packet_en();
         self.ip = None;
         Ok(())
     }
@@ -331,12 +349,7 @@ impl<S: Sink> Fabricator<S> {
         }
         self.tnt_bits = self.tnt_bits << 1 | u64::from(taken);
         self.tnt_count += 1;
-        let capacity = if self.config.long_tnt {
-            LONG_TNT_BITS
-        } else {
-            SHORT_TNT_BITS
-        };
-        if self.tnt_count == capacity {
+        if self.tnt_count == self.tnt_capacity {
             self.flush()?;
         }
         Ok(())
@@ -360,6 +373,7 @@ impl<S: Sink> Fabricator<S> {
         if let Some(cpl) = change.cpl {
             self.cpl = cpl;
         }
+        self.update_packet_en();
         let after = self.packet_en();
         self.ip = Some(target);
         if before {
@@ -385,6 +399,7 @@ impl<S: Sink> Fabricator<S> {
     fn cr3_write(&mut self, cr3: u64, next: u64) -> Result<()> {
         let before = self.packet_en();
         self.cr3 = cr3;
+        self.update_packet_en();
         let after = self.packet_en();
         self.ip = Some(next);
         match (before, after) {

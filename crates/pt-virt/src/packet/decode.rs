@@ -605,9 +605,59 @@ impl<'a> Decoder<'a> {
             return None;
         }
         let offset = self.pos;
+        let rest = self.buf.get(offset..)?;
+        let b0 = *rest.first()?;
+        let hot = if self.block.is_none() {
+            self.one_byte_opcode(rest, b0, offset)
+        } else {
+            None
+        };
+        let (packet, len, ip) = match hot {
+            Some(parts) => parts,
+            None => match self.general(offset)? {
+                Ok(parts) => parts,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        self.pos = offset + len;
+        Some(Ok(Decoded {
+            offset,
+            len,
+            packet,
+            ip,
+        }))
+    }
+
+    /// The packets of a trace's hot path: those with a one-byte opcode (short TNT,
+    /// PAD, CYC, the IP packets, MODE, TSC, MTC), outside a BBP block, when valid.
+    /// `None` for everything else, which [`Decoder::general`] decodes (and reports
+    /// the errors of).
+    #[inline(always)]
+    fn one_byte_opcode(&mut self, rest: &[u8], b0: u8, offset: usize) -> Option<Parts> {
+        if b0 == op::EXT {
+            return None;
+        }
+        let parser = Parser {
+            rest,
+            pos: offset,
+            strictness: self.strictness,
+        };
+        let (packet, len) = parser.packet(b0, None).ok()?;
+        let ip = packet
+            .ip()
+            .and_then(|ip| self.last_ip.apply(ip.ipc, ip.payload));
+        Some((packet, len, ip))
+    }
+
+    /// Decodes the packet at `offset` in general: any packet, in or outside a block,
+    /// and every error. Out of line, and returning the parts of a [`Decoded`] rather
+    /// than one, so that the hot path's packets are neither assembled from the bytes of
+    /// every variant this path can return nor stored into a shared slot and copied out
+    /// of it with loads wider than the stores (a store-forwarding stall per packet).
+    #[inline(never)]
+    fn general(&mut self, offset: usize) -> Option<Result<Parts>> {
         match decode_at(self.buf, offset, self.strictness, self.block)? {
             Ok((packet, len)) => {
-                self.pos = offset + len;
                 let ip = match packet {
                     Packet::Tip(ip) | Packet::TipPge(ip) | Packet::TipPgd(ip) => {
                         self.block = None;
@@ -626,12 +676,7 @@ impl<'a> Decoder<'a> {
                         None
                     }
                 };
-                Some(Ok(Decoded {
-                    offset,
-                    len,
-                    packet,
-                    ip,
-                }))
+                Some(Ok((packet, len, ip)))
             }
             Err(e) => {
                 self.failed = true;
@@ -640,6 +685,10 @@ impl<'a> Decoder<'a> {
         }
     }
 }
+
+/// A decoded packet, its length and its reconstructed IP: a [`Decoded`] without its
+/// offset.
+type Parts = (Packet, usize, Option<u64>);
 
 impl Iterator for Decoder<'_> {
     type Item = Result<Decoded>;

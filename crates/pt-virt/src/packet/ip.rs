@@ -27,18 +27,39 @@ pub enum IpCompression {
     Full = 6,
 }
 
+/// Per IPBytes value (`000b`..`111b`, SDM table "Compressed IP Payload Format"): the
+/// compression (`None` for the reserved `101b` and `111b`), its payload length, the
+/// payload bits and the bits an update form keeps from the last IP. Looked up by index,
+/// not matched, so that decoding IP packets of random forms costs a load instead of a
+/// jump through a table that the branch predictor misses.
+const FORMS: [(Option<IpCompression>, u8, u64, u64); 8] = [
+    (Some(IpCompression::Suppressed), 0, 0, 0),
+    (Some(IpCompression::Update16), 2, 0xFFFF, !0xFFFF),
+    (Some(IpCompression::Update32), 4, 0xFFFF_FFFF, !0xFFFF_FFFF),
+    (Some(IpCompression::Sext48), 6, 0xFFFF_FFFF_FFFF, 0),
+    (
+        Some(IpCompression::Update48),
+        6,
+        0xFFFF_FFFF_FFFF,
+        !0xFFFF_FFFF_FFFF,
+    ),
+    (None, 0, 0, 0),
+    (Some(IpCompression::Full), 8, u64::MAX, 0),
+    (None, 0, 0, 0),
+];
+
 impl IpCompression {
-    /// The compression for an IPBytes value, `None` for the reserved `101b` and `111b`.
+    /// The row of [`FORMS`] for IPBytes `bits` (bits 2:0).
+    #[inline(always)]
+    const fn form(bits: u8) -> (Option<Self>, u8, u64, u64) {
+        FORMS[(bits & 7) as usize]
+    }
+
+    /// The compression for an IPBytes value, `None` for the reserved `101b` and `111b`
+    /// and for values above `111b`.
+    #[inline]
     pub const fn from_bits(bits: u8) -> Option<Self> {
-        match bits {
-            0 => Some(Self::Suppressed),
-            1 => Some(Self::Update16),
-            2 => Some(Self::Update32),
-            3 => Some(Self::Sext48),
-            4 => Some(Self::Update48),
-            6 => Some(Self::Full),
-            _ => None,
-        }
+        if bits > 7 { None } else { Self::form(bits).0 }
     }
 
     /// The IPBytes value.
@@ -47,30 +68,21 @@ impl IpCompression {
     }
 
     /// Payload length in bytes.
+    #[inline]
     pub const fn payload_len(self) -> usize {
-        match self {
-            Self::Suppressed => 0,
-            Self::Update16 => 2,
-            Self::Update32 => 4,
-            Self::Sext48 | Self::Update48 => 6,
-            Self::Full => 8,
-        }
+        Self::form(self.bits()).1 as usize
     }
 
     /// Mask of the payload bits (zero for [`Suppressed`](Self::Suppressed)).
+    #[inline]
     pub const fn payload_mask(self) -> u64 {
-        match self {
-            Self::Suppressed => 0,
-            Self::Update16 => 0xFFFF,
-            Self::Update32 => 0xFFFF_FFFF,
-            Self::Sext48 | Self::Update48 => 0xFFFF_FFFF_FFFF,
-            Self::Full => u64::MAX,
-        }
+        Self::form(self.bits()).2
     }
 
     /// Whether the reconstructed IP depends on the last IP.
+    #[inline]
     pub const fn needs_last_ip(self) -> bool {
-        matches!(self, Self::Update16 | Self::Update32 | Self::Update48)
+        Self::form(self.bits()).3 != 0
     }
 
     /// The IP this compression and raw `payload` stand for, given the last IP
@@ -80,18 +92,17 @@ impl IpCompression {
     pub const fn reconstruct(self, payload: u64, last: Option<u64>) -> Option<u64> {
         // Without a branch per form (IP packets arrive in random forms): the bits an
         // update form keeps from the last IP, and the payload sign-extended for sext48.
-        let mask = self.payload_mask();
-        let keep = if self.needs_last_ip() { !mask } else { 0 };
-        let own = if matches!(self, Self::Sext48) {
+        let (_, _, mask, keep) = Self::form(self.bits());
+        let own = if self.bits() == Self::Sext48.bits() {
             sext48(payload)
         } else {
             payload & mask
         };
-        match (self, last) {
-            (Self::Suppressed, _) => None,
-            (_, Some(last)) => Some((last & keep) | own),
-            (_, None) if keep == 0 => Some(own),
-            (_, None) => None,
+        match last {
+            _ if mask == 0 => None,
+            Some(last) => Some((last & keep) | own),
+            None if keep == 0 => Some(own),
+            None => None,
         }
     }
 }
@@ -152,7 +163,7 @@ impl LastIp {
     /// returns `None` and keeps the state unknown.
     #[inline]
     pub fn apply(&mut self, ipc: IpCompression, payload: u64) -> Option<u64> {
-        if ipc == IpCompression::Suppressed {
+        if ipc.payload_mask() == 0 {
             return None;
         }
         let ip = ipc.reconstruct(payload, self.0);

@@ -913,6 +913,51 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 
+    /// Arbitrary bytes (and packet images, so that valid packets are common): the
+    /// decoder's hot path for one-byte opcodes gives what `decode_at` gives at each
+    /// offset, errors included, and the IPs a `LastIp` fed the same packets gives.
+    #[test]
+    fn decoder_agrees_with_decode_at(
+        bytes in proptest::collection::vec(
+            prop_oneof![
+                any::<u8>().prop_map(|b| vec![b]),
+                packet_strategy().prop_map(|p| {
+                    let mut out = [0u8; 16];
+                    let n = p.emit(&mut out).unwrap_or(0);
+                    out[..n].to_vec()
+                }),
+            ],
+            0..64,
+        ).prop_map(|parts| parts.concat())
+    ) {
+        for s in [Strictness::Strict, Strictness::Lenient] {
+            let (mut pos, mut last, mut block) = (0, LastIp::unknown(), None);
+            for d in Decoder::new(&bytes, s) {
+                let expected = decode_at(&bytes, pos, s, block).expect("not at the end");
+                let (packet, len, got_ip) = match (d, expected) {
+                    (Ok(d), Ok((packet, len))) => {
+                        prop_assert_eq!((d.offset, d.len, d.packet), (pos, len, packet));
+                        (packet, len, d.ip)
+                    }
+                    (d, expected) => {
+                        prop_assert_eq!(d.err(), expected.err());
+                        break;
+                    }
+                };
+                let ip = packet.ip().and_then(|ip| last.apply(ip.ipc, ip.payload));
+                prop_assert_eq!(got_ip, ip);
+                if packet == Packet::Psb {
+                    last.reset();
+                }
+                block = match packet {
+                    Packet::Psb | Packet::Tip(_) | Packet::TipPge(_) | Packet::TipPgd(_) => None,
+                    other => super::encode::next_block(block, &other),
+                };
+                pos += len;
+            }
+        }
+    }
+
     /// Arbitrary bytes: never a panic, offsets advance, and what decodes re-encodes.
     #[test]
     fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {

@@ -420,6 +420,9 @@ impl<'a> EventDecoder<'a> {
                     )));
                 }
             };
+            if let Some(r) = self.lone_indirect(&decoded) {
+                return Some(Ok(r));
+            }
             if let Err(e) = self.packet(&decoded) {
                 // Events the failing packet released precede it: they go out first.
                 let e = self.fail(e);
@@ -429,6 +432,26 @@ impl<'a> EventDecoder<'a> {
                 self.unreported = Some(e);
             }
         }
+    }
+
+    /// The record of a TIP that releases no waiting event and completes no FUP, in the
+    /// state where [`EventDecoder::packet`] would queue just that indirect branch:
+    /// handed out directly, because a record stored into the ready queue and loaded
+    /// back at once stalls (the loads are wider than the stores). `None` for every
+    /// other packet or state, and for a TIP whose IP is an error (which
+    /// [`EventDecoder::packet`] then reports).
+    #[inline(always)]
+    fn lone_indirect(&self, d: &Decoded) -> Option<Record> {
+        if !matches!(d.packet, Packet::Tip(_))
+            || !self.enabled
+            || self.psb.is_some()
+            || self.overflow.is_some()
+            || !self.waiting.is_empty()
+        {
+            return None;
+        }
+        let target = ip_of(d).ok()?;
+        Some(self.record(Event::Indirect { target }, d.offset, false))
     }
 
     #[cold]
