@@ -97,6 +97,11 @@ fn boot(tag: &str, label_size: u32, variant: Variant) -> Option<Times> {
     if let Outcome::Skipped = boot.run() {
         return None;
     }
+    let ram = dir.join("ram.img");
+    assert!(
+        !zero_exit || tables::guards_untouched(&ram, label_size),
+        "{tag}: a write left the label area"
+    );
     let t: Vec<f64> = boot
         .out("timing.txt")
         .split_whitespace()
