@@ -17,8 +17,9 @@
 //! After each ndctl step the guest reads the area back (`ndctl read-labels`, raw and
 //! `-j`) and the host requires `lsa dump --json --all-slots` of it to print ndctl's JSON.
 //! Label requests are counted on Linux's side and QEMU's (`-trace 'acpi_nvdimm_*'`), and
-//! QEMU's logged requests are replayed through `LabelMethods`; those of the trapping
-//! run byte for byte, with the write data from Linux's `nfit` debug hex dumps.
+//! QEMU's logged requests are replayed through `serve_dsm_page` (the handler a VMM puts
+//! behind the trapping transport's port, over `LabelMethods`), each written into a
+//! shared page as the AML writes it; those of the trapping run byte for byte, with the write data from Linux's `nfit` debug hex dumps.
 //!
 //! Without qemu, the kernel or ndctl it skips loudly and is counted in the skip summary
 //! (`peer_skip::missing`); under `CI` that is a failure.
@@ -47,9 +48,9 @@ use nvdimm_label::aml::{LabelInterface, QEMU_NVDIMM_IO_PORT, Transport, ZERO_EXI
 use nvdimm_label::cookie::{cookie_v1_2, qemu_dimm};
 use nvdimm_label::methods::{
     DSM_FN_GET_LABEL_DATA, DSM_FN_GET_LABEL_SIZE, DSM_FN_SET_LABEL_DATA, DSM_PAGE_MAX_TRANSFER,
-    DSM_PAGE_SIZE, DsmStatus, LabelMethods,
+    DSM_PAGE_SIZE, DsmStatus, LabelMethods, serve_dsm_page,
 };
-use nvdimm_label::nfit::{ControlRegion, Nfit, Structure};
+use nvdimm_label::nfit::{ControlRegion, Nfit, NfitBuilder, Structure};
 use nvdimm_label::{InitStyle, LabelVersion, Lsa, Name, NamespaceSpec, Region, Uuid, Writer, init};
 use tables::{LSA_GPA, Methods};
 
@@ -283,12 +284,28 @@ fn qemu_requests(trace: &str) -> Vec<(u32, u64, u64, bool)> {
 }
 
 /// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
-/// through [`LabelMethods`] as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
+/// through [`serve`] (our page handler) as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
 /// (size, maximum transfer) must be our function 4's, and each request gets status 0
 /// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
 /// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
 /// no data, so the replay writes zeros and compares statuses only. Prints the counts
 /// and returns how many reads and writes QEMU served.
+/// One request through [`serve_dsm_page`], the handler a VMM puts behind the trapping
+/// transport's port: written into a shared page as the AML writes it (QEMU's
+/// `NvdimmDsmIn`: handle, revision 1, function, the argument buffer), served, and the
+/// reply's `_DSM` output (status, then data) returned as the page holds it.
+fn serve(dimm: &mut LabelMethods<Vec<u8>>, function: u32, arg: &[u8]) -> Vec<u8> {
+    let handle = NfitBuilder::device_handle(0);
+    let mut page = [0u8; DSM_PAGE_SIZE];
+    page[..4].copy_from_slice(&handle.to_le_bytes());
+    page[4..8].copy_from_slice(&1u32.to_le_bytes());
+    page[8..12].copy_from_slice(&function.to_le_bytes());
+    page[12..12 + arg.len()].copy_from_slice(arg);
+    serve_dsm_page(&mut page, |h| (h == handle).then_some(dimm));
+    let len = u32::from_le_bytes(page[..4].try_into().unwrap()) as usize;
+    page[4..len].to_vec()
+}
+
 fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
     let all = qemu_requests(trace);
     let info = all
@@ -321,11 +338,8 @@ fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
         return (0, 0);
     };
     let mut ours = LabelMethods::new(vec![0u8; size as usize], DSM_PAGE_MAX_TRANSFER).unwrap();
-    let mut out = vec![0u8; DSM_PAGE_SIZE];
-    assert_eq!(
-        ours.dsm(1, u64::from(DSM_FN_GET_LABEL_SIZE), &[], &mut out),
-        12
-    );
+    let out = serve(&mut ours, DSM_FN_GET_LABEL_SIZE, &[]);
+    assert_eq!(out.len(), 12);
     assert_eq!(
         out[4..12],
         [size.to_le_bytes(), max_xfer.to_le_bytes()].concat(),
@@ -336,7 +350,7 @@ fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
         if function == DSM_FN_SET_LABEL_DATA {
             arg.resize(8 + length as usize, 0);
         }
-        ours.dsm(1, u64::from(function), &arg, &mut out);
+        let out = serve(&mut ours, function, &arg);
         let status = u32::from_le_bytes(out[..4].try_into().unwrap());
         let want = if refused {
             DsmStatus::InvalidInput
@@ -400,7 +414,8 @@ fn linux_commands(dmesg: &str) -> Vec<(u32, Vec<u8>)> {
 }
 
 /// Replays, byte for byte, the label requests QEMU's NVDIMM device served in an ndctl
-/// run through [`LabelMethods`] over an area of zeros (QEMU's initial label area). QEMU's
+/// run through [`serve`] (our page handler) over an area of zeros (QEMU's initial label
+/// area). QEMU's
 /// trace gives each request's offset and length, Linux's hex dump ([`linux_commands`],
 /// the same requests in the same order, offsets and lengths checked) the first 248
 /// data bytes of each write. Bytes past those (the tail of a 256-byte index block, of
@@ -429,7 +444,6 @@ fn replay_bytes(
     );
     let mut ours = LabelMethods::new(vec![0u8; area.len()], DSM_PAGE_MAX_TRANSFER).unwrap();
     let mut unknown = vec![false; area.len()];
-    let mut out = vec![0u8; DSM_PAGE_SIZE];
     // The read-back the next reads must return: set at a step marker, dropped at a write.
     let mut expect: Option<&Vec<u8>> = None;
     let (mut from_linux, mut filled, mut compared, mut markers) = (0, 0, 0, 0);
@@ -447,7 +461,7 @@ fn replay_bytes(
             let mut arg = input[..8].to_vec();
             arg.extend_from_slice(known);
             arg.resize(8 + len, 0);
-            ours.dsm(1, u64::from(function), &arg, &mut out);
+            let out = serve(&mut ours, function, &arg);
             let status = u32::from_le_bytes(out[..4].try_into().unwrap());
             assert_eq!(status != 0, refused, "{tag}: write {offset:#x}+{length:#x}");
             if !refused {
@@ -471,7 +485,7 @@ fn replay_bytes(
             }
             expect = Some(step);
         }
-        ours.dsm(1, u64::from(function), &input[..8], &mut out);
+        let out = serve(&mut ours, function, &input[..8]);
         let status = u32::from_le_bytes(out[..4].try_into().unwrap());
         assert_eq!(status != 0, refused, "{tag}: read {offset:#x}+{length:#x}");
         if let (Some(step), false) = (expect, refused) {
@@ -730,7 +744,7 @@ fn ndctl_recipe(
         let (from_linux, filled, compared) =
             replay_bytes(tag, &trace, &boot.out("dmesg.log"), &steps, &area);
         println!(
-            "{tag}: QEMU's requests replayed through LabelMethods byte for byte: {from_linux} written bytes from Linux's dumps, {filled} from read-backs, {compared} read bytes equal to ndctl's read-backs, the final area equal to QEMU's"
+            "{tag}: QEMU's requests replayed through serve_dsm_page byte for byte: {from_linux} written bytes from Linux's dumps, {filled} from read-backs, {compared} read bytes equal to ndctl's read-backs, the final area equal to QEMU's"
         );
     }
     // What ndctl wrote through our methods parses to the namespaces ndctl's own reading
