@@ -283,13 +283,6 @@ fn qemu_requests(trace: &str) -> Vec<(u32, u64, u64, bool)> {
     requests
 }
 
-/// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
-/// through [`serve`] (our page handler) as Intel `_DSM` functions 5 and 6: QEMU's `label_info`
-/// (size, maximum transfer) must be our function 4's, and each request gets status 0
-/// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
-/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
-/// no data, so the replay writes zeros and compares statuses only. Prints the counts
-/// and returns how many reads and writes QEMU served.
 /// One request through [`serve_dsm_page`], the handler a VMM puts behind the trapping
 /// transport's port: written into a shared page as the AML writes it (QEMU's
 /// `NvdimmDsmIn`: handle, revision 1, function, the argument buffer), served, and the
@@ -306,6 +299,13 @@ fn serve(dimm: &mut LabelMethods<Vec<u8>>, function: u32, arg: &[u8]) -> Vec<u8>
     page[4..len].to_vec()
 }
 
+/// Replays the label requests QEMU's NVDIMM device logged (`-trace acpi_nvdimm_*`)
+/// through [`serve`] (our page handler) as Intel `_DSM` functions 5 and 6: QEMU's
+/// `label_info` (size, maximum transfer) must be our function 4's, and each request gets status 0
+/// from both, or status 3 (invalid input) from ours where QEMU logged a refusal
+/// (`label_overflow`, `label_oversize`, `label_xfer_exceed`) after it. The trace holds
+/// no data, so the replay writes zeros and compares statuses only. Prints the counts
+/// and returns how many reads and writes QEMU served.
 fn replay_qemu_trace(tag: &str, trace: &str) -> (usize, usize) {
     let all = qemu_requests(trace);
     let info = all
@@ -415,15 +415,15 @@ fn linux_commands(dmesg: &str) -> Vec<(u32, Vec<u8>)> {
 
 /// Replays, byte for byte, the label requests QEMU's NVDIMM device served in an ndctl
 /// run through [`serve`] (our page handler) over an area of zeros (QEMU's initial label
-/// area). QEMU's
-/// trace gives each request's offset and length, Linux's hex dump ([`linux_commands`],
-/// the same requests in the same order, offsets and lengths checked) the first 248
-/// data bytes of each write. Bytes past those (the tail of a 256-byte index block, of
-/// the 512-byte writes of `ndctl init-labels`) are taken from the next step's read-back
-/// (`steps[k]`, found by its marker read, see [`STEP_MARKER`]). Every read from a
-/// step's marker until the next write must return the bytes ndctl read back at that
-/// step, and the replayed area must end equal to QEMU's backing file (`area`). Returns (bytes written from Linux's dumps,
-/// bytes filled in from read-backs, read bytes compared with ndctl's).
+/// area). QEMU's trace gives each request's offset and length, Linux's hex dump
+/// ([`linux_commands`], the same requests in the same order, offsets and lengths
+/// checked) the first 248 data bytes of each write. Bytes past those (the tail of a
+/// 256-byte index block, of the 512-byte writes of `ndctl init-labels`) are taken from
+/// the next step's read-back (`steps[k]`, found by its marker read, see
+/// [`STEP_MARKER`]). Every read from a step's marker until the next write must return
+/// the bytes ndctl read back at that step, and the replayed area must end equal to
+/// QEMU's backing file (`area`). Returns (bytes written from Linux's dumps, bytes
+/// filled in from read-backs, read bytes compared with ndctl's).
 fn replay_bytes(
     tag: &str,
     trace: &str,
@@ -532,10 +532,11 @@ fn table_address(tables: &str, sig: &str) -> Option<u64> {
     u64::from_str_radix(rest.split_whitespace().next()?, 16).ok()
 }
 
-/// Boots one DIMM whose NFIT and SSDT (with `interface` over `transport`) replace
-/// QEMU's, runs `script` (starting with [`PRELUDE`]), checks what all runs share, and
-/// returns the boot and the label area as the guest left it: for the zero-exit transport the 128 KiB at `LSA_GPA` of the RAM
-/// file, for the trapping one QEMU's own label area (the backend's tail), which QEMU's
+/// Boots one DIMM from our ACPI blob, with our NFIT and SSDT (`interface` over
+/// `transport`; for a tag of [`interface_is_qemus`], QEMU's own tables instead), runs
+/// `script` (starting with [`PRELUDE`]), checks what all runs share, and returns the
+/// boot and the label area as the guest left it: for the zero-exit transport the
+/// 128 KiB at `LSA_GPA` of the RAM file, for the trapping one QEMU's own label area (the backend's tail), which QEMU's
 /// device serves through the page our AML fills. `preload` is written into the
 /// zero-exit label area before the boot; `max_transfer` is what our methods offer.
 fn boot_with(
