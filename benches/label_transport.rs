@@ -92,8 +92,8 @@ fn boot(tag: &str, label_size: u32, variant: Variant) -> Option<Times> {
         .ok()?;
     }
     let (args, cmdline) = tables::guest_memory(&dir.join("ram.img"), label_size, zero_exit, None);
-    fs::write(dir.join("qemu.args"), args).ok()?;
-    fs::write(dir.join("cmdline.extra"), cmdline).ok()?;
+    fs::write(dir.join("qemu.args"), args).expect("write qemu.args");
+    fs::write(dir.join("cmdline.extra"), cmdline).expect("write cmdline.extra");
     if let Outcome::Skipped = boot.run() {
         return None;
     }
