@@ -85,11 +85,8 @@ fn boot(tag: &str, label_size: u32, variant: Variant) -> Option<Times> {
             transport: Transport::ZeroExit,
             max_transfer: ZERO_EXIT_MAX_TRANSFER,
         };
-        fs::write(
-            dir.join("acpi.bin"),
-            tables::one_dimm(label_size, methods).1,
-        )
-        .ok()?;
+        let (_, blob) = tables::one_dimm(label_size, methods);
+        fs::write(dir.join("acpi.bin"), blob).expect("write acpi.bin");
     }
     let (args, cmdline) = tables::guest_memory(&dir.join("ram.img"), label_size, zero_exit, None);
     fs::write(dir.join("qemu.args"), args).expect("write qemu.args");
