@@ -42,12 +42,14 @@ mod encode;
 mod error;
 mod ip;
 pub mod opcode;
+mod raw;
 mod repr;
 
 pub use decode::{Decoded, Decoder, Strictness, decode_at};
 pub use encode::{Encoder, IpKind, Sink, SliceSink};
 pub use error::{Error, Result};
 pub use ip::{Compression, IpCompression, LastIp, sext48};
+pub use raw::RawPacket;
 pub use repr::{Ip, Kind, Packet, PayloadSize};
 
 #[cfg(all(test, feature = "std"))]
