@@ -256,7 +256,11 @@ impl<S: Sink> Encoder<S> {
 
     /// [`Encoder::encode_raw`] for PSB, the block packets, a packet inside a block, or
     /// a sink without a window: checks the block context and writes through a scratch.
-    #[inline(never)]
+    /// Inline, although rarely taken: a call taking `&mut self` would keep the
+    /// encoder's state (last IP, the sink's length) in memory for every packet
+    /// (measured: compact encode 0.88x..1.11x the enum loop on the realistic stream out
+    /// of line, 1.06x..1.16x inline).
+    #[inline(always)]
     fn encode_raw_general(&mut self, raw: &RawPacket) -> Result<usize> {
         let block = match (raw.kind(), self.block) {
             (Kind::Bbp, _) => Some(raw.block_size()),
