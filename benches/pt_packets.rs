@@ -18,7 +18,9 @@
 //!   layer.
 //!
 //! Measured: `pt_encode` (our `Encoder` vs `pt_enc_next`), `pt_decode` (our `Decoder`
-//! with last-IP reconstruction vs `pt_pkt_next`), `pt_events` (our `EventDecoder` vs
+//! with last-IP reconstruction vs `pt_pkt_next`), both also for the compact packet
+//! (`Encoder::encode_raw` of `RawPacket`s, `Decoder::next_raw`, which keeps the last IP
+//! too), `pt_events` (our `EventDecoder` vs
 //! libipt's query decoder driven by `peers/libipt-flow`'s loop: events when pending,
 //! else a conditional branch, else an indirect branch; counting, not storing), and
 //! `pt_fabricate` (the fabricator over the realistic stream's events vs our encoder
@@ -32,7 +34,7 @@ use criterion::{Criterion, Throughput, criterion_group};
 use libipt_peer::Bench;
 use pt_virt::fabricate::{self, Change, ExecMode, Fabricator, GuestState, InterruptKind};
 use pt_virt::packet::{
-    Compression, Decoder, Encoder, IpKind, Packet, PayloadSize, SliceSink, Strictness,
+    Compression, Decoder, Encoder, IpKind, Packet, PayloadSize, RawPacket, SliceSink, Strictness,
 };
 use pt_virt::query::{self, EventDecoder};
 use std::hint::black_box;
@@ -293,6 +295,8 @@ fn with_timing(packets: &[Packet]) -> Vec<Packet> {
 /// One stream, prepared for both libraries.
 struct Stream {
     packets: Vec<Packet>,
+    /// The same packets in compact form.
+    raw: Vec<RawPacket>,
     bytes: Vec<u8>,
     out: Vec<u8>,
     libipt: Bench,
@@ -309,8 +313,13 @@ impl Stream {
         assert_eq!(bytes, theirs, "both encoders write the same bytes");
         let libipt = Bench::new(&packets, &bytes).expect("libipt bench");
         let out = vec![0u8; bytes.len()];
+        let raw = packets
+            .iter()
+            .map(|p| RawPacket::new(p).expect("valid"))
+            .collect();
         Self {
             packets,
+            raw,
             bytes,
             out,
             libipt,
@@ -354,6 +363,24 @@ fn ours_encode(packets: &[Packet], out: &mut [u8]) -> usize {
     enc.sink().len()
 }
 
+fn ours_encode_raw(packets: &[RawPacket], out: &mut [u8]) -> usize {
+    let mut enc = Encoder::new(SliceSink::new(out));
+    for p in black_box(packets) {
+        enc.encode_raw(p).expect("fits");
+    }
+    enc.sink().len()
+}
+
+fn ours_decode_raw(stream: &[u8]) -> usize {
+    let mut dec = Decoder::new(black_box(stream), Strictness::Strict);
+    let mut count = 0;
+    while let Some(p) = dec.next_raw() {
+        black_box(&p.expect("valid"));
+        count += 1;
+    }
+    count
+}
+
 fn ours_decode(stream: &[u8]) -> usize {
     let mut count = 0;
     for d in Decoder::new(black_box(stream), Strictness::Strict) {
@@ -395,6 +422,9 @@ fn packet_layer(c: &mut Criterion) {
         group.bench_function("Encoder::encode", |b| {
             b.iter(|| assert_eq!(ours_encode(&st.packets, &mut st.out), len))
         });
+        group.bench_function("Encoder::encode_raw (compact)", |b| {
+            b.iter(|| assert_eq!(ours_encode_raw(&st.raw, &mut st.out), len))
+        });
         group.finish();
         let mut group = c.benchmark_group(format!("pt_decode/{name}"));
         group.throughput(Throughput::Bytes(len as u64));
@@ -403,6 +433,9 @@ fn packet_layer(c: &mut Criterion) {
         });
         group.bench_function("Decoder::next", |b| {
             b.iter(|| assert_eq!(ours_decode(&st.bytes), count))
+        });
+        group.bench_function("Decoder::next_raw (compact)", |b| {
+            b.iter(|| assert_eq!(ours_decode_raw(&st.bytes), count))
         });
         group.finish();
     }
@@ -463,7 +496,7 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
 }
 
 /// The loops of the interleaved rounds, baseline then ours for each pair.
-const LOOPS: [&str; 12] = [
+const LOOPS: [&str; 16] = [
     "encode mixed: libipt pt_enc_next",
     "encode mixed: pt-virt Encoder",
     "decode mixed: libipt pt_pkt_next",
@@ -476,12 +509,16 @@ const LOOPS: [&str; 12] = [
     "events realistic: pt-virt EventDecoder",
     "fabricate: Encoder on its packets",
     "fabricate: pt-virt Fabricator",
+    "encode mixed: pt-virt encode_raw",
+    "decode mixed: pt-virt next_raw",
+    "encode realistic: pt-virt encode_raw",
+    "decode realistic: pt-virt next_raw",
 ];
 
 /// One interleaved round: every loop of [`LOOPS`] for `reps[i]` passes, in order; the
 /// per-pass times in seconds. Each loop body is its own closure (so the compiler inlines
 /// ours into it, as in the criterion groups, instead of one function for all loops).
-fn round(s: &mut Setup, reps: &[u32; 12], on_cpu: bool) -> [f64; 12] {
+fn round(s: &mut Setup, reps: &[u32; 16], on_cpu: bool) -> [f64; 16] {
     macro_rules! timed {
         ($i:expr, $body:expr) => {
             time(reps[$i], on_cpu, || assert!($body > 0)).as_secs_f64()
@@ -503,6 +540,10 @@ fn round(s: &mut Setup, reps: &[u32; 12], on_cpu: bool) -> [f64; 12] {
         timed!(9, ours_events(&s.realistic.bytes)),
         timed!(10, ours_encode(&s.fab_packets, &mut s.fab_out)),
         timed!(11, ours_fabricate(&s.events, &mut s.fab_out)),
+        timed!(12, ours_encode_raw(&s.mixed.raw, &mut s.mixed.out)),
+        timed!(13, ours_decode_raw(&s.mixed.bytes)),
+        timed!(14, ours_encode_raw(&s.realistic.raw, &mut s.realistic.out)),
+        timed!(15, ours_decode_raw(&s.realistic.bytes)),
     ]
 }
 
@@ -517,12 +558,12 @@ fn print_ratios() {
     let mut s = setup();
     // Passes per loop for about 200 ms each, from the median of 5 probes of 10 passes
     // in wall-clock time (the on-CPU counter is too coarse for one pass).
-    let probe: Vec<[f64; 12]> = (0..5).map(|_| round(&mut s, &[10; 12], false)).collect();
-    let reps: [u32; 12] = core::array::from_fn(|i| {
+    let probe: Vec<[f64; 16]> = (0..5).map(|_| round(&mut s, &[10; 16], false)).collect();
+    let reps: [u32; 16] = core::array::from_fn(|i| {
         let (one, _, _) = spread(probe.iter().map(|r| r[i]).collect());
         ((0.2 / one.max(1e-7)) as u32).clamp(10, 100_000)
     });
-    let rounds: Vec<[f64; 12]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
+    let rounds: Vec<[f64; 16]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
     let records = ours_events(&s.realistic.bytes);
     println!(
         "pt_packets: mixed {} packets / {} bytes; realistic {} packets / {} bytes \
@@ -538,8 +579,8 @@ fn print_ratios() {
     for (i, name) in LOOPS.iter().enumerate() {
         let (secs, _, _) = spread(rounds.iter().map(|r| r[i]).collect());
         let (items, unit, bytes) = match i {
-            0..4 => (s.mixed.packets.len(), "Mpackets", s.mixed.bytes.len()),
-            4..8 => (
+            0..4 | 12..14 => (s.mixed.packets.len(), "Mpackets", s.mixed.bytes.len()),
+            4..8 | 14..16 => (
                 s.realistic.packets.len(),
                 "Mpackets",
                 s.realistic.bytes.len(),
@@ -570,6 +611,25 @@ fn print_ratios() {
         let (median, min, max) = spread(rounds.iter().map(|r| r[2 * k] / r[2 * k + 1]).collect());
         println!(
             "{what} throughput ratio pt-virt/libipt: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
+        );
+    }
+    // The compact loops: against libipt, and against our enum loop on the same stream.
+    for (k, what) in [
+        "encode mixed",
+        "decode mixed",
+        "encode realistic",
+        "decode realistic",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (median, min, max) = spread(rounds.iter().map(|r| r[2 * k] / r[12 + k]).collect());
+        println!(
+            "{what} (compact) throughput ratio pt-virt/libipt: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
+        );
+        let (median, min, max) = spread(rounds.iter().map(|r| r[2 * k + 1] / r[12 + k]).collect());
+        println!(
+            "{what} (compact) throughput ratio compact/enum: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
         );
     }
     let (median, min, max) = spread(rounds.iter().map(|r| r[11] / r[10]).collect());

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Arbitrary bytes through the PT packet decoder in both modes: never a panic, packets
-//! tile the input without gaps, every error names an offset inside it, and synchronising
-//! forward always lands on a PSB that decodes.
+//! tile the input without gaps, every error names an offset inside it, the compact
+//! decoder (`next_raw`) gives the same packets, lengths, last IPs and errors as the enum
+//! decoder, and synchronising forward always lands on a PSB that decodes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +19,22 @@ fuzz_target!(|data: &[u8]| {
                     next = d.offset + d.len;
                 }
                 Err(_) => assert!(next < data.len()),
+            }
+        }
+        let mut compact = Decoder::new(data, strictness);
+        let mut typed = Decoder::new(data, strictness);
+        loop {
+            match (typed.next_packet(), compact.next_raw()) {
+                (Some(Ok(d)), Some(Ok(raw))) => {
+                    assert_eq!((raw.kind(), raw.len()), (d.packet.kind(), d.len));
+                    assert_eq!(raw.packet(strictness), Ok(d.packet));
+                    assert_eq!(compact.last_ip(), typed.last_ip());
+                }
+                (None, None) => break,
+                (d, raw) => {
+                    assert_eq!(d.map(|d| d.err()), raw.map(|r| r.err()));
+                    break;
+                }
             }
         }
         let mut dec = Decoder::new(data, strictness);

@@ -14,6 +14,7 @@ use super::encode::next_block;
 use super::error::{Error, Result};
 use super::ip::{IpCompression, LastIp};
 use super::opcode as op;
+use super::raw::{RawPacket, decode_hot};
 use super::repr::{Ip, Kind, Packet, PayloadSize};
 
 /// Which decoder's rules apply where Intel's two reference decoders disagree.
@@ -68,13 +69,22 @@ pub fn decode_at(
 }
 
 /// One packet's bytes: everything from its first byte to the end of the input.
-struct Parser<'a> {
+pub(crate) struct Parser<'a> {
     rest: &'a [u8],
     pos: usize,
     strictness: Strictness,
 }
 
 impl<'a> Parser<'a> {
+    /// A parser of the packet that starts `rest` (at offset `pos` of the input).
+    pub(crate) const fn new(rest: &'a [u8], pos: usize, strictness: Strictness) -> Self {
+        Self {
+            rest,
+            pos,
+            strictness,
+        }
+    }
+
     /// The input from the packet's first byte on, once it is known to hold `len` bytes;
     /// or a truncation error. Readers may look past `len` (never past the input).
     #[inline(always)]
@@ -132,8 +142,10 @@ impl<'a> Parser<'a> {
         bytes.get(at).copied().unwrap_or(0)
     }
 
+    /// Decodes the packet whose first byte is `b0`; `block` is the BIP payload size of
+    /// an open BBP block.
     #[inline(always)]
-    fn packet(&self, b0: u8, block: Option<PayloadSize>) -> Result<(Packet, usize)> {
+    pub(crate) fn packet(&self, b0: u8, block: Option<PayloadSize>) -> Result<(Packet, usize)> {
         if let Some(size) = block
             && b0 & op::BIP_MASK == op::BIP
         {
@@ -598,20 +610,22 @@ impl<'a> Decoder<'a> {
         count
     }
 
-    /// Decodes the next packet.
+    /// The offset of the next packet and, outside a BBP block, the input from there
+    /// on for the hot paths; `None` after an error or at the end of the input.
     #[inline(always)]
-    pub fn next_packet(&mut self) -> Option<Result<Decoded>> {
+    fn next_input(&self) -> Option<(usize, Option<&'a [u8]>)> {
         if self.failed {
             return None;
         }
-        let offset = self.pos;
-        let rest = self.buf.get(offset..)?;
-        let b0 = *rest.first()?;
-        let hot = if self.block.is_none() {
-            self.one_byte_opcode(rest, b0, offset)
-        } else {
-            None
-        };
+        let rest = self.buf.get(self.pos..).filter(|rest| !rest.is_empty())?;
+        Some((self.pos, self.block.is_none().then_some(rest)))
+    }
+
+    /// Decodes the next packet.
+    #[inline(always)]
+    pub fn next_packet(&mut self) -> Option<Result<Decoded>> {
+        let (offset, hot_input) = self.next_input()?;
+        let hot = hot_input.and_then(|rest| self.one_byte_opcode(rest, offset));
         let (packet, len, ip) = match hot {
             Some(parts) => parts,
             None => match self.general(offset)? {
@@ -628,12 +642,49 @@ impl<'a> Decoder<'a> {
         }))
     }
 
+    /// Decodes the next packet in compact form (see [`RawPacket`]), with the same
+    /// state (last IP, block, errors) as [`Decoder::next_packet`]: the two can be
+    /// mixed. The reconstructed IP of an IP packet is [`Decoder::last_ip`] after it.
+    #[inline(always)]
+    pub fn next_raw(&mut self) -> Option<Result<RawPacket>> {
+        let (offset, hot_input) = self.next_input()?;
+        let hot = hot_input.and_then(<[u8]>::first_chunk).and_then(decode_hot);
+        // As in `next_packet`: the result is assembled once, after the join, so that
+        // the hot path does not store the packet into the general path's return slot
+        // (a store-forwarding stall when the caller copies it out).
+        let raw = match hot {
+            Some(raw) => {
+                self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
+                raw
+            }
+            None => match self.general_raw(offset)? {
+                Ok(raw) => raw,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        self.pos = offset + raw.len();
+        Some(Ok(raw))
+    }
+
+    /// [`Decoder::next_raw`] for everything but the table's packets: the general
+    /// decode, then the packet's bytes.
+    #[inline(never)]
+    fn general_raw(&mut self, offset: usize) -> Option<Result<RawPacket>> {
+        let (packet, len, _) = match self.general(offset)? {
+            Ok(parts) => parts,
+            Err(e) => return Some(Err(e)),
+        };
+        let bytes = self.buf.get(offset..offset + len).unwrap_or_default();
+        Some(Ok(RawPacket::from_wire(packet.kind(), bytes)))
+    }
+
     /// The packets of a trace's hot path: those with a one-byte opcode (short TNT,
     /// PAD, CYC, the IP packets, MODE, TSC, MTC), outside a BBP block, when valid.
     /// `None` for everything else, which [`Decoder::general`] decodes (and reports
     /// the errors of).
     #[inline(always)]
-    fn one_byte_opcode(&mut self, rest: &[u8], b0: u8, offset: usize) -> Option<Parts> {
+    fn one_byte_opcode(&mut self, rest: &[u8], offset: usize) -> Option<Parts> {
+        let b0 = *rest.first()?;
         if b0 == op::EXT {
             return None;
         }

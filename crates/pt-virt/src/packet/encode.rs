@@ -8,7 +8,8 @@
 use super::error::{Error, Result};
 use super::ip::{Compression, IpCompression, LastIp};
 use super::opcode as op;
-use super::repr::{Ip, Packet, PayloadSize, Track};
+use super::raw::RawPacket;
+use super::repr::{Ip, Kind, Packet, PayloadSize, Track, ends_block};
 
 /// Where encoded packets go.
 pub trait Sink {
@@ -235,6 +236,67 @@ impl<S: Sink> Encoder<S> {
         Ok(len)
     }
 
+    /// Writes a compact packet (its bytes as decoded or built by [`RawPacket::new`])
+    /// and updates the state as [`Encoder::encode`] does; returns the length. Outside a
+    /// BBP block and for every packet but PSB, BBP and BIP, the bytes are written
+    /// without looking at the kind.
+    #[inline(always)]
+    pub fn encode_raw(&mut self, raw: &RawPacket) -> Result<usize> {
+        if self.block.is_none()
+            && !matches!(raw.kind(), Kind::Psb | Kind::Bbp | Kind::Bip)
+            && let Some(window) = self.sink.window()
+        {
+            raw.write(window);
+            self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
+            self.sink.commit(raw.len());
+            return Ok(raw.len());
+        }
+        self.encode_raw_general(raw)
+    }
+
+    /// [`Encoder::encode_raw`] for PSB, the block packets, a packet inside a block, or
+    /// a sink without a window: checks the block context and writes through a scratch.
+    /// Inline, although rarely taken: a call taking `&mut self` would keep the
+    /// encoder's state (last IP, the sink's length) in memory for every packet
+    /// (measured: compact encode 0.88x..1.11x the enum loop on the realistic stream out
+    /// of line, 1.06x..1.16x inline).
+    #[inline(always)]
+    fn encode_raw_general(&mut self, raw: &RawPacket) -> Result<usize> {
+        let block = match (raw.kind(), self.block) {
+            (Kind::Bbp, _) => Some(raw.block_size()),
+            (Kind::Bip, block) if block == Some(raw.block_size()) => block,
+            (Kind::Bip, block) => {
+                return Err(Error::BipContext {
+                    size: raw.block_size(),
+                    block,
+                });
+            }
+            (Kind::Tnt8, Some(_)) => {
+                // The TNT byte reads as a BIP inside a block when its bits 2:0 are 100b.
+                let [byte, ..] = raw_bytes(raw);
+                if byte & op::BIP_MASK == op::BIP {
+                    let count = u8::try_from(7 - (byte >> 1).leading_zeros()).unwrap_or(0);
+                    return Err(Error::TntInBlock {
+                        count,
+                        bits: (byte >> 1) & !(1 << count),
+                    });
+                }
+                None
+            }
+            (kind, _) if ends_block(kind) => None,
+            (_, block) => block,
+        };
+        let image = raw_bytes(raw);
+        self.sink
+            .write_all(image.get(..raw.len()).unwrap_or_default())?;
+        if raw.kind() == Kind::Psb {
+            self.last_ip.reset();
+        }
+        self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
+        self.block = block;
+        Ok(raw.len())
+    }
+
     /// Writes an IP packet for `ip` with the compression `policy` picks against the
     /// last IP; returns the payload written.
     #[inline(always)]
@@ -262,6 +324,13 @@ impl<S: Sink> Encoder<S> {
     pub fn encode_suppressed(&mut self, kind: IpKind) -> Result<usize> {
         self.encode(&kind.packet(Ip::SUPPRESSED))
     }
+}
+
+/// The bytes of `raw` in a zeroed scratch.
+fn raw_bytes(raw: &RawPacket) -> [u8; op::MAX_LEN] {
+    let mut image = [0u8; op::MAX_LEN];
+    raw.write(&mut image);
+    image
 }
 
 /// The BIP payload size after `packet`, given the one before.

@@ -90,10 +90,16 @@ impl IpCompression {
     /// known last IP.
     #[inline]
     pub const fn reconstruct(self, payload: u64, last: Option<u64>) -> Option<u64> {
+        Self::reconstruct_bits(self.bits(), payload, last)
+    }
+
+    /// [`IpCompression::reconstruct`] by IPBytes value (`None` for the reserved ones).
+    #[inline(always)]
+    const fn reconstruct_bits(bits: u8, payload: u64, last: Option<u64>) -> Option<u64> {
         // Without a branch per form (IP packets arrive in random forms): the bits an
         // update form keeps from the last IP, and the payload sign-extended for sext48.
-        let (_, _, mask, keep) = Self::form(self.bits());
-        let own = if self.bits() == Self::Sext48.bits() {
+        let (_, _, mask, keep) = Self::form(bits);
+        let own = if bits == Self::Sext48.bits() {
             sext48(payload)
         } else {
             payload & mask
@@ -169,6 +175,26 @@ impl LastIp {
         let ip = ipc.reconstruct(payload, self.0);
         self.0 = ip;
         ip
+    }
+
+    /// [`LastIp::apply`] by IPBytes value, for the compact decoder and encoder, which
+    /// call it for every packet with `000b` for those without an IP: the state is
+    /// selected, not branched on.
+    #[inline(always)]
+    pub(crate) fn apply_bits(&mut self, bits: u8, payload: u64) {
+        // `reconstruct_bits` with selects instead of its match: whether a packet has
+        // an IP is as random as its kind.
+        let (_, _, mask, keep) = IpCompression::form(bits);
+        let own = if bits == IpCompression::Sext48.bits() {
+            sext48(payload)
+        } else {
+            payload & mask
+        };
+        let (known, last) = (self.0.is_some(), self.0.unwrap_or(0));
+        let updates = mask != 0;
+        let ip = if updates { (last & keep) | own } else { last };
+        let known = if updates { known || keep == 0 } else { known };
+        self.0 = if known { Some(ip) } else { None };
     }
 
     /// The compression `policy` picks for `ip` against this state, or `None` when a

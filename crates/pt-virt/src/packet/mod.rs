@@ -3,7 +3,9 @@
 //! zero-allocation [`Encoder`] that writes them into a [`Sink`] and chooses IP
 //! compressions against its last-IP state, and a [`Decoder`] that iterates them over a
 //! byte slice, synchronises to a PSB and reports every malformed or truncated packet as
-//! an [`Error`].
+//! an [`Error`]. [`RawPacket`] is a compact form (kind, length and wire bytes, like
+//! libipt's `struct pt_packet`) that [`Decoder::next_raw`] and [`Encoder::encode_raw`]
+//! handle without a dispatch on the kind for the common packets.
 //!
 //! Sources: Intel SDM vol. 3C, chapter "Intel Processor Trace", section "Packet
 //! Descriptions"; libipt 2.0.5 (`intel-pt.h`, `pt_packet.c`, `pt_opcodes.h`) and Linux
@@ -42,12 +44,14 @@ mod encode;
 mod error;
 mod ip;
 pub mod opcode;
+mod raw;
 mod repr;
 
 pub use decode::{Decoded, Decoder, Strictness, decode_at};
 pub use encode::{Encoder, IpKind, Sink, SliceSink};
 pub use error::{Error, Result};
 pub use ip::{Compression, IpCompression, LastIp, sext48};
+pub use raw::RawPacket;
 pub use repr::{Ip, Kind, Packet, PayloadSize};
 
 #[cfg(all(test, feature = "std"))]

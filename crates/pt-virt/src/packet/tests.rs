@@ -790,6 +790,22 @@ fn size_strategy() -> impl Strategy<Value = PayloadSize> {
 }
 
 /// Every packet the encoder accepts, each kind with its full field ranges.
+/// Arbitrary bytes mixed with packet images, so that valid packets are common.
+fn bytes_strategy() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        prop_oneof![
+            any::<u8>().prop_map(|b| vec![b]),
+            packet_strategy().prop_map(|p| {
+                let mut out = [0u8; 16];
+                let n = p.emit(&mut out).unwrap_or(0);
+                out[..n].to_vec()
+            }),
+        ],
+        0..64,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
 pub(super) fn packet_strategy() -> impl Strategy<Value = Packet> {
     prop_oneof![
         Just(Packet::Pad),
@@ -917,19 +933,7 @@ proptest! {
     /// decoder's hot path for one-byte opcodes gives what `decode_at` gives at each
     /// offset, errors included, and the IPs a `LastIp` fed the same packets gives.
     #[test]
-    fn decoder_agrees_with_decode_at(
-        bytes in proptest::collection::vec(
-            prop_oneof![
-                any::<u8>().prop_map(|b| vec![b]),
-                packet_strategy().prop_map(|p| {
-                    let mut out = [0u8; 16];
-                    let n = p.emit(&mut out).unwrap_or(0);
-                    out[..n].to_vec()
-                }),
-            ],
-            0..64,
-        ).prop_map(|parts| parts.concat())
-    ) {
+    fn decoder_agrees_with_decode_at(bytes in bytes_strategy()) {
         for s in [Strictness::Strict, Strictness::Lenient] {
             let (mut pos, mut last, mut block) = (0, LastIp::unknown(), None);
             for d in Decoder::new(&bytes, s) {
@@ -956,6 +960,74 @@ proptest! {
                 pos += len;
             }
         }
+    }
+
+    /// Arbitrary bytes: the compact decoder gives the enum decoder's packets (through
+    /// `RawPacket::packet`), lengths, last IPs and errors; `RawPacket::new` of each
+    /// decoded packet is the compact packet when the packet's encoding is the bytes
+    /// decoded (not for e.g. a CYC with zero continuation bytes); and the
+    /// compact encoder writes back exactly the bytes decoded, with the decoder's last
+    /// IP after each packet.
+    #[test]
+    fn compact_decoder_agrees_with_enum_decoder(bytes in bytes_strategy()) {
+        for s in [Strictness::Strict, Strictness::Lenient] {
+            let mut typed = Decoder::new(&bytes, s);
+            let mut compact = Decoder::new(&bytes, s);
+            let mut enc = Encoder::new(Vec::new());
+            loop {
+                let (d, raw) = match (typed.next_packet(), compact.next_raw()) {
+                    (Some(Ok(d)), Some(Ok(raw))) => (d, raw),
+                    (None, None) => break,
+                    (d, raw) => {
+                        prop_assert_eq!(d.map(|d| d.err()), raw.map(|r| r.err()));
+                        break;
+                    }
+                };
+                prop_assert_eq!((raw.kind(), raw.len()), (d.packet.kind(), d.len));
+                prop_assert_eq!(raw.packet(s), Ok(d.packet));
+                prop_assert_eq!(raw.ip(), d.packet.ip());
+                prop_assert_eq!(compact.last_ip(), typed.last_ip());
+                prop_assert_eq!(compact.offset(), typed.offset());
+                let mut image = [0u8; 16];
+                if d.packet.emit(&mut image) == Ok(d.len) && image[..d.len] == bytes[d.offset..][..d.len] {
+                    prop_assert_eq!(RawPacket::new(&d.packet), Ok(raw));
+                }
+                prop_assert_eq!(enc.encode_raw(&raw), Ok(raw.len()));
+                prop_assert_eq!(enc.last_ip(), compact.last_ip());
+            }
+            let written = enc.into_sink();
+            prop_assert_eq!(&written[..], &bytes[..written.len()]);
+            prop_assert_eq!(written.len(), typed.offset());
+        }
+    }
+
+    /// Compact packets of valid packets through the compact encoder (into a slice, the
+    /// windowed path) decode back to themselves, in compact and in typed form.
+    #[test]
+    fn compact_stream_round_trip(ps in proptest::collection::vec(packet_strategy(), 0..64)) {
+        let mut buf = [0u8; 64 * 16];
+        let mut enc = Encoder::new(SliceSink::new(&mut buf)).with_last_ip(LastIp::known(0));
+        let mut expected = Vec::new();
+        for raw in ps.iter().filter_map(|p| RawPacket::new(p).ok()) {
+            if enc.encode_raw(&raw).is_ok() {
+                expected.push(raw);
+            }
+        }
+        let bytes = enc.sink().written().to_vec();
+        let mut dec = Decoder::new(&bytes, Strictness::Strict);
+        let mut got = Vec::new();
+        while let Some(raw) = dec.next_raw() {
+            got.push(raw.expect("decodes"));
+        }
+        prop_assert_eq!(&got, &expected);
+        let typed: Vec<Packet> = Decoder::new(&bytes, Strictness::Strict)
+            .map(|d| d.expect("decodes").packet)
+            .collect();
+        let from_raw: Vec<Packet> = got
+            .iter()
+            .map(|r| r.packet(Strictness::Strict).expect("strict"))
+            .collect();
+        prop_assert_eq!(typed, from_raw);
     }
 
     /// Arbitrary bytes: never a panic, offsets advance, and what decodes re-encodes.
