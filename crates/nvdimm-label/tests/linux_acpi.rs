@@ -285,14 +285,17 @@ fn qemu_requests(trace: &str) -> Vec<(u32, u64, u64, bool)> {
 
 /// One request through [`serve_dsm_page`], the handler a VMM puts behind the trapping
 /// transport's port: written into a shared page as the AML writes it (QEMU's
-/// `NvdimmDsmIn`: handle, revision 1, function, the argument buffer), served, and the
-/// reply's `_DSM` output (status, then data) returned as the page holds it.
+/// `NvdimmDsmIn`: handle, revision 1, function, the argument buffer cut to the page's
+/// 4084-byte argument field, as storing a longer buffer into that field cuts it),
+/// served, and the reply's `_DSM` output (status, then data) returned as the page holds
+/// it.
 fn serve(dimm: &mut LabelMethods<Vec<u8>>, function: u32, arg: &[u8]) -> Vec<u8> {
     let handle = NfitBuilder::device_handle(0);
     let mut page = [0u8; DSM_PAGE_SIZE];
     page[..4].copy_from_slice(&handle.to_le_bytes());
     page[4..8].copy_from_slice(&1u32.to_le_bytes());
     page[8..12].copy_from_slice(&function.to_le_bytes());
+    let arg = &arg[..arg.len().min(DSM_PAGE_SIZE - 12)];
     page[12..12 + arg.len()].copy_from_slice(arg);
     serve_dsm_page(&mut page, |h| (h == handle).then_some(dimm));
     let len = u32::from_le_bytes(page[..4].try_into().unwrap()) as usize;
