@@ -58,14 +58,7 @@ pub fn decode_at(
 ) -> Option<Result<(Packet, usize)>> {
     let rest = buf.get(pos..)?;
     let b0 = *rest.first()?;
-    Some(
-        Parser {
-            rest,
-            pos,
-            strictness,
-        }
-        .packet(b0, block),
-    )
+    Some(Parser::new(rest, pos, strictness).packet(b0, block))
 }
 
 /// One packet's bytes: everything from its first byte to the end of the input.
@@ -688,11 +681,7 @@ impl<'a> Decoder<'a> {
         if b0 == op::EXT {
             return None;
         }
-        let parser = Parser {
-            rest,
-            pos: offset,
-            strictness: self.strictness,
-        };
+        let parser = Parser::new(rest, offset, self.strictness);
         let (packet, len) = parser.packet(b0, None).ok()?;
         let ip = packet
             .ip()
