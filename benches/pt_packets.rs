@@ -40,6 +40,12 @@ use pt_virt::query::{self, EventDecoder};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+// Only `spread`: the rounds here are a fixed count, not read from the environment.
+#[path = "support/rounds.rs"]
+#[allow(dead_code)]
+mod rounds;
+use rounds::spread;
+
 /// A small deterministic generator (xorshift64).
 struct Rng(u64);
 
@@ -483,16 +489,6 @@ fn time(reps: u32, on_cpu: bool, mut f: impl FnMut()) -> Duration {
         (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)) / reps,
         _ => start.elapsed() / reps,
     }
-}
-
-/// Median, minimum and maximum of `values`.
-fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    (
-        values[values.len() / 2],
-        values[0],
-        values[values.len() - 1],
-    )
 }
 
 /// The loops of the interleaved rounds, baseline then ours for each pair.

@@ -1,5 +1,6 @@
-//! What the benches that boot Linux in interleaved rounds share: how many rounds to
-//! run, and the median, minimum and maximum of their per-round figures.
+//! What the benches that print interleaved rounds share: how many rounds to run (for
+//! those that boot Linux, from the environment), and the median, minimum and maximum of
+//! their per-round figures.
 
 /// The number of rounds from the environment variable `var` (at least 1, `default` when
 /// unset or not a number), or `None` when the binary was not started by `cargo bench`
