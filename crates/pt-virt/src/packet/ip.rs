@@ -182,19 +182,21 @@ impl LastIp {
     /// selected, not branched on.
     #[inline(always)]
     pub(crate) fn apply_bits(&mut self, bits: u8, payload: u64) {
-        // `reconstruct_bits` with selects instead of its match: whether a packet has
-        // an IP is as random as its kind.
+        // `reconstruct_bits` in arithmetic instead of its match and selects, which the
+        // compiler turns into branches: whether a packet has an IP is as random as its
+        // kind. A form without an update keeps every bit of the last IP.
         let (_, _, mask, keep) = IpCompression::form(bits);
-        let own = if bits == IpCompression::Sext48.bits() {
-            sext48(payload)
+        let keep = keep | u64::from(mask == 0).wrapping_neg();
+        let shift = if bits == IpCompression::Sext48.bits() {
+            16
         } else {
-            payload & mask
+            0
         };
+        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // sign extension
+        let own = ((((payload & mask) << shift) as i64) >> shift) as u64;
         let (known, last) = (self.0.is_some(), self.0.unwrap_or(0));
-        let updates = mask != 0;
-        let ip = if updates { (last & keep) | own } else { last };
-        let known = if updates { known || keep == 0 } else { known };
-        self.0 = if known { Some(ip) } else { None };
+        let known = known | (keep == 0);
+        self.0 = known.then_some((last & keep) | own);
     }
 
     /// The compression `policy` picks for `ip` against this state, or `None` when a

@@ -40,15 +40,14 @@ const _: () = assert!(core::mem::size_of::<RawPacket>() == 16);
 
 /// Kind and length of a packet by its first byte, for the packets the table decodes:
 /// `len == 0` for the others (the `02h` escape, MODE, reserved IPBytes, unknown
-/// opcodes), [`CYC_MORE`] for a CYC whose length its next bytes give.
+/// opcodes). A CYC with the Exp bit set has `len` 2 and `cyc_exp`: it is two bytes
+/// long unless its second byte has the Exp bit too.
 #[derive(Debug, Clone, Copy)]
 struct Class {
     kind: Kind,
     len: u8,
+    cyc_exp: bool,
 }
-
-/// [`Class::len`] of a CYC with the Exp bit set (SDM "CYC Packet").
-const CYC_MORE: u8 = 0xFF;
 
 /// The class of first byte `b0`, in the order of the decoder's dispatch (bit 0 clear,
 /// then CYC, then the IP packets by bits 4:0, then TSC and MTC by value).
@@ -56,11 +55,13 @@ const fn class(b0: u8) -> Class {
     let general = Class {
         kind: Kind::Ext,
         len: 0,
+        cyc_exp: false,
     };
     if b0 == op::PAD {
         Class {
             kind: Kind::Pad,
             len: 1,
+            cyc_exp: false,
         }
     } else if b0 == op::EXT {
         general
@@ -68,11 +69,14 @@ const fn class(b0: u8) -> Class {
         Class {
             kind: Kind::Tnt8,
             len: 1,
+            cyc_exp: false,
         }
     } else if b0 & op::CYC == op::CYC {
+        let cyc_exp = b0 & op::CYC_EXP != 0;
         Class {
             kind: Kind::Cyc,
-            len: if b0 & op::CYC_EXP != 0 { CYC_MORE } else { 1 },
+            len: if cyc_exp { 2 } else { 1 },
+            cyc_exp,
         }
     } else {
         let kind = match b0 & op::IP_OPCODE_MASK {
@@ -85,10 +89,12 @@ const fn class(b0: u8) -> Class {
                     op::TSC => Class {
                         kind: Kind::Tsc,
                         len: 8,
+                        cyc_exp: false,
                     },
                     op::MTC => Class {
                         kind: Kind::Mtc,
                         len: 2,
+                        cyc_exp: false,
                     },
                     _ => general,
                 };
@@ -99,6 +105,7 @@ const fn class(b0: u8) -> Class {
             Some(ipc) => Class {
                 kind,
                 len: 1 + ipc.payload_len() as u8,
+                cyc_exp: false,
             },
             None => general,
         }
@@ -110,6 +117,7 @@ static CLASSES: [Class; 256] = {
     let mut table = [Class {
         kind: Kind::Ext,
         len: 0,
+        cyc_exp: false,
     }; 256];
     let mut b0 = 0;
     while b0 < 256 {
@@ -132,39 +140,26 @@ const BYTE_MASKS: [u64; 16] = {
     masks
 };
 
-/// The continuation-flag bit (bit 0, SDM "CYC Packet") of each byte of a CYC's
-/// continuation bytes loaded as one little-endian word.
-const CYC_FLAGS: u64 = 0x0101_0101_0101_0101;
-
 /// Decodes the packet at the start of `window` if its first byte has a one-byte opcode
-/// the table knows and it is valid, outside a BBP block; `None` for everything else.
-/// No branch on the packet kind: the length comes from the table (for CYC, from the
-/// first continuation byte with bit 0 clear) and the payload from one masked load.
+/// the table knows and it is valid, outside a BBP block; `None` for everything else
+/// (and for a CYC of more than two bytes, a count of 4096 cycles or more). No branch on
+/// the packet kind: the length comes from the table and the payload from one masked
+/// load, so that the next packet's offset waits for two loads only.
 #[inline(always)]
 pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
     let [b0, rest @ ..] = *window;
     let class = CLASSES[usize::from(b0)];
     let [w0, w1, w2, w3, w4, w5, w6, w7, ..] = rest;
-    let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
-    // A CYC ends at its first continuation byte without the Exp bit; none in the
-    // first eight (a lenient 10-byte CYC) gives length 10, left to the general path.
-    let stop = !word & CYC_FLAGS;
-    #[allow(clippy::cast_possible_truncation)] // at most 10
-    let cyc_len = (stop.trailing_zeros() / 8 + 2) as u8;
-    let len = if class.len == CYC_MORE {
-        cyc_len
-    } else {
-        class.len
-    };
-    if len == 0 || len > 9 {
+    if class.len == 0 || (class.cyc_exp && w0 & op::CYCX_EXP != 0) {
         return None;
     }
+    let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
     Some(RawPacket {
         kind: class.kind,
-        len,
+        len: class.len,
         ext: false,
         opcode: b0,
-        payload: word & BYTE_MASKS[usize::from(len - 1) & 15],
+        payload: word & BYTE_MASKS[usize::from(class.len - 1) & 15],
         tail: 0,
     })
 }

@@ -1172,4 +1172,27 @@ proptest! {
         prop_assert!(!independent.needs_last_ip());
         prop_assert_eq!(independent.reconstruct(ip & independent.payload_mask(), None), Some(ip));
     }
+
+    /// The arithmetic last-IP update of the compact decoder and encoder agrees with
+    /// `LastIp::apply` for every IPBytes value and any payload (raw, unmasked: the
+    /// compact packet keeps the bytes past the payload as zero, but the update must not
+    /// rely on it), and leaves the state alone for the values without an update.
+    #[test]
+    fn apply_bits_agrees_with_apply(
+        last in prop_oneof![Just(None), any::<u64>().prop_map(Some)],
+        bits in 0u8..8,
+        payload in any::<u64>(),
+    ) {
+        let start = match last {
+            Some(l) => LastIp::known(l),
+            None => LastIp::unknown(),
+        };
+        let mut arithmetic = start;
+        arithmetic.apply_bits(bits, payload);
+        let mut matched = start;
+        if let Some(ipc) = IpCompression::from_bits(bits) {
+            matched.apply(ipc, payload & ipc.payload_mask());
+        }
+        prop_assert_eq!(arithmetic, matched);
+    }
 }
