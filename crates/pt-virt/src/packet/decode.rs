@@ -646,8 +646,8 @@ impl<'a> Decoder<'a> {
         // the hot path does not store the packet into the general path's return slot
         // (a store-forwarding stall when the caller copies it out).
         let raw = match hot {
-            Some(raw) => {
-                self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
+            Some((raw, ip_bits)) => {
+                self.last_ip.apply_bits(ip_bits, raw.payload());
                 raw
             }
             None => match self.general_raw(offset)? {
@@ -659,16 +659,10 @@ impl<'a> Decoder<'a> {
         Some(Ok(raw))
     }
 
-    /// [`Decoder::next_raw`] for everything but the table's packets: the general
-    /// decode, then the packet's bytes.
+    /// [`Decoder::next_raw`] for everything but the table's packets.
     #[inline(always)]
     fn general_raw(&mut self, offset: usize) -> Option<Result<RawPacket>> {
-        let (packet, len, _) = match self.general(offset)? {
-            Ok(parts) => parts,
-            Err(e) => return Some(Err(e)),
-        };
-        let bytes = self.buf.get(offset..offset + len).unwrap_or_default();
-        Some(Ok(RawPacket::from_wire(packet.kind(), bytes)))
+        self.general_with(|buf, strictness, context| general_raw(buf, offset, strictness, context))
     }
 
     /// The packets of a trace's hot path: those with a one-byte opcode (short TNT,
@@ -693,11 +687,20 @@ impl<'a> Decoder<'a> {
     /// and every error (after which the decoder yields nothing).
     #[inline(always)]
     fn general(&mut self, offset: usize) -> Option<Result<Parts>> {
+        self.general_with(|buf, strictness, context| general(buf, offset, strictness, context))
+    }
+
+    /// Runs a general path `path` on the decoder's state and keeps the state it returns.
+    #[inline(always)]
+    fn general_with<T>(
+        &mut self,
+        path: impl FnOnce(&'a [u8], Strictness, Context) -> Option<(Result<T>, Context)>,
+    ) -> Option<Result<T>> {
         let context = Context {
             last_ip: self.last_ip,
             block: self.block,
         };
-        let (result, context) = general(self.buf, offset, self.strictness, context)?;
+        let (result, context) = path(self.buf, self.strictness, context)?;
         self.last_ip = context.last_ip;
         self.block = context.block;
         self.failed = result.is_err();
@@ -753,6 +756,23 @@ fn general(
         }
     };
     Some((Ok((packet, len, ip)), context))
+}
+
+/// [`general`] for [`Decoder::next_raw`]: the packet as a [`RawPacket`] of its bytes.
+/// Out of line for the same reason.
+#[inline(never)]
+fn general_raw(
+    buf: &[u8],
+    offset: usize,
+    strictness: Strictness,
+    context: Context,
+) -> Option<(Result<RawPacket>, Context)> {
+    let (result, context) = general(buf, offset, strictness, context)?;
+    let raw = result.map(|(packet, len, _)| {
+        let bytes = buf.get(offset..offset + len).unwrap_or_default();
+        RawPacket::from_wire(packet.kind(), bytes)
+    });
+    Some((raw, context))
 }
 
 /// A decoded packet, its length and its reconstructed IP: a [`Decoded`] without its

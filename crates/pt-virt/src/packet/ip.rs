@@ -113,6 +113,44 @@ impl IpCompression {
     }
 }
 
+/// How an IPBytes value changes the last IP, as arithmetic: the new last IP is
+/// `(last & keep) | own`, where `own` is the payload masked with `mask` and
+/// sign-extended from bit `63 - shift`.
+#[derive(Debug, Clone, Copy)]
+struct IpUpdate {
+    mask: u64,
+    /// All ones for the values without an update (suppressed, reserved).
+    keep: u64,
+    /// 16 for `Sext48`, else 0.
+    shift: u32,
+}
+
+/// [`IpUpdate`] per IPBytes value, from [`FORMS`].
+const UPDATES: [IpUpdate; 8] = {
+    let mut rows = [IpUpdate {
+        mask: 0,
+        keep: u64::MAX,
+        shift: 0,
+    }; 8];
+    let mut bits = 0;
+    while bits < 8 {
+        let (_, _, mask, keep) = FORMS[bits];
+        if mask != 0 {
+            rows[bits] = IpUpdate {
+                mask,
+                keep,
+                shift: if bits == IpCompression::Sext48 as usize {
+                    16
+                } else {
+                    0
+                },
+            };
+        }
+        bits += 1;
+    }
+    rows
+};
+
 /// Sign-extends bit 47.
 pub const fn sext48(v: u64) -> u64 {
     (((v << 16) as i64) >> 16) as u64
@@ -182,16 +220,10 @@ impl LastIp {
     /// selected, not branched on.
     #[inline(always)]
     pub(crate) fn apply_bits(&mut self, bits: u8, payload: u64) {
-        // `reconstruct_bits` in arithmetic instead of its match and selects, which the
-        // compiler turns into branches: whether a packet has an IP is as random as its
-        // kind. A form without an update keeps every bit of the last IP.
-        let (_, _, mask, keep) = IpCompression::form(bits);
-        let keep = keep | u64::from(mask == 0).wrapping_neg();
-        let shift = if bits == IpCompression::Sext48.bits() {
-            16
-        } else {
-            0
-        };
+        // `reconstruct_bits` in arithmetic from a table row instead of its match and
+        // selects, which the compiler turns into branches: whether a packet has an IP
+        // is as random as its kind.
+        let IpUpdate { mask, keep, shift } = UPDATES[usize::from(bits & 7)];
         #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // sign extension
         let own = ((((payload & mask) << shift) as i64) >> shift) as u64;
         let (known, last) = (self.0.is_some(), self.0.unwrap_or(0));

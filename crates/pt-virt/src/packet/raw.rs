@@ -41,12 +41,14 @@ const _: () = assert!(core::mem::size_of::<RawPacket>() == 16);
 /// Kind and length of a packet by its first byte, for the packets the table decodes:
 /// `len == 0` for the others (the `02h` escape, MODE, reserved IPBytes, unknown
 /// opcodes). A CYC with the Exp bit set has `len` 2 and `cyc_exp`: it is two bytes
-/// long unless its second byte has the Exp bit too.
+/// long unless its second byte has the Exp bit too. `ip_bits` is the IPBytes field of
+/// an IP packet, `000b` (no last-IP update) for the others.
 #[derive(Debug, Clone, Copy)]
 struct Class {
     kind: Kind,
     len: u8,
     cyc_exp: bool,
+    ip_bits: u8,
 }
 
 /// The class of first byte `b0`, in the order of the decoder's dispatch (bit 0 clear,
@@ -56,12 +58,14 @@ const fn class(b0: u8) -> Class {
         kind: Kind::Ext,
         len: 0,
         cyc_exp: false,
+        ip_bits: 0,
     };
     if b0 == op::PAD {
         Class {
             kind: Kind::Pad,
             len: 1,
             cyc_exp: false,
+            ip_bits: 0,
         }
     } else if b0 == op::EXT {
         general
@@ -70,6 +74,7 @@ const fn class(b0: u8) -> Class {
             kind: Kind::Tnt8,
             len: 1,
             cyc_exp: false,
+            ip_bits: 0,
         }
     } else if b0 & op::CYC == op::CYC {
         let cyc_exp = b0 & op::CYC_EXP != 0;
@@ -77,6 +82,7 @@ const fn class(b0: u8) -> Class {
             kind: Kind::Cyc,
             len: if cyc_exp { 2 } else { 1 },
             cyc_exp,
+            ip_bits: 0,
         }
     } else {
         let kind = match b0 & op::IP_OPCODE_MASK {
@@ -90,11 +96,13 @@ const fn class(b0: u8) -> Class {
                         kind: Kind::Tsc,
                         len: 8,
                         cyc_exp: false,
+                        ip_bits: 0,
                     },
                     op::MTC => Class {
                         kind: Kind::Mtc,
                         len: 2,
                         cyc_exp: false,
+                        ip_bits: 0,
                     },
                     _ => general,
                 };
@@ -106,6 +114,7 @@ const fn class(b0: u8) -> Class {
                 kind,
                 len: 1 + ipc.payload_len() as u8,
                 cyc_exp: false,
+                ip_bits: ipc.bits(),
             },
             None => general,
         }
@@ -118,6 +127,7 @@ static CLASSES: [Class; 256] = {
         kind: Kind::Ext,
         len: 0,
         cyc_exp: false,
+        ip_bits: 0,
     }; 256];
     let mut b0 = 0;
     while b0 < 256 {
@@ -144,9 +154,10 @@ const BYTE_MASKS: [u64; 16] = {
 /// the table knows and it is valid, outside a BBP block; `None` for everything else
 /// (and for a CYC of more than two bytes, a count of 4096 cycles or more). No branch on
 /// the packet kind: the length comes from the table and the payload from one masked
-/// load, so that the next packet's offset waits for two loads only.
+/// load, so that the next packet's offset waits for two loads only. With the packet,
+/// its [`RawPacket::ip_bits`] from the table.
 #[inline(always)]
-pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
+pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<(RawPacket, u8)> {
     let [b0, rest @ ..] = *window;
     let class = CLASSES[usize::from(b0)];
     let [w0, w1, w2, w3, w4, w5, w6, w7, ..] = rest;
@@ -154,14 +165,15 @@ pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
         return None;
     }
     let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
-    Some(RawPacket {
+    let raw = RawPacket {
         kind: class.kind,
         len: class.len,
         ext: false,
         opcode: b0,
         payload: word & BYTE_MASKS[usize::from(class.len - 1) & 15],
         tail: 0,
-    })
+    };
+    Some((raw, class.ip_bits))
 }
 
 impl RawPacket {
