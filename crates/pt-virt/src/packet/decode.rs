@@ -646,8 +646,8 @@ impl<'a> Decoder<'a> {
         // the hot path does not store the packet into the general path's return slot
         // (a store-forwarding stall when the caller copies it out).
         let raw = match hot {
-            Some((raw, ip_bits)) => {
-                self.last_ip.apply_bits(ip_bits, raw.payload());
+            Some(raw) => {
+                self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
                 raw
             }
             None => match self.general_raw(offset)? {

@@ -34,6 +34,10 @@ pub struct RawPacket {
     payload: u64,
     /// The ninth byte after the opcode (MNT, EVD, a 10-byte CYC), else zero.
     tail: u8,
+    /// The IPBytes of an IP packet, `000b` (no last-IP update) for the others: what
+    /// the kind and the opcode byte give, kept so that the last-IP update of every
+    /// packet needs no test of the kind.
+    ip_bits: u8,
 }
 
 const _: () = assert!(core::mem::size_of::<RawPacket>() == 16);
@@ -154,10 +158,9 @@ const BYTE_MASKS: [u64; 16] = {
 /// the table knows and it is valid, outside a BBP block; `None` for everything else
 /// (and for a CYC of more than two bytes, a count of 4096 cycles or more). No branch on
 /// the packet kind: the length comes from the table and the payload from one masked
-/// load, so that the next packet's offset waits for two loads only. With the packet,
-/// its [`RawPacket::ip_bits`] from the table.
+/// load, so that the next packet's offset waits for two loads only.
 #[inline(always)]
-pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<(RawPacket, u8)> {
+pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
     let [b0, rest @ ..] = *window;
     let class = CLASSES[usize::from(b0)];
     let [w0, w1, w2, w3, w4, w5, w6, w7, ..] = rest;
@@ -165,15 +168,15 @@ pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<(RawPacket, u8)> 
         return None;
     }
     let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
-    let raw = RawPacket {
+    Some(RawPacket {
         kind: class.kind,
         len: class.len,
         ext: false,
         opcode: b0,
         payload: word & BYTE_MASKS[usize::from(class.len - 1) & 15],
         tail: 0,
-    };
-    Some((raw, class.ip_bits))
+        ip_bits: class.ip_bits,
+    })
 }
 
 impl RawPacket {
@@ -196,13 +199,20 @@ impl RawPacket {
         for (dst, src) in payload.iter_mut().zip(after) {
             *dst = *src;
         }
+        let opcode = bytes.get(at - 1).copied().unwrap_or(0);
+        let is_ip = matches!(kind, Kind::Tip | Kind::TipPge | Kind::TipPgd | Kind::Fup);
         Self {
             kind,
             len: u8::try_from(bytes.len()).unwrap_or(u8::MAX),
             ext,
-            opcode: bytes.get(at - 1).copied().unwrap_or(0),
+            opcode,
             payload: u64::from_le_bytes(payload),
             tail: after.get(8).copied().unwrap_or(0),
+            ip_bits: if is_ip {
+                opcode >> op::IPBYTES_SHIFT
+            } else {
+                0
+            },
         }
     }
 
@@ -238,16 +248,8 @@ impl RawPacket {
     /// The IPBytes bits for the last-IP update: the packet's for an IP packet, `000b`
     /// (no update) for the others.
     #[inline(always)]
-    pub(crate) fn ip_bits(&self) -> u8 {
-        let is_ip = matches!(
-            self.kind,
-            Kind::Tip | Kind::TipPge | Kind::TipPgd | Kind::Fup
-        );
-        if is_ip {
-            self.opcode >> op::IPBYTES_SHIFT
-        } else {
-            0
-        }
+    pub(crate) const fn ip_bits(&self) -> u8 {
+        self.ip_bits
     }
 
     /// The raw payload (the bytes after the opcode, little-endian).
