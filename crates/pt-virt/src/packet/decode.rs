@@ -14,8 +14,9 @@ use super::encode::next_block;
 use super::error::{Error, Result};
 use super::ip::{IpCompression, LastIp};
 use super::opcode as op;
-use super::raw::{RawPacket, decode_hot};
+use super::raw::RawPacket;
 use super::repr::{Ip, Kind, Packet, PayloadSize};
+use super::table::{decode_hot, decode_second_byte};
 
 /// Which decoder's rules apply where Intel's two reference decoders disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -758,8 +759,9 @@ fn general(
     Some((Ok((packet, len, ip)), context))
 }
 
-/// [`general`] for [`Decoder::next_raw`]: the packet as a [`RawPacket`] of its bytes.
-/// Out of line for the same reason.
+/// [`general`] for [`Decoder::next_raw`]: the packet as a [`RawPacket`], from the escape
+/// table when it settles the packet, else from the packet's bytes as parsed. Out of
+/// line for the same reason.
 #[inline(never)]
 fn general_raw(
     buf: &[u8],
@@ -767,6 +769,14 @@ fn general_raw(
     strictness: Strictness,
     context: Context,
 ) -> Option<(Result<RawPacket>, Context)> {
+    // The escape table's packets change no state outside a block.
+    let window = buf.get(offset..).and_then(<[u8]>::first_chunk);
+    if let Some(raw) = window
+        .filter(|_| context.block.is_none())
+        .and_then(decode_second_byte)
+    {
+        return Some((Ok(raw), context));
+    }
     let (result, context) = general(buf, offset, strictness, context)?;
     let raw = result.map(|(packet, len, _)| {
         let bytes = buf.get(offset..offset + len).unwrap_or_default();

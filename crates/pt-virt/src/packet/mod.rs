@@ -46,6 +46,7 @@ mod ip;
 pub mod opcode;
 mod raw;
 mod repr;
+mod table;
 
 pub use decode::{Decoded, Decoder, Strictness, decode_at};
 pub use encode::{Encoder, IpKind, Sink, SliceSink};

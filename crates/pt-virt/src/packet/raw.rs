@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The compact packet ([`RawPacket`]): a packet as its kind, length, opcode byte and the
 //! bytes after the opcode, like libipt's `struct pt_packet` (type, size, payload), small
-//! and `Copy`. Decoding one needs no dispatch on the packet kind for the packets with a
-//! one-byte opcode (a 256-entry table on the first byte gives kind and length, and the
-//! payload is one masked 8-byte load); encoding one writes opcode and payload
-//! little-endian without looking at the kind. The typed fields come from
+//! and `Copy`. Decoding one needs no dispatch on the packet kind for most packets (see
+//! the `table` module); encoding one writes opcode and payload little-endian without
+//! looking at the kind. The typed fields come from
 //! [`RawPacket::packet`], which parses the packet's image with the [`Decoder`]'s rules.
 //!
 //! [`Decoder`]: super::Decoder
@@ -42,144 +41,30 @@ pub struct RawPacket {
 
 const _: () = assert!(core::mem::size_of::<RawPacket>() == 16);
 
-/// Kind and length of a packet by its first byte, for the packets the table decodes:
-/// `len == 0` for the others (the `02h` escape, MODE, reserved IPBytes, unknown
-/// opcodes). A CYC with the Exp bit set has `len` 2 and `cyc_exp`: it is two bytes
-/// long unless its second byte has the Exp bit too. `ip_bits` is the IPBytes field of
-/// an IP packet, `000b` (no last-IP update) for the others.
-#[derive(Debug, Clone, Copy)]
-struct Class {
-    kind: Kind,
-    len: u8,
-    cyc_exp: bool,
-    ip_bits: u8,
-}
-
-/// The class of first byte `b0`, in the order of the decoder's dispatch (bit 0 clear,
-/// then CYC, then the IP packets by bits 4:0, then TSC and MTC by value).
-const fn class(b0: u8) -> Class {
-    let general = Class {
-        kind: Kind::Ext,
-        len: 0,
-        cyc_exp: false,
-        ip_bits: 0,
-    };
-    if b0 == op::PAD {
-        Class {
-            kind: Kind::Pad,
-            len: 1,
-            cyc_exp: false,
-            ip_bits: 0,
-        }
-    } else if b0 == op::EXT {
-        general
-    } else if b0 & 1 == 0 {
-        Class {
-            kind: Kind::Tnt8,
-            len: 1,
-            cyc_exp: false,
-            ip_bits: 0,
-        }
-    } else if b0 & op::CYC == op::CYC {
-        let cyc_exp = b0 & op::CYC_EXP != 0;
-        Class {
-            kind: Kind::Cyc,
-            len: if cyc_exp { 2 } else { 1 },
-            cyc_exp,
-            ip_bits: 0,
-        }
-    } else {
-        let kind = match b0 & op::IP_OPCODE_MASK {
-            op::TIP => Kind::Tip,
-            op::TIP_PGE => Kind::TipPge,
-            op::TIP_PGD => Kind::TipPgd,
-            op::FUP => Kind::Fup,
-            _ => {
-                return match b0 {
-                    op::TSC => Class {
-                        kind: Kind::Tsc,
-                        len: 8,
-                        cyc_exp: false,
-                        ip_bits: 0,
-                    },
-                    op::MTC => Class {
-                        kind: Kind::Mtc,
-                        len: 2,
-                        cyc_exp: false,
-                        ip_bits: 0,
-                    },
-                    _ => general,
-                };
-            }
-        };
-        match IpCompression::from_bits(b0 >> op::IPBYTES_SHIFT) {
-            #[allow(clippy::cast_possible_truncation)] // at most 8
-            Some(ipc) => Class {
-                kind,
-                len: 1 + ipc.payload_len() as u8,
-                cyc_exp: false,
-                ip_bits: ipc.bits(),
-            },
-            None => general,
-        }
-    }
-}
-
-/// [`class`] of every first byte.
-static CLASSES: [Class; 256] = {
-    let mut table = [Class {
-        kind: Kind::Ext,
-        len: 0,
-        cyc_exp: false,
-        ip_bits: 0,
-    }; 256];
-    let mut b0 = 0;
-    while b0 < 256 {
-        #[allow(clippy::cast_possible_truncation)] // below 256
-        let class = class(b0 as u8);
-        table[b0] = class;
-        b0 += 1;
-    }
-    table
-};
-
-/// Masks of the low `n` bytes, `n` in 0..=8 (index `n`).
-const BYTE_MASKS: [u64; 16] = {
-    let mut masks = [u64::MAX; 16];
-    let mut n = 0;
-    while n < 8 {
-        masks[n] = (1u64 << (8 * n)) - 1;
-        n += 1;
-    }
-    masks
-};
-
-/// Decodes the packet at the start of `window` if its first byte has a one-byte opcode
-/// the table knows and it is valid, outside a BBP block; `None` for everything else
-/// (and for a CYC of more than two bytes, a count of 4096 cycles or more). No branch on
-/// the packet kind: the length comes from the table and the payload from one masked
-/// load, so that the next packet's offset waits for two loads only.
-#[inline(always)]
-pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
-    let [b0, rest @ ..] = *window;
-    let class = CLASSES[usize::from(b0)];
-    let [w0, w1, w2, w3, w4, w5, w6, w7, ..] = rest;
-    if class.len == 0 || (class.cyc_exp && w0 & op::CYCX_EXP != 0) {
-        return None;
-    }
-    let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
-    Some(RawPacket {
-        kind: class.kind,
-        len: class.len,
-        ext: false,
-        opcode: b0,
-        payload: word & BYTE_MASKS[usize::from(class.len - 1) & 15],
-        tail: 0,
-        ip_bits: class.ip_bits,
-    })
-}
-
 impl RawPacket {
+    /// The packet with these fields, for the table decoder (`payload` zero past the
+    /// packet's bytes).
+    #[inline(always)]
+    pub(crate) const fn from_table(
+        kind: Kind,
+        len: u8,
+        ext: bool,
+        opcode: u8,
+        payload: u64,
+        tail: u8,
+        ip_bits: u8,
+    ) -> Self {
+        Self {
+            kind,
+            len,
+            ext,
+            opcode,
+            payload,
+            tail,
+            ip_bits,
+        }
+    }
+
     /// The compact form of `packet`, or the error [`Packet::emit`] gives for it.
     pub fn new(packet: &Packet) -> Result<Self> {
         let mut image = [0u8; op::MAX_LEN];

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The compact decoder's tables: kind and length of a packet by its first byte, and by
+//! its second byte after the `02h` escape, so that [`decode_hot`] decodes most packets
+//! without a branch on their kind. Every packet a table does not settle (PSB, the block
+//! packets, reserved encodings, a CYC of more than two bytes, and packets whose
+//! validity depends on [`Strictness`](super::Strictness) and does not hold under both
+//! rule sets) is left to the decoder's general path, which reports the errors.
+//!
+//! Lengths and opcodes: Intel SDM vol. 3C, "Intel Processor Trace", section "Packet
+//! Definitions" (the packet figures); the constants in [`super::opcode`].
+
+use super::ip::IpCompression;
+use super::opcode as op;
+use super::raw::RawPacket;
+use super::repr::Kind;
+
+/// Kind and length of a packet by its opcode byte, `len == 0` for those left to the
+/// general path.
+#[derive(Debug, Clone, Copy)]
+struct Class {
+    kind: Kind,
+    len: u8,
+    /// The IPBytes field of an IP packet, `000b` (no last-IP update) for the others.
+    ip_bits: u8,
+    /// What the bytes after the opcode must satisfy.
+    check: Check,
+}
+
+/// A condition on a packet's bytes after its opcode(s), beyond its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// None.
+    None,
+    /// A CYC with the Exp bit: two bytes long only if its second byte has no Exp bit.
+    ShortCyc,
+    /// A long TNT with at least one branch (one without is an error under libipt's
+    /// rules): a payload above 1, the stop bit alone.
+    NonEmptyTnt,
+    /// TMA with its reserved bits clear (set, an error under libipt's rules).
+    TmaReserved,
+    /// The `C3h` escape: only MNT (`88h`) is known.
+    Mnt,
+}
+
+const GENERAL: Class = Class {
+    kind: Kind::Ext,
+    len: 0,
+    ip_bits: 0,
+    check: Check::None,
+};
+
+/// A class without an IP or a check.
+const fn plain(kind: Kind, len: u8) -> Class {
+    Class {
+        kind,
+        len,
+        ip_bits: 0,
+        check: Check::None,
+    }
+}
+
+/// The class of first byte `b0`, in the order of the decoder's dispatch (bit 0 clear,
+/// then CYC, then the IP packets by bits 4:0, then MODE, TSC and MTC by value).
+const fn first(b0: u8) -> Class {
+    if b0 == op::EXT {
+        GENERAL
+    } else if b0 == op::PAD {
+        plain(Kind::Pad, 1)
+    } else if b0 & 1 == 0 {
+        plain(Kind::Tnt8, 1)
+    } else if b0 & op::CYC == op::CYC {
+        if b0 & op::CYC_EXP != 0 {
+            Class {
+                check: Check::ShortCyc,
+                ..plain(Kind::Cyc, 2)
+            }
+        } else {
+            plain(Kind::Cyc, 1)
+        }
+    } else {
+        let kind = match b0 & op::IP_OPCODE_MASK {
+            op::TIP => Kind::Tip,
+            op::TIP_PGE => Kind::TipPge,
+            op::TIP_PGD => Kind::TipPgd,
+            op::FUP => Kind::Fup,
+            _ => {
+                return match b0 {
+                    op::TSC => plain(Kind::Tsc, 8),
+                    op::MTC => plain(Kind::Mtc, 2),
+                    // MODE's kind is in its second byte: see `mode`.
+                    _ => GENERAL,
+                };
+            }
+        };
+        match IpCompression::from_bits(b0 >> op::IPBYTES_SHIFT) {
+            #[allow(clippy::cast_possible_truncation)] // at most 8
+            Some(ipc) => Class {
+                ip_bits: ipc.bits(),
+                ..plain(kind, 1 + ipc.payload_len() as u8)
+            },
+            None => GENERAL,
+        }
+    }
+}
+
+/// The class of a MODE packet by its second byte: a known leaf, without both bits 1:0
+/// set (an error under perf's rules, accepted under libipt's).
+#[inline(always)]
+fn mode(b1: u8) -> Class {
+    let kind = match b1 & op::MODE_LEAF_MASK {
+        op::MODE_LEAF_EXEC => Kind::ModeExec,
+        op::MODE_LEAF_TSX => Kind::ModeTsx,
+        _ => return GENERAL,
+    };
+    if b1 & 3 == 3 { GENERAL } else { plain(kind, 2) }
+}
+
+/// The class of second byte `b1` after the `02h` escape.
+const fn escaped(b1: u8) -> Class {
+    if b1 & op::IP_OPCODE_MASK == op::EXT_PTW {
+        return match (b1 >> 5) & 3 {
+            0 => plain(Kind::Ptw, 6),
+            1 => plain(Kind::Ptw, 10),
+            _ => GENERAL,
+        };
+    }
+    match b1 {
+        op::EXT_PSBEND => plain(Kind::PsbEnd, 2),
+        op::EXT_OVF => plain(Kind::Ovf, 2),
+        op::EXT_STOP => plain(Kind::Stop, 2),
+        op::EXT_TNT64 => Class {
+            check: Check::NonEmptyTnt,
+            ..plain(Kind::Tnt64, 8)
+        },
+        op::EXT_PIP => plain(Kind::Pip, 8),
+        op::EXT_CBR => plain(Kind::Cbr, 4),
+        op::EXT_TMA => Class {
+            check: Check::TmaReserved,
+            ..plain(Kind::Tma, 7)
+        },
+        op::EXT_VMCS => plain(Kind::Vmcs, 7),
+        op::EXT_EXT2 => Class {
+            check: Check::Mnt,
+            ..plain(Kind::Mnt, 11)
+        },
+        op::EXT_MWAIT => plain(Kind::Mwait, 10),
+        op::EXT_PWRE => plain(Kind::Pwre, 4),
+        op::EXT_PWRX => plain(Kind::Pwrx, 7),
+        op::EXT_CFE => plain(Kind::Cfe, 4),
+        op::EXT_EVD => plain(Kind::Evd, 11),
+        b if b & !op::IP_BIT == op::EXT_EXSTOP => plain(Kind::Exstop, 2),
+        b if b & !op::IP_BIT == op::EXT_BEP => plain(Kind::Bep, 2),
+        // PSB (checked over 16 bytes, resets the last IP), BBP (opens a block) and
+        // the reserved opcodes.
+        _ => GENERAL,
+    }
+}
+
+/// The classes of every byte: [`first`] or, with `escaped`, [`escaped`].
+const fn table(escape: bool) -> [Class; 256] {
+    let mut table = [GENERAL; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)] // below 256
+        let byte = b as u8;
+        table[b] = if escape { escaped(byte) } else { first(byte) };
+        b += 1;
+    }
+    table
+}
+
+/// [`first`] of every first byte.
+static FIRST: [Class; 256] = table(false);
+
+/// [`escaped`] of every byte after the escape.
+static ESCAPED: [Class; 256] = table(true);
+
+/// Masks of the low `n` bytes, `n` in 0..=8 (index `n`).
+const BYTE_MASKS: [u64; 16] = {
+    let mut masks = [u64::MAX; 16];
+    let mut n = 0;
+    while n < 8 {
+        masks[n] = (1u64 << (8 * n)) - 1;
+        n += 1;
+    }
+    masks
+};
+
+/// Whether `bytes` (those after the opcode, from the window) satisfy `check`.
+#[inline(always)]
+fn holds(check: Check, bytes: &[u8; 9]) -> bool {
+    let [b0, b1, b2, b3, b4, b5, ..] = *bytes;
+    match check {
+        Check::None => true,
+        Check::ShortCyc => b0 & op::CYCX_EXP == 0,
+        Check::NonEmptyTnt => u64::from_le_bytes([b0, b1, b2, b3, b4, b5, 0, 0]) > 1,
+        // Byte 4 of the packet, and bits 15:9 of its FastCounter field (bytes 5 and 6).
+        Check::TmaReserved => b2 == 0 && b4 & 0xFE == 0,
+        Check::Mnt => b0 == op::EXT2_MNT,
+    }
+}
+
+/// Decodes the packet at the start of `window` outside a BBP block if the first-byte
+/// table settles it; `None` for everything else. No branch on the kind: the length
+/// comes from the table and the payload from one masked load, so that the next
+/// packet's offset waits for two loads only.
+#[inline(always)]
+pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
+    let [b0, rest @ ..] = *window;
+    let class = FIRST[usize::from(b0)];
+    let [w0, w1, w2, w3, w4, w5, w6, w7, ..] = rest;
+    // The one check of the first-byte table, without a branch on the kind.
+    let long_cyc = u8::from(class.check == Check::ShortCyc) & w0 & op::CYCX_EXP;
+    if class.len == 0 || long_cyc != 0 {
+        return None;
+    }
+    let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
+    Some(RawPacket::from_table(
+        class.kind,
+        class.len,
+        false,
+        b0,
+        word & BYTE_MASKS[usize::from(class.len - 1) & 15],
+        0,
+        class.ip_bits,
+    ))
+}
+
+/// Decodes the packet at the start of `window` outside a BBP block if its kind is in
+/// its second byte (the packets after the `02h` escape, and MODE) and the escape table
+/// settles it; `None` for everything else (see the module documentation).
+#[inline(always)]
+pub(crate) fn decode_second_byte(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
+    let [b0, b1, ..] = *window;
+    let (class, opcode_len) = match b0 {
+        op::EXT => (ESCAPED[usize::from(b1)], 2),
+        op::MODE => (mode(b1), 1),
+        _ => return None,
+    };
+    let after: &[u8; 9] = window.get(opcode_len..)?.first_chunk()?;
+    if class.len == 0 || !holds(class.check, after) {
+        return None;
+    }
+    let [w0, w1, w2, w3, w4, w5, w6, w7, tail] = *after;
+    let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
+    #[allow(clippy::cast_possible_truncation)] // 1 or 2
+    let payload_len = class.len - opcode_len as u8;
+    Some(RawPacket::from_table(
+        class.kind,
+        class.len,
+        b0 == op::EXT,
+        window[opcode_len - 1],
+        word & BYTE_MASKS[usize::from(payload_len) & 15],
+        if payload_len > 8 { tail } else { 0 },
+        class.ip_bits,
+    ))
+}
