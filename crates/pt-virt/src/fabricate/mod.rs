@@ -141,10 +141,9 @@ pub struct Fabricator<S> {
     mode: ExecMode,
     /// The mode of the last MODE.Exec since the last PSB.
     mode_sent: Option<ExecMode>,
-    /// Pending TNT results, newest in bit 0.
-    tnt_bits: u64,
-    /// How many results are pending.
-    tnt_count: u8,
+    /// Pending TNT results, newest in bit 0, below a stop bit (as a TNT packet's
+    /// payload holds them): 1 when none are pending.
+    tnt: u64,
     /// Bytes written since the last PSB.
     since_psb: usize,
     /// The IP of the next instruction, when an event named it.
@@ -152,8 +151,9 @@ pub struct Fabricator<S> {
     /// PacketEn, recomputed whenever TraceEn, the CPL or CR3 changes: a conditional
     /// branch, most of a trace's events, only reads it.
     packet_en: bool,
-    /// TNT results per TNT packet (6 short, 47 long).
-    tnt_capacity: u8,
+    /// [`Fabricator::tnt`] with a full TNT pending: the stop bit above 6 results
+    /// (short TNT) or 47 (long).
+    tnt_full: u64,
     /// The next IP packet must not depend on the last IP (after OVF).
     uncompressed_next: bool,
 }
@@ -177,16 +177,16 @@ impl<S: Sink> Fabricator<S> {
             cr3: state.cr3,
             mode: state.mode,
             mode_sent: None,
-            tnt_bits: 0,
-            tnt_count: 0,
+            tnt: 1,
             since_psb: 0,
             ip: None,
             packet_en: false,
-            tnt_capacity: if config.long_tnt {
-                LONG_TNT_BITS
-            } else {
-                SHORT_TNT_BITS
-            },
+            tnt_full: 1
+                << if config.long_tnt {
+                    LONG_TNT_BITS
+                } else {
+                    SHORT_TNT_BITS
+                },
             uncompressed_next: false,
         })
     }
@@ -259,20 +259,23 @@ impl<S: Sink> Fabricator<S> {
     /// Writes the pending TNT results, if any.
     #[inline(always)]
     pub fn flush(&mut self) -> Result<()> {
-        if self.tnt_count == 0 {
+        let tnt = self.tnt;
+        if tnt <= 1 {
             return Ok(());
         }
-        let (count, bits) = (self.tnt_count, self.tnt_bits);
-        let packet = if count <= SHORT_TNT_BITS {
-            #[allow(clippy::cast_possible_truncation, reason = "at most 6 bits")]
-            let bits = bits as u8;
-            Packet::Tnt8 { count, bits }
+        if let Ok(short) = u8::try_from(tnt)
+            && short >> SHORT_TNT_BITS <= 1
+        {
+            self.since_psb += self.enc.encode_tnt8(short)?;
         } else {
-            Packet::Tnt64 { count, bits }
-        };
-        self.put(&packet)?;
-        self.tnt_count = 0;
-        self.tnt_bits = 0;
+            #[allow(clippy::cast_possible_truncation, reason = "the stop bit's position")]
+            let count = (63 - tnt.leading_zeros()) as u8;
+            self.put(&Packet::Tnt64 {
+                count,
+                bits: tnt ^ 1 << count,
+            })?;
+        }
+        self.tnt = 1;
         Ok(())
     }
 
@@ -284,7 +287,21 @@ impl<S: Sink> Fabricator<S> {
     }
 
     /// Writes the packets for `event` and applies it to the state.
+    #[inline(always)]
     pub fn event(&mut self, event: &Event) -> Result<()> {
+        // A conditional branch, most of a trace's events, inline in the caller; every
+        // other event through one call, so that a caller's loop over events stays
+        // small.
+        if let Event::Branch { taken } = *event {
+            return self.branch(taken);
+        }
+        self.dispatch(event)
+    }
+
+    /// [`Fabricator::event`] out of line, for the events that are not conditional
+    /// branches (and for those too, as the match has every event).
+    #[inline(never)]
+    fn dispatch(&mut self, event: &Event) -> Result<()> {
         match *event {
             Event::Enable { next } => self.enable(next)?,
             Event::Disable { at } => self.disable(at)?,
@@ -347,9 +364,8 @@ impl<S: Sink> Fabricator<S> {
         if !self.packet_en() {
             return Ok(());
         }
-        self.tnt_bits = self.tnt_bits << 1 | u64::from(taken);
-        self.tnt_count += 1;
-        if self.tnt_count == self.tnt_capacity {
+        self.tnt = self.tnt << 1 | u64::from(taken);
+        if self.tnt >= self.tnt_full {
             self.flush()?;
         }
         Ok(())

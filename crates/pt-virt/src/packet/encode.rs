@@ -152,6 +152,16 @@ impl IpKind {
             Self::Fup => Packet::Fup(ip),
         }
     }
+
+    /// The opcode (bits 4:0 of the header byte).
+    const fn opcode(self) -> u8 {
+        match self {
+            Self::Tip => op::TIP,
+            Self::TipPge => op::TIP_PGE,
+            Self::TipPgd => op::TIP_PGD,
+            Self::Fup => op::FUP,
+        }
+    }
 }
 
 /// A packet encoder over a sink.
@@ -316,8 +326,45 @@ impl<S: Sink> Encoder<S> {
             ipc,
             payload: ip & ipc.payload_mask(),
         };
+        if self.block.is_none()
+            && let Some(window) = self.sink.window()
+        {
+            // Outside a BBP block an IP packet leaves it closed, and `choose` picked a
+            // form that reconstructs `ip`: header, payload and last IP directly.
+            let [header, rest @ ..] = window;
+            *header = (ipc.bits() << op::IPBYTES_SHIFT) | kind.opcode();
+            if let Some(dst) = rest.first_chunk_mut::<8>() {
+                *dst = payload.payload.to_le_bytes();
+            }
+            self.last_ip = LastIp::known(ip);
+            self.sink.commit(1 + ipc.payload_len());
+            return Ok(payload);
+        }
         self.encode(&kind.packet(payload))?;
         Ok(payload)
+    }
+
+    /// Writes a short TNT from its results below a stop bit (`(1 << count) | bits`;
+    /// the packet's byte is this shifted left by one), as [`Encoder::encode`] writes
+    /// `Packet::Tnt8`, errors included: the fabricator's path for its pending results.
+    #[inline(always)]
+    pub(crate) fn encode_tnt8(&mut self, stop_and_bits: u8) -> Result<usize> {
+        // 1 to 6 results.
+        if (2..0x80).contains(&stop_and_bits)
+            && self.block.is_none()
+            && let Some(window) = self.sink.window()
+        {
+            // Outside a block a TNT leaves it closed.
+            let [byte, ..] = window;
+            *byte = stop_and_bits << 1;
+            self.sink.commit(1);
+            return Ok(1);
+        }
+        let count = u8::try_from(7u32.saturating_sub(stop_and_bits.leading_zeros())).unwrap_or(0);
+        self.encode(&Packet::Tnt8 {
+            count,
+            bits: stop_and_bits & !(1 << count),
+        })
     }
 
     /// Writes an IP packet with a suppressed IP (IPBytes `000b`), e.g. `TIP.PGD()`.

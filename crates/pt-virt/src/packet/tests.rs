@@ -1231,3 +1231,79 @@ proptest! {
         prop_assert_eq!(arithmetic, matched);
     }
 }
+
+/// A write through one of the encoder's direct paths.
+#[derive(Debug, Clone, Copy)]
+enum Direct {
+    Ip(IpKind, u64, Compression),
+    Tnt8(u8),
+}
+
+/// `ops` through an encoder that starts at `last` (inside a BBP block if `block`):
+/// what each returned, the last IP after them, and the bytes written.
+fn direct<S: Sink>(
+    sink: S,
+    last: LastIp,
+    block: bool,
+    ops: &[Direct],
+) -> (Vec<Result<usize>>, LastIp, S) {
+    let mut enc = Encoder::new(sink).with_last_ip(last);
+    if block {
+        enc.encode(&Packet::Bbp {
+            size: PayloadSize::Four,
+            kind: 1,
+        })
+        .expect("bbp");
+    }
+    let results = ops
+        .iter()
+        .map(|op| match *op {
+            Direct::Ip(kind, ip, policy) => enc
+                .encode_ip(kind, ip, policy)
+                .map(|ip| 1 + ip.ipc.payload_len()),
+            Direct::Tnt8(stop_and_bits) => enc.encode_tnt8(stop_and_bits),
+        })
+        .collect();
+    let last = enc.last_ip();
+    (results, last, enc.into_sink())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The direct paths (a sink with a window, outside a block) write what the general
+    /// path (`encode` of the packet, through a scratch) writes, return the same and
+    /// leave the same last IP; inside a block both take the general path.
+    #[test]
+    fn direct_paths_match_the_general_path(
+        last in prop_oneof![Just(None), any::<u64>().prop_map(Some)],
+        block in any::<bool>(),
+        ops in proptest::collection::vec(prop_oneof![
+            (
+                prop_oneof![Just(IpKind::Tip), Just(IpKind::TipPge), Just(IpKind::TipPgd), Just(IpKind::Fup)],
+                prop_oneof![any::<u64>(), any::<u64>().prop_map(sext48), any::<u16>().prop_map(u64::from)],
+                prop_oneof![
+                    Just(Compression::Shortest),
+                    Just(Compression::Independent),
+                    prop_oneof![
+                        Just(IpCompression::Suppressed),
+                        Just(IpCompression::Update16),
+                        Just(IpCompression::Update32),
+                        Just(IpCompression::Sext48),
+                        Just(IpCompression::Update48),
+                        Just(IpCompression::Full),
+                    ].prop_map(Compression::Forced),
+                ],
+            ).prop_map(|(kind, ip, policy)| Direct::Ip(kind, ip, policy)),
+            any::<u8>().prop_map(Direct::Tnt8),
+        ], 1..8),
+    ) {
+        let last = last.map_or(LastIp::unknown(), LastIp::known);
+        let mut buf = [0u8; 256];
+        let (window_results, window_last, window) = direct(SliceSink::new(&mut buf), last, block, &ops);
+        let (results, general_last, general) = direct(Vec::new(), last, block, &ops);
+        prop_assert_eq!(window_results, results);
+        prop_assert_eq!(window_last, general_last);
+        prop_assert_eq!(window.written(), &general[..]);
+    }
+}
