@@ -433,3 +433,54 @@ fn time_estimate_follows_mtc() {
     // CTC 0x100 -> 0x102: 2 ticks, 6 TSC ticks.
     assert_eq!(tscs, [Some(1000), Some(1006)]);
 }
+
+#[test]
+fn cyc_counts_convert_alike_near_the_end_and_before_it() {
+    // A 7-byte CYC; nominal ratio 8, core:bus ratio 4: two TSC ticks per cycle.
+    const CYCLES: u64 = 0x1234_5678_9abc;
+    let config = Config {
+        time: TimeConfig {
+            nom_freq: 8,
+            ..TimeConfig::default()
+        },
+        ..Config::default()
+    };
+    let mut packets = std::vec![
+        Packet::Psb,
+        Packet::Tsc { tsc: 1000 },
+        Packet::Cbr { ratio: 4 },
+        Packet::Fup(ip(0x1000)),
+        Packet::PsbEnd,
+        Packet::Cyc { value: CYCLES },
+        Packet::Tnt8 { count: 1, bits: 1 },
+        Packet::Cyc { value: 3 },
+        Packet::Tip(ip(0x2000)),
+    ];
+    let run = |packets: &[Packet]| {
+        let trace = bytes(packets);
+        let mut dec = EventDecoder::new(&trace, config);
+        dec.sync_forward().unwrap();
+        let records: Vec<_> = dec.by_ref().map(|r| r.unwrap()).collect();
+        assert_eq!(dec.time().lost_cyc(), 0);
+        records
+    };
+    // The last packets within a packet's maximum length of the end take the general
+    // path; with PADs after them, the hot path.
+    let general = run(&packets);
+    packets.extend([Packet::Pad; 16]);
+    let hot = run(&packets);
+    assert_eq!(hot, general);
+    let timed: Vec<_> = hot
+        .iter()
+        .filter(|r| !r.status_update)
+        .map(|r| (r.event, r.tsc))
+        .collect();
+    let after = 1000 + 2 * CYCLES;
+    assert_eq!(
+        timed,
+        [
+            (Event::Branch { taken: true }, Some(after)),
+            (Event::Indirect { target: Some(0x2000) }, Some(after + 6)),
+        ]
+    );
+}
