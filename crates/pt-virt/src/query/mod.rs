@@ -287,10 +287,15 @@ impl Record {
 
 /// What [`EventDecoder::hot`] did with the next packet.
 enum Hot {
-    /// Handled it.
+    /// Handled the packets up to a TNT run, whose bits are pending.
     Done,
-    /// Handled it: the record to hand out.
-    Record(Record),
+    /// Handled the packets up to a TIP that releases nothing: its record's fields.
+    Indirect {
+        /// The TIP's IP.
+        target: Option<u64>,
+        /// The TIP's offset.
+        offset: usize,
+    },
     /// Left it to [`EventDecoder::general`].
     Other,
 }
@@ -428,7 +433,9 @@ impl<'a> EventDecoder<'a> {
             }
             match self.hot() {
                 Hot::Done => {}
-                Hot::Record(r) => return Some(Ok(r)),
+                Hot::Indirect { target, offset } => {
+                    return Some(Ok(self.record(Event::Indirect { target }, offset, false)));
+                }
                 Hot::Other => match self.general() {
                     Step::Continue => {}
                     Step::End => return None,
@@ -445,43 +452,47 @@ impl<'a> EventDecoder<'a> {
     /// IP: its record is handed out directly, because a record stored into the ready
     /// queue and loaded back at once stalls (the loads are wider than the stores).
     /// Everything else is left to [`EventDecoder::general`].
-    #[inline(always)]
+    #[inline(never)]
     fn hot(&mut self) -> Hot {
-        let Some((b0, raw)) = self.packets.peek_hot() else {
-            return Hot::Other;
-        };
-        let plain = self.enabled && self.psb.is_none() && self.overflow.is_none();
-        let config = &self.config.time;
-        match raw.kind() {
-            Kind::Pad => self.packets.take_hot(&raw),
-            Kind::Cyc => {
-                self.packets.take_hot(&raw);
-                self.time.on_cyc(config, || cyc_value(b0, raw.payload()));
+        loop {
+            let Some((b0, raw)) = self.packets.peek_hot() else {
+                return Hot::Other;
+            };
+            let plain = self.enabled && self.psb.is_none() && self.overflow.is_none();
+            let config = &self.config.time;
+            match raw.kind() {
+                Kind::Pad => self.packets.take_hot(&raw),
+                Kind::Cyc => {
+                    self.packets.take_hot(&raw);
+                    self.time.on_cyc(config, || cyc_value(b0, raw.payload()));
+                }
+                Kind::Mtc => {
+                    self.packets.take_hot(&raw);
+                    self.time.on_mtc(config, raw.payload().to_le_bytes()[0]);
+                }
+                Kind::Tnt8 if plain => {
+                    self.tnt_offset = self.packets.offset();
+                    self.tnt_bits = 0;
+                    self.tnt_count = self.packets.append_short_tnts(&mut self.tnt_bits, 0);
+                    return Hot::Done;
+                }
+                Kind::Tip
+                    if plain
+                        && self.waiting.is_empty()
+                        && self.packets.last_ip().get().is_some() =>
+                {
+                    let offset = self.packets.offset();
+                    self.packets.take_hot(&raw);
+                    let target = if raw.ip_bits() == 0 {
+                        None
+                    } else {
+                        self.packets.last_ip().get()
+                    };
+                    return Hot::Indirect { target, offset };
+                }
+                _ => return Hot::Other,
             }
-            Kind::Mtc => {
-                self.packets.take_hot(&raw);
-                self.time.on_mtc(config, raw.payload().to_le_bytes()[0]);
-            }
-            Kind::Tnt8 if plain => {
-                self.tnt_offset = self.packets.offset();
-                self.tnt_bits = 0;
-                self.tnt_count = self.packets.append_short_tnts(&mut self.tnt_bits, 0);
-            }
-            Kind::Tip
-                if plain && self.waiting.is_empty() && self.packets.last_ip().get().is_some() =>
-            {
-                let offset = self.packets.offset();
-                self.packets.take_hot(&raw);
-                let target = if raw.ip_bits() == 0 {
-                    None
-                } else {
-                    self.packets.last_ip().get()
-                };
-                return Hot::Record(self.record(Event::Indirect { target }, offset, false));
-            }
-            _ => return Hot::Other,
         }
-        Hot::Done
     }
 
     /// Every packet [`EventDecoder::hot`] leaves: decoded as a [`Packet`] and handled;

@@ -480,7 +480,12 @@ fn cyc_counts_convert_alike_near_the_end_and_before_it() {
         timed,
         [
             (Event::Branch { taken: true }, Some(after)),
-            (Event::Indirect { target: Some(0x2000) }, Some(after + 6)),
+            (
+                Event::Indirect {
+                    target: Some(0x2000)
+                },
+                Some(after + 6)
+            ),
         ]
     );
 }
