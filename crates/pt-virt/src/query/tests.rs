@@ -489,3 +489,54 @@ fn cyc_counts_convert_alike_near_the_end_and_before_it() {
         ]
     );
 }
+
+#[test]
+fn hot_path_and_general_path_give_the_same_records() {
+    let upd16 = |ip: u64| Ip {
+        ipc: IpCompression::Update16,
+        payload: ip & 0xFFFF,
+    };
+    let tnt = |count, bits| Packet::Tnt8 { count, bits };
+    // Each trace is shorter than a packet's maximum length, so that every packet takes
+    // the general path; 16 PADs after it send every packet down the hot path.
+    let traces: [(&[Packet], bool); 6] = [
+        (
+            &[
+                Packet::Pad,
+                tnt(2, 2),
+                Packet::Pad,
+                tnt(3, 5),
+                Packet::Cyc { value: 300 },
+                tnt(1, 1),
+            ],
+            true,
+        ),
+        (
+            &[
+                Packet::Tip(ip(0x40_1000)),
+                Packet::Tip(upd16(0x40_2000)),
+                tnt(1, 0),
+            ],
+            true,
+        ),
+        (&[Packet::Cyc { value: 3 }, tnt(1, 1)], false),
+        (&[Packet::Mtc { ctc: 1 }, Packet::Tip(upd16(0x2000))], true),
+        (
+            &[
+                Packet::Mtc { ctc: 2 },
+                Packet::Pad,
+                Packet::Tip(Ip::SUPPRESSED),
+                tnt(6, 0x2A),
+            ],
+            true,
+        ),
+        (&[Packet::Ovf, tnt(1, 1)], true),
+    ];
+    for (packets, enabled) in traces {
+        let mut trace = bytes(packets);
+        assert!(trace.len() < 16, "{packets:?}");
+        let general = decode(&trace, Some(enabled));
+        trace.extend([0; 16]);
+        assert_eq!(decode(&trace, Some(enabled)), general, "{packets:?}");
+    }
+}
