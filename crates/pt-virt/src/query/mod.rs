@@ -458,14 +458,13 @@ impl<'a> EventDecoder<'a> {
             let Some((b0, raw)) = self.packets.peek_hot() else {
                 return Hot::Other;
             };
-            let plain = self.enabled && self.psb.is_none() && self.overflow.is_none();
             let config = &self.config.time;
             // The most frequent packets by their first byte (SDM opcode figures), not
             // by the table's kind: a branch on the byte resolves before the table load.
             // Bit 0 clear: PAD or a short TNT (the table leaves the 02h escape out).
             if b0 & 1 == 0 {
                 if b0 != op::PAD {
-                    if !plain {
+                    if !self.plain() {
                         return Hot::Other;
                     }
                     self.tnt_offset = self.packets.offset();
@@ -489,7 +488,7 @@ impl<'a> EventDecoder<'a> {
                     self.time.on_mtc(config, raw.payload().to_le_bytes()[0]);
                 }
                 Kind::Tip
-                    if plain
+                    if self.plain()
                         && self.waiting.is_empty()
                         && self.packets.last_ip().get().is_some() =>
                 {
@@ -505,6 +504,12 @@ impl<'a> EventDecoder<'a> {
                 _ => return Hot::Other,
             }
         }
+    }
+
+    /// Tracing, outside PSB+ and overflow: where TNT and TIP need nothing else.
+    #[inline(always)]
+    const fn plain(&self) -> bool {
+        self.enabled && self.psb.is_none() && self.overflow.is_none()
     }
 
     /// Every packet [`EventDecoder::hot`] leaves: decoded as a [`Packet`] and handled;
