@@ -784,4 +784,11 @@ impl Decoder<'_> {
         self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
         self.pos += raw.len();
     }
+
+    /// [`Decoder::take_hot`] for a packet without an IP (the caller knows it by the
+    /// first byte, where the table's kind is not known yet): only the offset moves.
+    #[inline(always)]
+    pub(crate) fn take_hot_without_ip(&mut self, raw: &RawPacket) {
+        self.pos += raw.len();
+    }
 }

@@ -474,17 +474,17 @@ impl<'a> EventDecoder<'a> {
                     self.tnt_bits = bits;
                     return Hot::Done;
                 }
-                self.packets.take_hot(&raw);
+                self.packets.take_hot_without_ip(&raw);
                 continue;
             }
             if b0 & op::CYC == op::CYC {
-                self.packets.take_hot(&raw);
+                self.packets.take_hot_without_ip(&raw);
                 self.time.on_cyc(config, || cyc_value(b0, raw.payload()));
                 continue;
             }
             match raw.kind() {
                 Kind::Mtc => {
-                    self.packets.take_hot(&raw);
+                    self.packets.take_hot_without_ip(&raw);
                     self.time.on_mtc(config, raw.payload().to_le_bytes()[0]);
                 }
                 Kind::Tip
