@@ -819,3 +819,35 @@ fn find_psb(buf: &[u8], from: usize) -> Option<usize> {
     }
     None
 }
+
+/// The event layer's entry: the hot packets without a [`Packet`].
+impl Decoder<'_> {
+    /// The next packet and its first byte if the compact table decodes it
+    /// ([`decode_hot`]: the valid packets with a one-byte opcode, outside a BBP block,
+    /// not within the input's last 15 bytes), without consuming it; `None` for
+    /// everything else (which [`Decoder::next_packet`] decodes and reports the errors
+    /// of), at the end of the input and after an error.
+    #[inline(always)]
+    pub(crate) fn peek_hot(&self) -> Option<(u8, RawPacket)> {
+        if self.failed || self.block.is_some() {
+            return None;
+        }
+        let window = self.buf.get(self.pos..)?.first_chunk::<{ op::MAX_LEN }>()?;
+        Some((window[0], decode_hot(window)?))
+    }
+
+    /// Consumes `raw`, which [`Decoder::peek_hot`] returned, as
+    /// [`Decoder::next_raw`] would (the last IP is updated).
+    #[inline(always)]
+    pub(crate) fn take_hot(&mut self, raw: &RawPacket) {
+        self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
+        self.pos += raw.len();
+    }
+
+    /// [`Decoder::take_hot`] for a packet without an IP (the caller knows it by the
+    /// first byte, where the table's kind is not known yet): only the offset moves.
+    #[inline(always)]
+    pub(crate) fn take_hot_without_ip(&mut self, raw: &RawPacket) {
+        self.pos += raw.len();
+    }
+}

@@ -139,7 +139,7 @@ pub use error::{Error, Result};
 pub use time::{Time, TimeConfig};
 
 use crate::fabricate::ExecMode;
-use crate::packet::{Decoded, Decoder, IpCompression, Packet, Strictness};
+use crate::packet::{Decoded, Decoder, IpCompression, Kind, Packet, Strictness, opcode as op};
 use queue::{Bind, READY, Ready, WAITING, Waiting};
 
 /// How to decode.
@@ -285,6 +285,31 @@ impl Record {
     };
 }
 
+/// What [`EventDecoder::hot`] did with the next packet.
+enum Hot {
+    /// Handled the packets up to a TNT run, whose bits are pending.
+    Done,
+    /// Handled the packets up to a TIP that releases nothing: its record's fields.
+    Indirect {
+        /// The TIP's IP.
+        target: Option<u64>,
+        /// The TIP's offset.
+        offset: usize,
+    },
+    /// Left it to [`EventDecoder::general`].
+    Other,
+}
+
+/// What [`EventDecoder::general`] did with the next packet.
+enum Step {
+    /// Handled it (its records, if any, are in the ready queue).
+    Continue,
+    /// The end of the input, with nothing pending.
+    End,
+    /// The packet or its handling failed.
+    Failed(Error),
+}
+
 /// The state of an overflow not resolved yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PendingOverflow {
@@ -406,52 +431,116 @@ impl<'a> EventDecoder<'a> {
                 // The error of a packet whose released events went out first.
                 return self.unreported.take().map(Err);
             }
-            let decoded = match self.packets.next_packet() {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => return Some(Err(self.fail(e.into()))),
-                None => {
-                    // An overflow at the end of the trace resolves disabled.
-                    let o = self.overflow.take()?;
-                    self.enabled = false;
-                    return Some(Ok(self.record(
-                        Event::Overflow { ip: None },
-                        o.offset,
-                        false,
-                    )));
+            match self.hot() {
+                Hot::Done => {}
+                Hot::Indirect { target, offset } => {
+                    return Some(Ok(self.record(Event::Indirect { target }, offset, false)));
                 }
-            };
-            if let Some(r) = self.lone_indirect(&decoded) {
-                return Some(Ok(r));
-            }
-            if let Err(e) = self.packet(&decoded) {
-                // Events the failing packet released precede it: they go out first.
-                let e = self.fail(e);
-                if self.ready.is_empty() {
-                    return Some(Err(e));
-                }
-                self.unreported = Some(e);
+                Hot::Other => match self.general() {
+                    Step::Continue => {}
+                    Step::End => return None,
+                    Step::Failed(e) => return Some(Err(e)),
+                },
             }
         }
     }
 
-    /// The record of a TIP that releases no waiting event and completes no FUP, in the
-    /// state where [`EventDecoder::packet`] would queue just that indirect branch:
-    /// handed out directly, because a record stored into the ready queue and loaded
-    /// back at once stalls (the loads are wider than the stores). `None` for every
-    /// other packet or state, and for a TIP whose IP is an error (which
-    /// [`EventDecoder::packet`] then reports).
-    #[inline(always)]
-    fn lone_indirect(&self, d: &Decoded) -> Option<Record> {
-        if !matches!(d.packet, Packet::Tip(_))
-            || !self.enabled
-            || self.psb.is_some()
-            || self.overflow.is_some()
-            || !self.waiting.is_empty()
-        {
-            return None;
+    /// The packets of the hot path, from the decoder's compact table without a
+    /// [`Packet`]: PAD, CYC and MTC (the same in every state); while tracing outside
+    /// PSB+ and overflow, a short TNT (with the run of short TNTs after it) and a TIP
+    /// that releases no waiting event (so completes no FUP either), with a known last
+    /// IP: its record is handed out directly, because a record stored into the ready
+    /// queue and loaded back at once stalls (the loads are wider than the stores).
+    /// Everything else is left to [`EventDecoder::general`].
+    #[inline(never)]
+    fn hot(&mut self) -> Hot {
+        loop {
+            let Some((b0, raw)) = self.packets.peek_hot() else {
+                return Hot::Other;
+            };
+            let config = &self.config.time;
+            // The most frequent packets by their first byte (SDM opcode figures), not
+            // by the table's kind: a branch on the byte resolves before the table load.
+            // Bit 0 clear: PAD or a short TNT (the table leaves the 02h escape out).
+            if b0 & 1 == 0 {
+                if b0 != op::PAD {
+                    if !self.plain() {
+                        return Hot::Other;
+                    }
+                    self.tnt_offset = self.packets.offset();
+                    // A local, so that the run's bits stay in a register.
+                    let mut bits = 0;
+                    self.tnt_count = self.packets.append_short_tnts(&mut bits, 0);
+                    self.tnt_bits = bits;
+                    return Hot::Done;
+                }
+                self.packets.take_hot_without_ip(&raw);
+                continue;
+            }
+            if b0 & op::CYC == op::CYC {
+                self.packets.take_hot_without_ip(&raw);
+                self.time.on_cyc(config, || cyc_value(b0, raw.payload()));
+                continue;
+            }
+            match raw.kind() {
+                Kind::Mtc => {
+                    self.packets.take_hot_without_ip(&raw);
+                    self.time.on_mtc(config, raw.payload().to_le_bytes()[0]);
+                }
+                Kind::Tip
+                    if self.plain()
+                        && self.waiting.is_empty()
+                        && self.packets.last_ip().get().is_some() =>
+                {
+                    let offset = self.packets.offset();
+                    self.packets.take_hot(&raw);
+                    let target = if raw.ip_bits() == 0 {
+                        None
+                    } else {
+                        self.packets.last_ip().get()
+                    };
+                    return Hot::Indirect { target, offset };
+                }
+                _ => return Hot::Other,
+            }
         }
-        let target = ip_of(d).ok()?;
-        Some(self.record(Event::Indirect { target }, d.offset, false))
+    }
+
+    /// Tracing, outside PSB+ and overflow: where TNT and TIP need nothing else.
+    #[inline(always)]
+    const fn plain(&self) -> bool {
+        self.enabled && self.psb.is_none() && self.overflow.is_none()
+    }
+
+    /// Every packet [`EventDecoder::hot`] leaves: decoded as a [`Packet`] and handled;
+    /// its records go to the ready queue. Out of line, so that the hot path keeps its
+    /// state in registers.
+    #[inline(never)]
+    fn general(&mut self) -> Step {
+        let decoded = match self.packets.next_packet() {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => return Step::Failed(self.fail(e.into())),
+            None => {
+                // An overflow at the end of the trace resolves disabled.
+                let Some(o) = self.overflow.take() else {
+                    return Step::End;
+                };
+                self.enabled = false;
+                return match self.emit(Event::Overflow { ip: None }, o.offset, false) {
+                    Ok(()) => Step::Continue,
+                    Err(e) => Step::Failed(self.fail(e)),
+                };
+            }
+        };
+        if let Err(e) = self.packet(&decoded) {
+            // Events the failing packet released precede it: they go out first.
+            let e = self.fail(e);
+            if self.ready.is_empty() {
+                return Step::Failed(e);
+            }
+            self.unreported = Some(e);
+        }
+        Step::Continue
     }
 
     #[cold]
@@ -687,7 +776,7 @@ impl<'a> EventDecoder<'a> {
             Packet::Tsc { tsc } => self.time.on_tsc(tsc),
             Packet::Tma { ctc, fc } => self.time.on_tma(config, ctc, fc),
             Packet::Mtc { ctc } => self.time.on_mtc(config, ctc),
-            Packet::Cyc { value } => self.time.on_cyc(config, value),
+            Packet::Cyc { value } => self.time.on_cyc(config, || value),
             _ => {}
         }
     }
@@ -811,6 +900,22 @@ fn with_ip(event: Event, at: Option<u64>) -> Event {
         Event::Other { packet, .. } => Event::Other { packet, ip: at },
         other => other,
     }
+}
+
+/// The cycle count of a CYC packet whose first byte is `b0` and whose continuation
+/// bytes are the low bytes of `payload` (zero past the packet): 5 bits from the first
+/// byte (bits 7:3), then 7 from each continuation byte (bits 7:1), lowest first (SDM
+/// vol. 3C, "Cycle Count (CYC) Packet").
+#[inline]
+fn cyc_value(b0: u8, payload: u64) -> u64 {
+    let mut value = u64::from(b0 >> 3);
+    let (mut rest, mut shift) = (payload, 5);
+    while rest != 0 {
+        value |= ((rest & 0xFF) >> 1) << shift;
+        rest >>= 8;
+        shift += 7;
+    }
+    value
 }
 
 #[cold]

@@ -112,9 +112,10 @@ impl Ready {
         self.len = 0;
     }
 
-    /// No record left to hand out.
+    /// No record left to hand out. (`pop` clears the queue when it hands out the
+    /// last record, so `head == len` only when both are 0: one load.)
     pub(super) const fn is_empty(&self) -> bool {
-        self.head == self.len
+        self.len == 0
     }
 
     /// Adds a record; `false` when full (only after a burst larger than [`READY`]).

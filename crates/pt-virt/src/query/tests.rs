@@ -433,3 +433,110 @@ fn time_estimate_follows_mtc() {
     // CTC 0x100 -> 0x102: 2 ticks, 6 TSC ticks.
     assert_eq!(tscs, [Some(1000), Some(1006)]);
 }
+
+#[test]
+fn cyc_counts_convert_alike_near_the_end_and_before_it() {
+    // A 7-byte CYC; nominal ratio 8, core:bus ratio 4: two TSC ticks per cycle.
+    const CYCLES: u64 = 0x1234_5678_9abc;
+    let config = Config {
+        time: TimeConfig {
+            nom_freq: 8,
+            ..TimeConfig::default()
+        },
+        ..Config::default()
+    };
+    let mut packets = std::vec![
+        Packet::Psb,
+        Packet::Tsc { tsc: 1000 },
+        Packet::Cbr { ratio: 4 },
+        Packet::Fup(ip(0x1000)),
+        Packet::PsbEnd,
+        Packet::Cyc { value: CYCLES },
+        Packet::Tnt8 { count: 1, bits: 1 },
+        Packet::Cyc { value: 3 },
+        Packet::Tip(ip(0x2000)),
+    ];
+    let run = |packets: &[Packet]| {
+        let trace = bytes(packets);
+        let mut dec = EventDecoder::new(&trace, config);
+        dec.sync_forward().unwrap();
+        let records: Vec<_> = dec.by_ref().map(|r| r.unwrap()).collect();
+        assert_eq!(dec.time().lost_cyc(), 0);
+        records
+    };
+    // The last packets within a packet's maximum length of the end take the general
+    // path; with PADs after them, the hot path.
+    let general = run(&packets);
+    packets.extend([Packet::Pad; 16]);
+    let hot = run(&packets);
+    assert_eq!(hot, general);
+    let timed: Vec<_> = hot
+        .iter()
+        .filter(|r| !r.status_update)
+        .map(|r| (r.event, r.tsc))
+        .collect();
+    let after = 1000 + 2 * CYCLES;
+    assert_eq!(
+        timed,
+        [
+            (Event::Branch { taken: true }, Some(after)),
+            (
+                Event::Indirect {
+                    target: Some(0x2000)
+                },
+                Some(after + 6)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn hot_path_and_general_path_give_the_same_records() {
+    let upd16 = |ip: u64| Ip {
+        ipc: IpCompression::Update16,
+        payload: ip & 0xFFFF,
+    };
+    let tnt = |count, bits| Packet::Tnt8 { count, bits };
+    // Each trace is shorter than a packet's maximum length, so that every packet takes
+    // the general path; 16 PADs after it send every packet down the hot path.
+    let traces: [(&[Packet], bool); 6] = [
+        (
+            &[
+                Packet::Pad,
+                tnt(2, 2),
+                Packet::Pad,
+                tnt(3, 5),
+                Packet::Cyc { value: 300 },
+                tnt(1, 1),
+            ],
+            true,
+        ),
+        (
+            &[
+                Packet::Tip(ip(0x40_1000)),
+                Packet::Tip(upd16(0x40_2000)),
+                tnt(1, 0),
+            ],
+            true,
+        ),
+        (&[Packet::Cyc { value: 3 }, tnt(1, 1)], false),
+        (&[Packet::Mtc { ctc: 1 }, Packet::Tip(upd16(0x2000))], true),
+        (
+            &[
+                Packet::Mtc { ctc: 2 },
+                Packet::Pad,
+                Packet::Tip(Ip::SUPPRESSED),
+                tnt(6, 0x2A),
+            ],
+            true,
+        ),
+        (&[Packet::Ovf, tnt(1, 1)], true),
+    ];
+    for (packets, enabled) in traces {
+        let mut trace = bytes(packets);
+        assert!(trace.len() < 16, "{packets:?}");
+        let general = decode(&trace, Some(enabled));
+        trace.extend([0; 16]);
+        assert_eq!(decode(&trace, Some(enabled)), general, "{packets:?}");
+    }
+}

@@ -165,12 +165,13 @@ impl Time {
     }
 
     /// A CYC packet.
-    pub(crate) fn on_cyc(&mut self, config: &TimeConfig, value: u64) {
+    /// `value` gives the count; it is not needed without a calibration.
+    pub(crate) fn on_cyc(&mut self, config: &TimeConfig, value: impl FnOnce() -> u64) {
         if self.fcr == 0 {
             self.lost_cyc = self.lost_cyc.saturating_add(1);
             return;
         }
-        let mut cyc = value;
+        let mut cyc = value();
         if self.fc == 0 && self.ctc != self.ctc_cyc {
             // The count started in an earlier MTC period: take off the cycles of the
             // periods the MTCs already accounted for.
@@ -262,17 +263,17 @@ mod tests {
     fn cyc_with_cbr_calibration() {
         let mut t = Time::default();
         t.on_tsc(1000);
-        t.on_cyc(&CONFIG, 10);
+        t.on_cyc(&CONFIG, || 10);
         assert_eq!((t.lost_cyc(), t.tsc()), (1, Some(1000)));
         // Nominal ratio 40, core at 20: two TSC ticks per cycle.
         t.on_cbr(&CONFIG, 20);
-        t.on_cyc(&CONFIG, 10);
+        t.on_cyc(&CONFIG, || 10);
         assert_eq!(t.tsc(), Some(1020));
-        t.on_cyc(&CONFIG, 5);
+        t.on_cyc(&CONFIG, || 5);
         assert_eq!(t.tsc(), Some(1030));
         // A TSC keeps the calibration.
         t.on_tsc(5000);
-        t.on_cyc(&CONFIG, 1);
+        t.on_cyc(&CONFIG, || 1);
         assert_eq!(t.tsc(), Some(5002));
     }
 }
