@@ -21,50 +21,29 @@ use super::repr::{Ip, Kind, Packet, PayloadSize};
 /// are kept as they were on the wire, so encoding a `RawPacket` writes exactly the bytes
 /// it was decoded from. Made by [`Decoder::next_raw`](super::Decoder::next_raw) or
 /// [`RawPacket::new`]; written by [`Encoder::encode_raw`](super::Encoder::encode_raw).
+/// (The fields are visible to the `table` module, which builds packets from its
+/// tables.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RawPacket {
-    kind: Kind,
-    len: u8,
+    pub(super) kind: Kind,
+    pub(super) len: u8,
     /// Whether the packet starts with the `02h` escape.
-    ext: bool,
+    pub(super) ext: bool,
     /// The first byte, or the second after the escape.
-    opcode: u8,
+    pub(super) opcode: u8,
     /// The (up to) eight bytes after the opcode, little-endian, zero past the packet.
-    payload: u64,
+    pub(super) payload: u64,
     /// The ninth byte after the opcode (MNT, EVD, a 10-byte CYC), else zero.
-    tail: u8,
+    pub(super) tail: u8,
     /// The IPBytes of an IP packet, `000b` (no last-IP update) for the others: what
     /// the kind and the opcode byte give, kept so that the last-IP update of every
     /// packet needs no test of the kind.
-    ip_bits: u8,
+    pub(super) ip_bits: u8,
 }
 
 const _: () = assert!(core::mem::size_of::<RawPacket>() == 16);
 
 impl RawPacket {
-    /// The packet with these fields, for the table decoder (`payload` zero past the
-    /// packet's bytes).
-    #[inline(always)]
-    pub(crate) const fn from_table(
-        kind: Kind,
-        len: u8,
-        ext: bool,
-        opcode: u8,
-        payload: u64,
-        tail: u8,
-        ip_bits: u8,
-    ) -> Self {
-        Self {
-            kind,
-            len,
-            ext,
-            opcode,
-            payload,
-            tail,
-            ip_bits,
-        }
-    }
-
     /// The compact form of `packet`, or the error [`Packet::emit`] gives for it.
     pub fn new(packet: &Packet) -> Result<Self> {
         let mut image = [0u8; op::MAX_LEN];

@@ -215,15 +215,15 @@ pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
         return None;
     }
     let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
-    Some(RawPacket::from_table(
-        class.kind,
-        class.len,
-        false,
-        b0,
-        word & BYTE_MASKS[usize::from(class.len - 1) & 15],
-        0,
-        class.ip_bits,
-    ))
+    Some(RawPacket {
+        kind: class.kind,
+        len: class.len,
+        ext: false,
+        opcode: b0,
+        payload: word & BYTE_MASKS[usize::from(class.len - 1) & 15],
+        tail: 0,
+        ip_bits: class.ip_bits,
+    })
 }
 
 /// Decodes the packet at the start of `window` outside a BBP block if its kind is in
@@ -245,13 +245,13 @@ pub(crate) fn decode_second_byte(window: &[u8; op::MAX_LEN]) -> Option<RawPacket
     let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
     #[allow(clippy::cast_possible_truncation)] // 1 or 2
     let payload_len = class.len - opcode_len as u8;
-    Some(RawPacket::from_table(
-        class.kind,
-        class.len,
-        b0 == op::EXT,
-        window[opcode_len - 1],
-        word & BYTE_MASKS[usize::from(payload_len) & 15],
-        if payload_len > 8 { tail } else { 0 },
-        class.ip_bits,
-    ))
+    Some(RawPacket {
+        kind: class.kind,
+        len: class.len,
+        ext: b0 == op::EXT,
+        opcode: window[opcode_len - 1],
+        payload: word & BYTE_MASKS[usize::from(payload_len) & 15],
+        tail: if payload_len > 8 { tail } else { 0 },
+        ip_bits: class.ip_bits,
+    })
 }
