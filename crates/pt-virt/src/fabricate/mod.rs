@@ -357,12 +357,18 @@ impl<S: Sink> Fabricator<S> {
     }
 
     /// A conditional branch (cases 7 and 8): one TNT bit while PacketEn; the TNT is
-    /// written when full (cases 7d, 8d).
+    /// written when full (cases 7d, 8d). A full TNT whose write failed (the sink was
+    /// full) is written before the result is taken, so that no more than one TNT's
+    /// results are ever pending: while it cannot be written, branches are refused
+    /// with the sink's error and not recorded.
     #[inline(always)]
     fn branch(&mut self, taken: bool) -> Result<()> {
         self.ip = None;
         if !self.packet_en() {
             return Ok(());
+        }
+        if self.tnt >= self.tnt_full {
+            self.flush()?;
         }
         self.tnt = self.tnt << 1 | u64::from(taken);
         if self.tnt >= self.tnt_full {

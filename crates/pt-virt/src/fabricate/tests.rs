@@ -132,6 +132,42 @@ fn disable_writes_fup_and_suppressed_tip_pgd() {
     );
 }
 
+/// A sink that fills up: the full TNT whose write failed stays pending, later branches
+/// are refused (not recorded, and the pending results never outgrow one TNT however
+/// many come), and once the sink has room the pending TNT is written whole.
+#[test]
+fn a_full_sink_refuses_branches_and_keeps_one_tnt() {
+    let enable = Event::Enable { next: 0x1000 };
+    let mut probe = Fabricator::new(Vec::new(), Config::default(), kernel()).unwrap();
+    probe.event(&enable).unwrap();
+    // Room for the enable's packets only.
+    let mut buf = std::vec![0u8; probe.into_sink().len()];
+    let mut fab = Fabricator::new(
+        crate::packet::SliceSink::new(&mut buf),
+        Config::default(),
+        kernel(),
+    )
+    .unwrap();
+    fab.event(&enable).unwrap();
+    let refused = (0..200)
+        .filter(|i| fab.event(&Event::Branch { taken: i % 2 == 0 }).is_err())
+        .count();
+    // The sixth result fills the TNT, whose write fails; every later branch is refused.
+    assert_eq!(refused, 200 - 5);
+    fab.sink_mut().clear();
+    let sink = fab.finish().unwrap();
+    let got: Vec<Packet> = Decoder::new(sink.written(), Strictness::Strict)
+        .map(|d| d.unwrap().packet)
+        .collect();
+    assert_eq!(
+        got,
+        [Packet::Tnt8 {
+            count: 6,
+            bits: 0b101010
+        }]
+    );
+}
+
 #[test]
 fn tnt_packs_oldest_first_and_flushes_when_full() {
     let bits = [true, false, true, true, false, false, true, false];
