@@ -829,10 +829,8 @@ impl Decoder<'_> {
     /// of), at the end of the input and after an error.
     #[inline(always)]
     pub(crate) fn peek_hot(&self) -> Option<(u8, RawPacket)> {
-        if self.failed || self.block.is_some() {
-            return None;
-        }
-        let window = self.buf.get(self.pos..)?.first_chunk::<{ op::MAX_LEN }>()?;
+        let (_, hot_input) = self.next_input()?;
+        let window = hot_input?.first_chunk::<{ op::MAX_LEN }>()?;
         Some((window[0], decode_hot(window)?))
     }
 
