@@ -647,8 +647,8 @@ impl<'a> Decoder<'a> {
         // the hot path does not store the packet into the general path's return slot
         // (a store-forwarding stall when the caller copies it out).
         let raw = match hot {
-            Some(raw) => {
-                self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
+            Some((raw, update)) => {
+                self.last_ip.apply_update(update, raw.payload());
                 raw
             }
             None => match self.general_raw(offset)? {
@@ -831,7 +831,7 @@ impl Decoder<'_> {
     pub(crate) fn peek_hot(&self) -> Option<(u8, RawPacket)> {
         let (_, hot_input) = self.next_input()?;
         let window = hot_input?.first_chunk::<{ op::MAX_LEN }>()?;
-        Some((window[0], decode_hot(window)?))
+        Some((window[0], decode_hot(window)?.0))
     }
 
     /// Consumes `raw`, which [`Decoder::peek_hot`] returned, as

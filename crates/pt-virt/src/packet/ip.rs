@@ -117,12 +117,19 @@ impl IpCompression {
 /// `(last & keep) | own`, where `own` is the payload masked with `mask` and
 /// sign-extended from bit `63 - shift`.
 #[derive(Debug, Clone, Copy)]
-struct IpUpdate {
+pub(crate) struct IpUpdate {
     mask: u64,
     /// All ones for the values without an update (suppressed, reserved).
     keep: u64,
     /// 16 for `Sext48`, else 0.
     shift: u32,
+}
+
+impl IpUpdate {
+    /// The update of IPBytes value `bits` (bits 2:0).
+    pub(crate) const fn of_bits(bits: u8) -> Self {
+        UPDATES[(bits & 7) as usize]
+    }
 }
 
 /// [`IpUpdate`] per IPBytes value, from [`FORMS`].
@@ -175,31 +182,63 @@ pub enum Compression {
 
 /// The last-IP state shared by an encoder and the decoder reading its output.
 ///
-/// `None` until a PSB (which resets it to 0, SDM: "the last IP is reset to 0 on PSB")
+/// Unknown until a PSB (which resets it to 0, SDM: "the last IP is reset to 0 on PSB")
 /// or an IP payload that does not depend on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct LastIp(Option<u64>);
+#[derive(Clone, Copy, Default)]
+pub struct LastIp {
+    /// The last IP when `known`; else whatever the updates since made of it, never read
+    /// (kept so that an update is the same arithmetic whether the IP is known or not).
+    value: u64,
+    known: bool,
+}
+
+// Equal, hashed and shown by what `get` returns: an unknown IP's `value` is not state.
+impl PartialEq for LastIp {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for LastIp {}
+
+impl core::hash::Hash for LastIp {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.get().hash(state);
+    }
+}
+
+impl core::fmt::Debug for LastIp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("LastIp").field(&self.get()).finish()
+    }
+}
 
 impl LastIp {
     /// An unknown last IP (the state at an arbitrary point of a stream).
     pub const fn unknown() -> Self {
-        Self(None)
+        Self {
+            value: 0,
+            known: false,
+        }
     }
 
     /// A known last IP.
     pub const fn known(ip: u64) -> Self {
-        Self(Some(ip))
+        Self {
+            value: ip,
+            known: true,
+        }
     }
 
     /// The last IP, if known.
     pub const fn get(self) -> Option<u64> {
-        self.0
+        if self.known { Some(self.value) } else { None }
     }
 
     /// The reset a PSB performs.
     #[inline]
     pub fn reset(&mut self) {
-        self.0 = Some(0);
+        *self = Self::known(0);
     }
 
     /// Applies an IP packet's payload: returns the reconstructed IP and makes it the new
@@ -210,8 +249,8 @@ impl LastIp {
         if ipc.payload_mask() == 0 {
             return None;
         }
-        let ip = ipc.reconstruct(payload, self.0);
-        self.0 = ip;
+        let ip = ipc.reconstruct(payload, self.get());
+        *self = ip.map_or(Self::unknown(), Self::known);
         ip
     }
 
@@ -220,15 +259,21 @@ impl LastIp {
     /// selected, not branched on.
     #[inline(always)]
     pub(crate) fn apply_bits(&mut self, bits: u8, payload: u64) {
+        self.apply_update(IpUpdate::of_bits(bits), payload);
+    }
+
+    /// [`LastIp::apply_bits`] with the IPBytes value's row already looked up (the
+    /// compact decoder's first-byte table holds it).
+    #[inline(always)]
+    pub(crate) fn apply_update(&mut self, update: IpUpdate, payload: u64) {
         // `reconstruct_bits` in arithmetic from a table row instead of its match and
         // selects, which the compiler turns into branches: whether a packet has an IP
         // is as random as its kind.
-        let IpUpdate { mask, keep, shift } = UPDATES[usize::from(bits & 7)];
+        let IpUpdate { mask, keep, shift } = update;
         #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // sign extension
         let own = ((((payload & mask) << shift) as i64) >> shift) as u64;
-        let (known, last) = (self.0.is_some(), self.0.unwrap_or(0));
-        let known = known | (keep == 0);
-        self.0 = known.then_some((last & keep) | own);
+        self.value = (self.value & keep) | own;
+        self.known |= keep == 0;
     }
 
     /// The compression `policy` picks for `ip` against this state, or `None` when a
@@ -243,7 +288,7 @@ impl LastIp {
         };
         match policy {
             Compression::Independent => Some(independent),
-            Compression::Shortest => Some(match self.0 {
+            Compression::Shortest => Some(match self.get() {
                 Some(last) if last >> 16 == ip >> 16 => IpCompression::Update16,
                 Some(last) if last >> 32 == ip >> 32 => IpCompression::Update32,
                 _ if canonical => IpCompression::Sext48,
@@ -254,7 +299,7 @@ impl LastIp {
                 let payload = ip & ipc.payload_mask();
                 match ipc {
                     IpCompression::Suppressed => None,
-                    _ if ipc.reconstruct(payload, self.0) == Some(ip) => Some(ipc),
+                    _ if ipc.reconstruct(payload, self.get()) == Some(ip) => Some(ipc),
                     _ => None,
                 }
             }

@@ -9,19 +9,36 @@
 //! Lengths and opcodes: Intel SDM vol. 3C, "Intel Processor Trace", section "Packet
 //! Definitions" (the packet figures); the constants in [`super::opcode`].
 
-use super::ip::IpCompression;
+use super::ip::{IpCompression, IpUpdate};
 use super::opcode as op;
 use super::raw::RawPacket;
 use super::repr::Kind;
 
-/// Kind and length of a packet by its opcode byte, `len == 0` for those left to the
-/// general path.
+/// How the compact decoder decodes a packet by its opcode byte.
 #[derive(Debug, Clone, Copy)]
 struct Class {
+    /// The packet with the mask of its payload bytes in place of its payload; `len == 0`
+    /// for those left to the general path. (Everything but the payload is settled by the
+    /// opcode, so a decoded packet is this one with its payload masked in.)
+    template: RawPacket,
+    /// Its last-IP update: none for a packet without an IP.
+    update: IpUpdate,
+    /// Bits of the byte after the opcode that must be clear (a two-byte CYC's Exp bit).
+    clear_after: u8,
+    /// What the bytes after the opcode must satisfy, beyond `clear_after`.
+    check: Check,
+}
+
+/// Kind and length of a packet by its opcode byte, `len == 0` for those left to the
+/// general path: what a [`Class`] is made from.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
     kind: Kind,
     len: u8,
     /// The IPBytes field of an IP packet, `000b` (no last-IP update) for the others.
     ip_bits: u8,
+    /// Bits of the byte after the opcode that must be clear.
+    clear_after: u8,
     /// What the bytes after the opcode must satisfy.
     check: Check,
 }
@@ -31,8 +48,6 @@ struct Class {
 enum Check {
     /// None.
     None,
-    /// A CYC with the Exp bit: two bytes long only if its second byte has no Exp bit.
-    ShortCyc,
     /// A long TNT with at least one branch (one without is an error under libipt's
     /// rules): a payload above 1, the stop bit alone.
     NonEmptyTnt,
@@ -42,26 +57,42 @@ enum Check {
     Mnt,
 }
 
-const GENERAL: Class = Class {
-    kind: Kind::Ext,
-    len: 0,
-    ip_bits: 0,
-    check: Check::None,
-};
+const GENERAL: Shape = plain(Kind::Ext, 0);
 
-/// A class without an IP or a check.
-const fn plain(kind: Kind, len: u8) -> Class {
-    Class {
+/// A shape without an IP or a check.
+const fn plain(kind: Kind, len: u8) -> Shape {
+    Shape {
         kind,
         len,
         ip_bits: 0,
+        clear_after: 0,
         check: Check::None,
     }
 }
 
-/// The class of first byte `b0`, in the order of the decoder's dispatch (bit 0 clear,
+/// The class of a packet of shape `shape` whose opcode, `opcode`, is its byte
+/// `opcode_len - 1` (after the `02h` escape when `opcode_len` is 2).
+const fn class(shape: Shape, opcode: u8, opcode_len: u8) -> Class {
+    let payload_len = shape.len.saturating_sub(opcode_len);
+    Class {
+        template: RawPacket {
+            kind: shape.kind,
+            len: shape.len,
+            ext: opcode_len == 2,
+            opcode,
+            payload: BYTE_MASKS[payload_len as usize & 15],
+            tail: 0,
+            ip_bits: shape.ip_bits,
+        },
+        update: IpUpdate::of_bits(shape.ip_bits),
+        clear_after: shape.clear_after,
+        check: shape.check,
+    }
+}
+
+/// The shape of first byte `b0`, in the order of the decoder's dispatch (bit 0 clear,
 /// then CYC, then the IP packets by bits 4:0, then MODE, TSC and MTC by value).
-const fn first(b0: u8) -> Class {
+const fn first(b0: u8) -> Shape {
     if b0 == op::EXT {
         GENERAL
     } else if b0 == op::PAD {
@@ -70,8 +101,9 @@ const fn first(b0: u8) -> Class {
         plain(Kind::Tnt8, 1)
     } else if b0 & op::CYC == op::CYC {
         if b0 & op::CYC_EXP != 0 {
-            Class {
-                check: Check::ShortCyc,
+            // Two bytes long only if its second byte has no Exp bit.
+            Shape {
+                clear_after: op::CYCX_EXP,
                 ..plain(Kind::Cyc, 2)
             }
         } else {
@@ -94,7 +126,7 @@ const fn first(b0: u8) -> Class {
         };
         match IpCompression::from_bits(b0 >> op::IPBYTES_SHIFT) {
             #[allow(clippy::cast_possible_truncation)] // at most 8
-            Some(ipc) => Class {
+            Some(ipc) => Shape {
                 ip_bits: ipc.bits(),
                 ..plain(kind, 1 + ipc.payload_len() as u8)
             },
@@ -103,10 +135,10 @@ const fn first(b0: u8) -> Class {
     }
 }
 
-/// The class of a MODE packet by its second byte: a known leaf, without both bits 1:0
+/// The shape of a MODE packet by its second byte: a known leaf, without both bits 1:0
 /// set (an error under perf's rules, accepted under libipt's).
 #[inline(always)]
-fn mode(b1: u8) -> Class {
+fn mode(b1: u8) -> Shape {
     let kind = match b1 & op::MODE_LEAF_MASK {
         op::MODE_LEAF_EXEC => Kind::ModeExec,
         op::MODE_LEAF_TSX => Kind::ModeTsx,
@@ -115,8 +147,8 @@ fn mode(b1: u8) -> Class {
     if b1 & 3 == 3 { GENERAL } else { plain(kind, 2) }
 }
 
-/// The class of second byte `b1` after the `02h` escape.
-const fn escaped(b1: u8) -> Class {
+/// The shape of second byte `b1` after the `02h` escape.
+const fn escaped(b1: u8) -> Shape {
     if b1 & op::IP_OPCODE_MASK == op::EXT_PTW {
         return match (b1 >> 5) & 3 {
             0 => plain(Kind::Ptw, 6),
@@ -128,18 +160,18 @@ const fn escaped(b1: u8) -> Class {
         op::EXT_PSBEND => plain(Kind::PsbEnd, 2),
         op::EXT_OVF => plain(Kind::Ovf, 2),
         op::EXT_STOP => plain(Kind::Stop, 2),
-        op::EXT_TNT64 => Class {
+        op::EXT_TNT64 => Shape {
             check: Check::NonEmptyTnt,
             ..plain(Kind::Tnt64, 8)
         },
         op::EXT_PIP => plain(Kind::Pip, 8),
         op::EXT_CBR => plain(Kind::Cbr, 4),
-        op::EXT_TMA => Class {
+        op::EXT_TMA => Shape {
             check: Check::TmaReserved,
             ..plain(Kind::Tma, 7)
         },
         op::EXT_VMCS => plain(Kind::Vmcs, 7),
-        op::EXT_EXT2 => Class {
+        op::EXT_EXT2 => Shape {
             check: Check::Mnt,
             ..plain(Kind::Mnt, 11)
         },
@@ -158,22 +190,40 @@ const fn escaped(b1: u8) -> Class {
 
 /// The classes of every byte: [`first`] or, with `escaped`, [`escaped`].
 const fn table(escape: bool) -> [Class; 256] {
-    let mut table = [GENERAL; 256];
+    let mut table = [class(GENERAL, 0, 1); 256];
     let mut b = 0;
     while b < 256 {
         #[allow(clippy::cast_possible_truncation)] // below 256
         let byte = b as u8;
-        table[b] = if escape { escaped(byte) } else { first(byte) };
+        table[b] = if escape {
+            class(escaped(byte), byte, 2)
+        } else {
+            class(first(byte), byte, 1)
+        };
         b += 1;
     }
     table
 }
 
-/// [`first`] of every first byte.
-static FIRST: [Class; 256] = table(false);
+/// [`first`] of every first byte. (A `const`, not a `static`: the callers' crates then
+/// address it directly rather than through the global offset table, one load less a
+/// packet.)
+const FIRST: [Class; 256] = table(false);
+
+/// The lengths of [`FIRST`]'s packets, on their own: the next packet's offset then
+/// waits for two byte loads, without the scaling of an index into `FIRST`.
+const FIRST_LENGTHS: [u8; 256] = {
+    let mut lengths = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        lengths[b] = FIRST[b].template.len;
+        b += 1;
+    }
+    lengths
+};
 
 /// [`escaped`] of every byte after the escape.
-static ESCAPED: [Class; 256] = table(true);
+const ESCAPED: [Class; 256] = table(true);
 
 /// Masks of the low `n` bytes, `n` in 0..=8 (index `n`).
 const BYTE_MASKS: [u64; 16] = {
@@ -192,7 +242,6 @@ fn holds(check: Check, bytes: &[u8; 9]) -> bool {
     let [b0, b1, b2, b3, b4, b5, ..] = *bytes;
     match check {
         Check::None => true,
-        Check::ShortCyc => b0 & op::CYCX_EXP == 0,
         Check::NonEmptyTnt => u64::from_le_bytes([b0, b1, b2, b3, b4, b5, 0, 0]) > 1,
         // Byte 4 of the packet, and bits 15:9 of its FastCounter field (bytes 5 and 6).
         Check::TmaReserved => b2 == 0 && b4 & 0xFE == 0,
@@ -201,29 +250,30 @@ fn holds(check: Check, bytes: &[u8; 9]) -> bool {
 }
 
 /// Decodes the packet at the start of `window` outside a BBP block if the first-byte
-/// table settles it; `None` for everything else. No branch on the kind: the length
-/// comes from the table and the payload from one masked load, so that the next
-/// packet's offset waits for two loads only.
+/// table settles it, with its last-IP update; `None` for everything else. No branch on
+/// the kind: the packet is the table's with the payload from one masked load, so that
+/// the next packet's offset waits for two loads only.
 #[inline(always)]
-pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<RawPacket> {
-    let [b0, rest @ ..] = *window;
-    let class = FIRST[usize::from(b0)];
-    let [w0, w1, w2, w3, w4, w5, w6, w7, ..] = rest;
-    // The one check of the first-byte table, without a branch on the kind.
-    let long_cyc = u8::from(class.check == Check::ShortCyc) & w0 & op::CYCX_EXP;
-    if class.len == 0 || long_cyc != 0 {
+pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<(RawPacket, IpUpdate)> {
+    let [b0, b1, ..] = *window;
+    let len = FIRST_LENGTHS[usize::from(b0)];
+    let Class {
+        template,
+        update,
+        clear_after,
+        ..
+    } = FIRST[usize::from(b0)];
+    if len == 0 || b1 & clear_after != 0 {
         return None;
     }
-    let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
-    Some(RawPacket {
-        kind: class.kind,
-        len: class.len,
-        ext: false,
-        opcode: b0,
-        payload: word & BYTE_MASKS[usize::from(class.len - 1) & 15],
-        tail: 0,
-        ip_bits: class.ip_bits,
-    })
+    let [_, after @ ..] = window;
+    let word = u64::from_le_bytes(*after.first_chunk()?);
+    let raw = RawPacket {
+        len,
+        payload: word & template.payload,
+        ..template
+    };
+    Some((raw, update))
 }
 
 /// Decodes the packet at the start of `window` outside a BBP block if its kind is in
@@ -234,24 +284,23 @@ pub(crate) fn decode_second_byte(window: &[u8; op::MAX_LEN]) -> Option<RawPacket
     let [b0, b1, ..] = *window;
     let (class, opcode_len) = match b0 {
         op::EXT => (ESCAPED[usize::from(b1)], 2),
-        op::MODE => (mode(b1), 1),
+        op::MODE => (class(mode(b1), op::MODE, 1), 1),
         _ => return None,
     };
-    let after: &[u8; 9] = window.get(opcode_len..)?.first_chunk()?;
-    if class.len == 0 || !holds(class.check, after) {
+    let template = class.template;
+    let after: &[u8; 9] = window.get(usize::from(opcode_len)..)?.first_chunk()?;
+    if template.len == 0 || !holds(class.check, after) {
         return None;
     }
     let [w0, w1, w2, w3, w4, w5, w6, w7, tail] = *after;
     let word = u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]);
-    #[allow(clippy::cast_possible_truncation)] // 1 or 2
-    let payload_len = class.len - opcode_len as u8;
     Some(RawPacket {
-        kind: class.kind,
-        len: class.len,
-        ext: b0 == op::EXT,
-        opcode: window[opcode_len - 1],
-        payload: word & BYTE_MASKS[usize::from(payload_len) & 15],
-        tail: if payload_len > 8 { tail } else { 0 },
-        ip_bits: class.ip_bits,
+        payload: word & template.payload,
+        tail: if template.len - opcode_len > 8 {
+            tail
+        } else {
+            0
+        },
+        ..template
     })
 }
