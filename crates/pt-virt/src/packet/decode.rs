@@ -16,7 +16,7 @@ use super::ip::{IpCompression, LastIp};
 use super::opcode as op;
 use super::raw::RawPacket;
 use super::repr::{Ip, Kind, Packet, PayloadSize};
-use super::table::{decode_hot, decode_second_byte};
+use super::table::{Hot, decode_hot, decode_second_byte};
 
 /// Which decoder's rules apply where Intel's two reference decoders disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -502,6 +502,11 @@ impl<'a> Parser<'a> {
 pub struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// The byte at `pos` (0 at the end of the input): the next packet's first byte. The
+    /// compact hot path takes it from the bytes of the packet before, already loaded,
+    /// so that the next packet's offset waits for one load (of its length) rather than
+    /// two. Every other move goes through [`Decoder::move_to`], which loads it.
+    first: u8,
     strictness: Strictness,
     last_ip: LastIp,
     block: Option<PayloadSize>,
@@ -515,6 +520,10 @@ impl<'a> Decoder<'a> {
         Self {
             buf,
             pos: 0,
+            first: match buf.first() {
+                Some(&b) => b,
+                None => 0,
+            },
             strictness,
             last_ip: LastIp::unknown(),
             block: None,
@@ -542,11 +551,18 @@ impl<'a> Decoder<'a> {
     /// open block. As in libipt, the decoder counts as synchronised there, so a following
     /// [`Decoder::sync_forward`] looks for a PSB after `offset`.
     pub fn set_offset(&mut self, offset: usize) {
-        self.pos = offset.min(self.buf.len());
+        self.move_to(offset.min(self.buf.len()));
         self.sync = Some(self.pos);
         self.last_ip = LastIp::unknown();
         self.block = None;
         self.failed = false;
+    }
+
+    /// Moves to `pos`, at most the input's length.
+    #[inline(always)]
+    fn move_to(&mut self, pos: usize) {
+        self.pos = pos;
+        self.first = self.buf.get(pos).copied().unwrap_or(0);
     }
 
     /// Moves to the next PSB and returns its offset, following libipt's
@@ -584,9 +600,10 @@ impl<'a> Decoder<'a> {
         if self.failed || self.block.is_some() {
             return count;
         }
-        while let Some(&b) = self.buf.get(self.pos) {
+        let mut pos = self.pos;
+        while let Some(&b) = self.buf.get(pos) {
             if b == op::PAD {
-                self.pos += 1;
+                pos += 1;
                 continue;
             }
             if b & 1 != 0 || b == op::EXT {
@@ -599,8 +616,9 @@ impl<'a> Decoder<'a> {
             }
             *bits = (*bits << n) | u64::from(field & !(1 << n));
             count += u8::try_from(n).unwrap_or(0);
-            self.pos += 1;
+            pos += 1;
         }
+        self.move_to(pos);
         count
     }
 
@@ -608,6 +626,11 @@ impl<'a> Decoder<'a> {
     /// on for the hot paths; `None` after an error or at the end of the input.
     #[inline(always)]
     fn next_input(&self) -> Option<(usize, Option<&'a [u8]>)> {
+        debug_assert_eq!(
+            self.first,
+            self.buf.get(self.pos).copied().unwrap_or(0),
+            "the first byte is the one at the offset"
+        );
         if self.failed {
             return None;
         }
@@ -627,7 +650,7 @@ impl<'a> Decoder<'a> {
                 Err(e) => return Some(Err(e)),
             },
         };
-        self.pos = offset + len;
+        self.move_to(offset + len);
         Some(Ok(Decoded {
             offset,
             len,
@@ -642,21 +665,36 @@ impl<'a> Decoder<'a> {
     #[inline(always)]
     pub fn next_raw(&mut self) -> Option<Result<RawPacket>> {
         let (offset, hot_input) = self.next_input()?;
-        let hot = hot_input.and_then(<[u8]>::first_chunk).and_then(decode_hot);
+        let window = hot_input.and_then(<[u8]>::first_chunk);
+        let hot = window.and_then(|window| decode_hot(window, self.first));
         // As in `next_packet`: the result is assembled once, after the join, so that
         // the hot path does not store the packet into the general path's return slot
         // (a store-forwarding stall when the caller copies it out).
         let raw = match hot {
-            Some((raw, update)) => {
+            Some(Hot {
+                raw,
+                update,
+                len,
+                next_first,
+            }) => {
                 self.last_ip.apply_update(update, raw.payload());
+                self.pos = offset + len;
+                self.first = next_first;
                 raw
             }
-            None => match self.general_raw(offset)? {
-                Ok(raw) => raw,
-                Err(e) => return Some(Err(e)),
-            },
+            None => {
+                // The escape table's packets change no state (outside a block).
+                let raw = match window.and_then(decode_second_byte) {
+                    Some(raw) => raw,
+                    None => match self.general_raw(offset)? {
+                        Ok(raw) => raw,
+                        Err(e) => return Some(Err(e)),
+                    },
+                };
+                self.move_to(offset + raw.len());
+                raw
+            }
         };
-        self.pos = offset + raw.len();
         Some(Ok(raw))
     }
 
@@ -759,9 +797,8 @@ fn general(
     Some((Ok((packet, len, ip)), context))
 }
 
-/// [`general`] for [`Decoder::next_raw`]: the packet as a [`RawPacket`], from the escape
-/// table when it settles the packet, else from the packet's bytes as parsed. Out of
-/// line for the same reason.
+/// [`general`] for [`Decoder::next_raw`]: the packet as a [`RawPacket`], from the
+/// packet's bytes as parsed. Out of line for the same reason.
 #[inline(never)]
 fn general_raw(
     buf: &[u8],
@@ -769,14 +806,6 @@ fn general_raw(
     strictness: Strictness,
     context: Context,
 ) -> Option<(Result<RawPacket>, Context)> {
-    // The escape table's packets change no state outside a block.
-    let window = buf.get(offset..).and_then(<[u8]>::first_chunk);
-    if let Some(raw) = window
-        .filter(|_| context.block.is_none())
-        .and_then(decode_second_byte)
-    {
-        return Some((Ok(raw), context));
-    }
     let (result, context) = general(buf, offset, strictness, context)?;
     let raw = result.map(|(packet, len, _)| {
         let bytes = buf.get(offset..offset + len).unwrap_or_default();
@@ -831,7 +860,7 @@ impl Decoder<'_> {
     pub(crate) fn peek_hot(&self) -> Option<(u8, RawPacket)> {
         let (_, hot_input) = self.next_input()?;
         let window = hot_input?.first_chunk::<{ op::MAX_LEN }>()?;
-        Some((window[0], decode_hot(window)?.0))
+        Some((self.first, decode_hot(window, self.first)?.raw))
     }
 
     /// Consumes `raw`, which [`Decoder::peek_hot`] returned, as
@@ -839,13 +868,13 @@ impl Decoder<'_> {
     #[inline(always)]
     pub(crate) fn take_hot(&mut self, raw: &RawPacket) {
         self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
-        self.pos += raw.len();
+        self.move_to(self.pos + raw.len());
     }
 
     /// [`Decoder::take_hot`] for a packet without an IP (the caller knows it by the
     /// first byte, where the table's kind is not known yet): only the offset moves.
     #[inline(always)]
     pub(crate) fn take_hot_without_ip(&mut self, raw: &RawPacket) {
-        self.pos += raw.len();
+        self.move_to(self.pos + raw.len());
     }
 }

@@ -186,10 +186,13 @@ pub enum Compression {
 /// or an IP payload that does not depend on it.
 #[derive(Clone, Copy, Default)]
 pub struct LastIp {
-    /// The last IP when `known`; else whatever the updates since made of it, never read
-    /// (kept so that an update is the same arithmetic whether the IP is known or not).
+    /// The last IP, as far as it is known.
     value: u64,
-    known: bool,
+    /// The bits of `value` that are not known: all of them at first, none after a PSB
+    /// or an IP that does not depend on the last IP; an update form leaves unknown the
+    /// unknown bits it does not replace. (A mask rather than a flag, so that an update
+    /// is one AND.)
+    unknown: u64,
 }
 
 // Equal, hashed and shown by what `get` returns: an unknown IP's `value` is not state.
@@ -218,7 +221,7 @@ impl LastIp {
     pub const fn unknown() -> Self {
         Self {
             value: 0,
-            known: false,
+            unknown: u64::MAX,
         }
     }
 
@@ -226,13 +229,17 @@ impl LastIp {
     pub const fn known(ip: u64) -> Self {
         Self {
             value: ip,
-            known: true,
+            unknown: 0,
         }
     }
 
     /// The last IP, if known.
     pub const fn get(self) -> Option<u64> {
-        if self.known { Some(self.value) } else { None }
+        if self.unknown == 0 {
+            Some(self.value)
+        } else {
+            None
+        }
     }
 
     /// The reset a PSB performs.
@@ -273,7 +280,7 @@ impl LastIp {
         #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // sign extension
         let own = ((((payload & mask) << shift) as i64) >> shift) as u64;
         self.value = (self.value & keep) | own;
-        self.known |= keep == 0;
+        self.unknown &= keep;
     }
 
     /// The compression `policy` picks for `ip` against this state, or `None` when a

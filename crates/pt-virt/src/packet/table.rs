@@ -222,6 +222,17 @@ const FIRST_LENGTHS: [u8; 256] = {
     lengths
 };
 
+/// The longest packet [`FIRST`] settles: an IP packet with a full 8-byte IP.
+const LONGEST_HOT: usize = 9;
+
+const _: () = {
+    let mut b = 0;
+    while b < 256 {
+        assert!(FIRST_LENGTHS[b] as usize <= LONGEST_HOT);
+        b += 1;
+    }
+};
+
 /// [`escaped`] of every byte after the escape.
 const ESCAPED: [Class; 256] = table(true);
 
@@ -249,13 +260,27 @@ fn holds(check: Check, bytes: &[u8; 9]) -> bool {
     }
 }
 
-/// Decodes the packet at the start of `window` outside a BBP block if the first-byte
-/// table settles it, with its last-IP update; `None` for everything else. No branch on
-/// the kind: the packet is the table's with the payload from one masked load, so that
-/// the next packet's offset waits for two loads only.
+/// A packet [`decode_hot`] settled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hot {
+    pub(crate) raw: RawPacket,
+    /// Its last-IP update.
+    pub(crate) update: IpUpdate,
+    /// Its length.
+    pub(crate) len: usize,
+    /// The byte after it: the next packet's first byte.
+    pub(crate) next_first: u8,
+}
+
+/// Decodes the packet at the start of `window`, whose first byte is `b0`, outside a BBP
+/// block if the first-byte table settles it; `None` for everything else.
+///
+/// No branch on the kind: the packet is the table's with the payload from one masked
+/// load. The next packet's offset waits for one load only: the length comes from a
+/// table of its own, indexed by `b0`, which the caller took from the packet before
+/// ([`Hot::next_first`]: a shift of the bytes already loaded) rather than loading it.
 #[inline(always)]
-pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<(RawPacket, IpUpdate)> {
-    let [b0, b1, ..] = *window;
+pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN], b0: u8) -> Option<Hot> {
     let len = FIRST_LENGTHS[usize::from(b0)];
     let Class {
         template,
@@ -263,17 +288,29 @@ pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN]) -> Option<(RawPacket, IpUpd
         clear_after,
         ..
     } = FIRST[usize::from(b0)];
-    if len == 0 || b1 & clear_after != 0 {
-        return None;
-    }
     let [_, after @ ..] = window;
     let word = u64::from_le_bytes(*after.first_chunk()?);
+    #[allow(clippy::cast_possible_truncation)] // the low byte
+    if len == 0 || (word as u8) & clear_after != 0 {
+        return None;
+    }
+    // A packet of up to 8 bytes (all but a full IP) ends within `word`.
+    #[allow(clippy::cast_possible_truncation)] // the low byte
+    let next_first = if len <= 8 {
+        (word >> (8 * (len - 1))) as u8
+    } else {
+        window[LONGEST_HOT]
+    };
     let raw = RawPacket {
-        len,
         payload: word & template.payload,
         ..template
     };
-    Some((raw, update))
+    Some(Hot {
+        raw,
+        update,
+        len: usize::from(len),
+        next_first,
+    })
 }
 
 /// Decodes the packet at the start of `window` outside a BBP block if its kind is in
