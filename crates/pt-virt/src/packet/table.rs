@@ -125,12 +125,14 @@ const fn first(b0: u8) -> Shape {
             }
         };
         match IpCompression::from_bits(b0 >> op::IPBYTES_SHIFT) {
-            #[allow(clippy::cast_possible_truncation)] // at most 8
-            Some(ipc) => Shape {
+            // A full IP (9 bytes) goes to the general path: the hot path takes the next
+            // packet's first byte from the 8 bytes after the opcode.
+            #[allow(clippy::cast_possible_truncation)] // below 8
+            Some(ipc) if ipc.payload_len() < 8 => Shape {
                 ip_bits: ipc.bits(),
                 ..plain(kind, 1 + ipc.payload_len() as u8)
             },
-            None => GENERAL,
+            _ => GENERAL,
         }
     }
 }
@@ -222,13 +224,13 @@ const FIRST_LENGTHS: [u8; 256] = {
     lengths
 };
 
-/// The longest packet [`FIRST`] settles: an IP packet with a full 8-byte IP.
-const LONGEST_HOT: usize = 9;
-
+// Every packet `FIRST` settles ends within the 8 bytes after its opcode (TSC, and an
+// IP packet with a 6-byte IP, are the longest): `decode_hot` finds the next packet's
+// first byte there.
 const _: () = {
     let mut b = 0;
     while b < 256 {
-        assert!(FIRST_LENGTHS[b] as usize <= LONGEST_HOT);
+        assert!(FIRST_LENGTHS[b] <= 8);
         b += 1;
     }
 };
@@ -294,13 +296,8 @@ pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN], b0: u8) -> Option<Hot> {
     if len == 0 || (word as u8) & clear_after != 0 {
         return None;
     }
-    // A packet of up to 8 bytes (all but a full IP) ends within `word`.
     #[allow(clippy::cast_possible_truncation)] // the low byte
-    let next_first = if len <= 8 {
-        (word >> (8 * (len - 1))) as u8
-    } else {
-        window[LONGEST_HOT]
-    };
+    let next_first = (word >> (8 * (len - 1))) as u8;
     let raw = RawPacket {
         payload: word & template.payload,
         ..template
