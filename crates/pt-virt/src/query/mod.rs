@@ -145,6 +145,7 @@ pub use time::{Time, TimeConfig};
 
 use crate::fabricate::ExecMode;
 use crate::packet::{Decoded, Decoder, IpCompression, Kind, Packet, Strictness, opcode as op};
+use core::convert::Infallible;
 use core::ops::ControlFlow;
 use queue::{Bind, READY, Ready, WAITING, Waiting};
 
@@ -443,20 +444,20 @@ impl<'a> EventDecoder<'a> {
                 // The error of a packet whose released events went out first.
                 return self.unreported.take().map(Err);
             }
-            match self.hot(None, |_, hot, _| ControlFlow::Break(Some(hot))) {
-                ControlFlow::Break(Some(Hot::Branches {
+            match self.hot((), |(), hot, _| ControlFlow::Break(hot)) {
+                ControlFlow::Break(Hot::Branches {
                     bits,
                     count,
                     offset,
-                })) => {
+                }) => {
                     self.tnt_bits = bits;
                     self.tnt_count = count;
                     self.tnt_offset = offset;
                 }
-                ControlFlow::Break(Some(Hot::Indirect { target, offset })) => {
+                ControlFlow::Break(Hot::Indirect { target, offset }) => {
                     return Some(Ok(indirect(target, offset, self.time.tsc())));
                 }
-                _ => match self.general() {
+                ControlFlow::Continue(()) => match self.general() {
                     Step::Continue => {}
                     Step::End => return None,
                     Step::Failed(e) => return Some(Err(e)),
@@ -478,11 +479,11 @@ impl<'a> EventDecoder<'a> {
     /// reachable from `emit`: the decoder's state stays in registers across the records
     /// `emit` hands out.
     #[inline(never)]
-    fn hot<B>(
+    fn hot<R, B>(
         &mut self,
         mut acc: B,
-        mut emit: impl FnMut(B, Hot, Option<u64>) -> ControlFlow<B, B>,
-    ) -> ControlFlow<B, B> {
+        mut emit: impl FnMut(B, Hot, Option<u64>) -> ControlFlow<R, B>,
+    ) -> ControlFlow<R, B> {
         loop {
             let Some((b0, raw)) = self.packets.peek_hot() else {
                 return ControlFlow::Continue(acc);
@@ -931,7 +932,7 @@ impl Iterator for EventDecoder<'_> {
             // run when nothing else waits.
             if self.tnt_count == 0 && self.ready.is_empty() && !self.failed {
                 let each = |acc, hot, tsc| {
-                    ControlFlow::<B, B>::Continue(match hot {
+                    ControlFlow::<Infallible, B>::Continue(match hot {
                         Hot::Branches {
                             bits,
                             count,
@@ -944,9 +945,8 @@ impl Iterator for EventDecoder<'_> {
                         }
                     })
                 };
-                acc = match self.hot(acc, each) {
-                    ControlFlow::Continue(acc) | ControlFlow::Break(acc) => acc,
-                };
+                let ControlFlow::Continue(next) = self.hot(acc, each);
+                acc = next;
             }
             match self.next_record() {
                 Some(r) => acc = f(acc, r),
