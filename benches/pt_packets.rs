@@ -406,10 +406,10 @@ fn ours_events(stream: &[u8]) -> usize {
     let mut dec = EventDecoder::new(black_box(stream), query::Config::default());
     dec.sync_forward().expect("a PSB");
     let mut count = 0;
-    for r in dec {
+    dec.for_each(|r| {
         black_box(&r.expect("valid"));
         count += 1;
-    }
+    });
     count
 }
 

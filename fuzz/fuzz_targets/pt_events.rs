@@ -6,7 +6,8 @@
 //! decoded while it was pending), nothing follows an error until the next resync, and
 //! the number of records is
 //! bounded by the input (at most 47 branch events per byte of long TNT, a few per
-//! packet otherwise). The first byte picks the decoder's configuration.
+//! packet otherwise), and internal iteration (`fold`) after the first few records
+//! hands out the same as `next`. The first byte picks the decoder's configuration.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -32,8 +33,17 @@ fuzz_target!(|data: &[u8]| {
     let mut dec = EventDecoder::new(trace, config);
     let mut records = 0usize;
     while dec.sync_forward().is_ok() {
+        // Internal iteration hands out what `next` does, from wherever `next` left off.
+        let mut ahead = dec.clone();
+        let first: Vec<_> = (0..knobs >> 1 & 7).filter_map(|_| ahead.next()).collect();
+        let folded = ahead.fold(first, |mut v, r| {
+            v.push(r);
+            v
+        });
+        let mut by_next = Vec::new();
         let mut last = 0;
         while let Some(r) = dec.next() {
+            by_next.push(r);
             match r {
                 Ok(r) => {
                     assert!(r.offset < trace.len());
@@ -51,5 +61,6 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         assert!(records <= 48 * trace.len() + 1);
+        assert_eq!(folded, by_next);
     }
 });

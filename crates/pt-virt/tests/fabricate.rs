@@ -3,7 +3,8 @@
 //! sequences, the event layer reads the fabricated trace back without error, and the
 //! events it reports (TNT bits, branch targets, enables and disables, CR3 writes, mode
 //! changes, overflows) are exactly the ones the reference model in `model/` derives from
-//! the events fed in. The packet decoder's strict and lenient rules agree on the bytes.
+//! the events fed in, whether handed out one by one (`next`) or by internal iteration
+//! (`fold`). The packet decoder's strict and lenient rules agree on the bytes.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -33,7 +34,13 @@ proptest! {
         if !trace.is_empty() {
             prop_assert_eq!(dec.sync_forward(), Ok(0));
         }
+        // Internal iteration (`fold`, behind `for_each`) hands out the same as `next`.
+        let folded = dec.clone().fold(Vec::new(), |mut v, r| {
+            v.push(r.unwrap());
+            v
+        });
         let records: Vec<_> = dec.collect::<Result<_, _>>().unwrap();
+        prop_assert_eq!(&folded, &records);
         let got: Vec<_> = records
             .iter()
             .filter(|r| !r.status_update)

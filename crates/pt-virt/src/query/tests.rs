@@ -25,7 +25,8 @@ fn bytes(packets: &[Packet]) -> Vec<u8> {
 }
 
 /// All records from the first PSB (or from offset 0 with tracing `enabled` when `None`),
-/// and the error that ended them.
+/// and the error that ended them. Checks on the way that the iterator's `fold` hands
+/// out the same as `next`, from wherever `next` left off.
 fn decode(trace: &[u8], enabled: Option<bool>) -> (Vec<Record>, Option<Error>) {
     let mut dec = EventDecoder::new(trace, Config::default());
     match enabled {
@@ -34,14 +35,32 @@ fn decode(trace: &[u8], enabled: Option<bool>) -> (Vec<Record>, Option<Error>) {
         }
         Some(e) => dec.set_offset(0, e),
     }
+    let mut by_next = dec.clone();
+    let all: Vec<Result<Record>> = core::iter::from_fn(|| by_next.next()).collect();
+    assert_eq!(all_by_fold(dec.clone()), all);
+    for k in 1..=all.len() {
+        let mut rest = dec.clone();
+        for _ in 0..k {
+            rest.next();
+        }
+        assert_eq!(all_by_fold(rest), all[k..], "fold after {k} records");
+    }
     let mut out = Vec::new();
-    for r in dec {
+    for r in all {
         match r {
             Ok(r) => out.push(r),
             Err(e) => return (out, Some(e)),
         }
     }
     (out, None)
+}
+
+/// What `dec`'s `fold` hands out.
+fn all_by_fold(dec: EventDecoder<'_>) -> Vec<Result<Record>> {
+    dec.fold(Vec::new(), |mut v, r| {
+        v.push(r);
+        v
+    })
 }
 
 fn events(records: &[Record]) -> Vec<(Event, bool)> {
