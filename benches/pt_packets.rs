@@ -20,8 +20,8 @@
 //! Measured: `pt_encode` (our `Encoder` vs `pt_enc_next`), `pt_decode` (our `Decoder`
 //! with last-IP reconstruction vs `pt_pkt_next`), both also for the compact packet
 //! (`Encoder::encode_raw` of `RawPacket`s, `Decoder::next_raw`, which keeps the last IP
-//! too), `pt_events` (our `EventDecoder` vs
-//! libipt's query decoder driven by `peers/libipt-flow`'s loop: events when pending,
+//! too), `pt_events` (our `EventDecoder`, iterated with `for_each` and with a `for`
+//! loop, every record observed, vs libipt's query decoder driven by `peers/libipt-flow`'s loop: events when pending,
 //! else a conditional branch, else an indirect branch; counting, not storing), and
 //! `pt_fabricate` (the fabricator over the realistic stream's events vs our encoder
 //! writing the same packets directly).
@@ -413,6 +413,18 @@ fn ours_events(stream: &[u8]) -> usize {
     count
 }
 
+/// [`ours_events`] through `next` (a `for` loop) instead of `for_each`.
+fn ours_events_next(stream: &[u8]) -> usize {
+    let mut dec = EventDecoder::new(black_box(stream), query::Config::default());
+    dec.sync_forward().expect("a PSB");
+    let mut count = 0;
+    for r in dec {
+        black_box(&r.expect("valid"));
+        count += 1;
+    }
+    count
+}
+
 fn ours_fabricate(events: &[fabricate::Event], out: &mut [u8]) -> usize {
     let mut fab =
         Fabricator::new(SliceSink::new(out), realistic_config(), REALISTIC_START).expect("config");
@@ -460,8 +472,11 @@ fn events_and_fabricator(c: &mut Criterion) {
     group.bench_function("libipt pt_qry_* (baseline)", |b| {
         b.iter(|| libipt_flow_peer::query_count(&s.realistic.bytes).expect("valid"))
     });
-    group.bench_function("EventDecoder::next", |b| {
+    group.bench_function("EventDecoder::for_each", |b| {
         b.iter(|| ours_events(&s.realistic.bytes))
+    });
+    group.bench_function("EventDecoder::next", |b| {
+        b.iter(|| ours_events_next(&s.realistic.bytes))
     });
     group.finish();
     let mut group = c.benchmark_group("pt_fabricate/realistic");
@@ -498,7 +513,7 @@ fn time(reps: u32, on_cpu: bool, mut f: impl FnMut()) -> Duration {
 }
 
 /// The loops of the interleaved rounds, baseline then ours for each pair.
-const LOOPS: [&str; 16] = [
+const LOOPS: [&str; 17] = [
     "encode mixed: libipt pt_enc_next",
     "encode mixed: pt-virt Encoder",
     "decode mixed: libipt pt_pkt_next",
@@ -508,19 +523,20 @@ const LOOPS: [&str; 16] = [
     "decode realistic: libipt pt_pkt_next",
     "decode realistic: pt-virt Decoder",
     "events realistic: libipt pt_qry_*",
-    "events realistic: pt-virt EventDecoder",
+    "events realistic: pt-virt for_each",
     "fabricate: Encoder on its packets",
     "fabricate: pt-virt Fabricator",
     "encode mixed: pt-virt encode_raw",
     "decode mixed: pt-virt next_raw",
     "encode realistic: pt-virt encode_raw",
     "decode realistic: pt-virt next_raw",
+    "events realistic: pt-virt for loop",
 ];
 
 /// One interleaved round: every loop of [`LOOPS`] for `reps[i]` passes, in order; the
 /// per-pass times in seconds. Each loop body is its own closure (so the compiler inlines
 /// ours into it, as in the criterion groups, instead of one function for all loops).
-fn round(s: &mut Setup, reps: &[u32; 16], on_cpu: bool) -> [f64; 16] {
+fn round(s: &mut Setup, reps: &[u32; 17], on_cpu: bool) -> [f64; 17] {
     macro_rules! timed {
         ($i:expr, $body:expr) => {
             time(reps[$i], on_cpu, || assert!($body > 0)).as_secs_f64()
@@ -546,6 +562,7 @@ fn round(s: &mut Setup, reps: &[u32; 16], on_cpu: bool) -> [f64; 16] {
         timed!(13, ours_decode_raw(&s.mixed.bytes)),
         timed!(14, ours_encode_raw(&s.realistic.raw, &mut s.realistic.out)),
         timed!(15, ours_decode_raw(&s.realistic.bytes)),
+        timed!(16, ours_events_next(&s.realistic.bytes)),
     ]
 }
 
@@ -560,12 +577,12 @@ fn print_ratios() {
     let mut s = setup();
     // Passes per loop for about 200 ms each, from the median of 5 probes of 10 passes
     // in wall-clock time (the on-CPU counter is too coarse for one pass).
-    let probe: Vec<[f64; 16]> = (0..5).map(|_| round(&mut s, &[10; 16], false)).collect();
-    let reps: [u32; 16] = core::array::from_fn(|i| {
+    let probe: Vec<[f64; 17]> = (0..5).map(|_| round(&mut s, &[10; 17], false)).collect();
+    let reps: [u32; 17] = core::array::from_fn(|i| {
         let (one, _, _) = spread(probe.iter().map(|r| r[i]).collect());
         ((0.2 / one.max(1e-7)) as u32).clamp(10, 100_000)
     });
-    let rounds: Vec<[f64; 16]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
+    let rounds: Vec<[f64; 17]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
     let records = ours_events(&s.realistic.bytes);
     println!(
         "pt_packets: mixed {} packets / {} bytes; realistic {} packets / {} bytes \
@@ -587,7 +604,7 @@ fn print_ratios() {
                 "Mpackets",
                 s.realistic.bytes.len(),
             ),
-            8..10 => (
+            8..10 | 16 => (
                 s.realistic.packets.len(),
                 "Mpackets",
                 s.realistic.bytes.len(),
@@ -615,6 +632,10 @@ fn print_ratios() {
             "{what} throughput ratio pt-virt/libipt: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
         );
     }
+    let (median, min, max) = spread(rounds.iter().map(|r| r[8] / r[16]).collect());
+    println!(
+        "events realistic (for loop) throughput ratio pt-virt/libipt: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
+    );
     // The compact loops: against libipt, and against our enum loop on the same stream.
     for (k, what) in [
         "encode mixed",
