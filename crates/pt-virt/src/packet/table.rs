@@ -2,9 +2,10 @@
 //! The compact decoder's tables: kind and length of a packet by its first byte, and by
 //! its second byte after the `02h` escape, so that [`decode_hot`] decodes most packets
 //! without a branch on their kind. Every packet a table does not settle (PSB, the block
-//! packets, reserved encodings, a CYC of more than two bytes, and packets whose
-//! validity depends on [`Strictness`](super::Strictness) and does not hold under both
-//! rule sets) is left to the decoder's general path, which reports the errors.
+//! packets, reserved encodings, a CYC of more than two bytes, an IP packet with a full
+//! 8-byte IP, and packets whose validity depends on [`Strictness`](super::Strictness)
+//! and does not hold under both rule sets) is left to the decoder's general path, which
+//! reports the errors.
 //!
 //! Lengths and opcodes: Intel SDM vol. 3C, "Intel Processor Trace", section "Packet
 //! Definitions" (the packet figures); the constants in [`super::opcode`].
