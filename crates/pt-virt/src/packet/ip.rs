@@ -184,7 +184,7 @@ pub enum Compression {
 ///
 /// Unknown until a PSB (which resets it to 0, SDM: "the last IP is reset to 0 on PSB")
 /// or an IP payload that does not depend on it.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct LastIp {
     /// The last IP, as far as it is known.
     value: u64,
@@ -203,6 +203,13 @@ impl PartialEq for LastIp {
 }
 
 impl Eq for LastIp {}
+
+/// Unknown, as at an arbitrary point of a stream.
+impl Default for LastIp {
+    fn default() -> Self {
+        Self::unknown()
+    }
+}
 
 impl core::hash::Hash for LastIp {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {

@@ -1211,25 +1211,35 @@ proptest! {
     /// The arithmetic last-IP update of the compact decoder and encoder agrees with
     /// `LastIp::apply` for every IPBytes value and any payload (raw, unmasked: the
     /// compact packet keeps the bytes past the payload as zero, but the update must not
-    /// rely on it), and leaves the state alone for the values without an update.
+    /// rely on it), after every update of a sequence (an unknown IP stays unknown
+    /// through update forms however many), and leaves the state alone for the values
+    /// without an update.
     #[test]
     fn apply_bits_agrees_with_apply(
         last in prop_oneof![Just(None), any::<u64>().prop_map(Some)],
-        bits in 0u8..8,
-        payload in any::<u64>(),
+        updates in prop::collection::vec((0u8..8, any::<u64>()), 1..6),
     ) {
         let start = match last {
             Some(l) => LastIp::known(l),
             None => LastIp::unknown(),
         };
-        let mut arithmetic = start;
-        arithmetic.apply_bits(bits, payload);
-        let mut matched = start;
-        if let Some(ipc) = IpCompression::from_bits(bits) {
-            matched.apply(ipc, payload & ipc.payload_mask());
+        let (mut arithmetic, mut matched) = (start, start);
+        for (bits, payload) in updates {
+            arithmetic.apply_bits(bits, payload);
+            if let Some(ipc) = IpCompression::from_bits(bits) {
+                matched.apply(ipc, payload & ipc.payload_mask());
+            }
+            prop_assert_eq!(arithmetic, matched);
+            prop_assert_eq!(arithmetic.get(), matched.get());
         }
-        prop_assert_eq!(arithmetic, matched);
     }
+}
+
+#[test]
+fn last_ip_starts_unknown() {
+    assert_eq!(LastIp::default().get(), None);
+    assert_eq!(LastIp::default(), LastIp::unknown());
+    assert_ne!(LastIp::unknown(), LastIp::known(0));
 }
 
 /// A write through one of the encoder's direct paths.
