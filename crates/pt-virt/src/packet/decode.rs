@@ -502,10 +502,12 @@ impl<'a> Parser<'a> {
 pub struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
-    /// The byte at `pos` (0 at the end of the input): the next packet's first byte. The
-    /// compact hot path takes it from the bytes of the packet before, already loaded,
-    /// so that the next packet's offset waits for one load (of its length) rather than
-    /// two. Every other move goes through [`Decoder::move_to`], which loads it.
+    /// The byte at `pos` (0 at the end of the input), or inside a BBP block the escape
+    /// `02h`, which the first-byte table leaves to the general path: what the compact
+    /// hot path decodes next. It takes it from the bytes of the packet before, already
+    /// loaded, so that the next packet's offset waits for one load (of its length)
+    /// rather than two, and it needs no test for a block. Every other move goes through
+    /// [`Decoder::move_to`], which loads it.
     first: u8,
     strictness: Strictness,
     last_ip: LastIp,
@@ -551,18 +553,27 @@ impl<'a> Decoder<'a> {
     /// open block. As in libipt, the decoder counts as synchronised there, so a following
     /// [`Decoder::sync_forward`] looks for a PSB after `offset`.
     pub fn set_offset(&mut self, offset: usize) {
+        self.block = None;
         self.move_to(offset.min(self.buf.len()));
         self.sync = Some(self.pos);
         self.last_ip = LastIp::unknown();
-        self.block = None;
         self.failed = false;
     }
 
-    /// Moves to `pos`, at most the input's length.
+    /// Moves to `pos`, at most the input's length (after the block state is updated).
     #[inline(always)]
     fn move_to(&mut self, pos: usize) {
         self.pos = pos;
-        self.first = self.buf.get(pos).copied().unwrap_or(0);
+        self.first = self.first_at(pos);
+    }
+
+    /// What [`Decoder::first`] is at `pos` in the current block state.
+    #[inline(always)]
+    fn first_at(&self, pos: usize) -> u8 {
+        match self.block {
+            Some(_) => op::EXT,
+            None => self.buf.get(pos).copied().unwrap_or(0),
+        }
     }
 
     /// Moves to the next PSB and returns its offset, following libipt's
@@ -622,27 +633,31 @@ impl<'a> Decoder<'a> {
         count
     }
 
-    /// The offset of the next packet and, outside a BBP block, the input from there
-    /// on for the hot paths; `None` after an error or at the end of the input.
+    /// The offset of the next packet and the input from there on; `None` after an
+    /// error or at the end of the input.
     #[inline(always)]
-    fn next_input(&self) -> Option<(usize, Option<&'a [u8]>)> {
+    fn next_input(&self) -> Option<(usize, &'a [u8])> {
         debug_assert_eq!(
             self.first,
-            self.buf.get(self.pos).copied().unwrap_or(0),
+            self.first_at(self.pos),
             "the first byte is the one at the offset"
         );
         if self.failed {
             return None;
         }
         let rest = self.buf.get(self.pos..).filter(|rest| !rest.is_empty())?;
-        Some((self.pos, self.block.is_none().then_some(rest)))
+        Some((self.pos, rest))
     }
 
     /// Decodes the next packet.
     #[inline(always)]
     pub fn next_packet(&mut self) -> Option<Result<Decoded>> {
-        let (offset, hot_input) = self.next_input()?;
-        let hot = hot_input.and_then(|rest| self.one_byte_opcode(rest, offset));
+        let (offset, rest) = self.next_input()?;
+        let hot = self
+            .block
+            .is_none()
+            .then(|| self.one_byte_opcode(rest, offset))
+            .flatten();
         let (packet, len, ip) = match hot {
             Some(parts) => parts,
             None => match self.general(offset)? {
@@ -664,8 +679,9 @@ impl<'a> Decoder<'a> {
     /// mixed. The reconstructed IP of an IP packet is [`Decoder::last_ip`] after it.
     #[inline(always)]
     pub fn next_raw(&mut self) -> Option<Result<RawPacket>> {
-        let (offset, hot_input) = self.next_input()?;
-        let window = hot_input.and_then(<[u8]>::first_chunk);
+        let (offset, rest) = self.next_input()?;
+        let window = rest.first_chunk();
+        // Inside a block `first` is the escape, which the table leaves to the rest.
         let hot = window.and_then(|window| decode_hot(window, self.first));
         // As in `next_packet`: the result is assembled once, after the join, so that
         // the hot path does not store the packet into the general path's return slot
@@ -683,8 +699,9 @@ impl<'a> Decoder<'a> {
                 raw
             }
             None => {
-                // The escape table's packets change no state (outside a block).
-                let raw = match window.and_then(decode_second_byte) {
+                // The escape table's packets change no state outside a block.
+                let escaped = window.filter(|_| self.block.is_none());
+                let raw = match escaped.and_then(decode_second_byte) {
                     Some(raw) => raw,
                     None => match self.general_raw(offset)? {
                         Ok(raw) => raw,
@@ -858,8 +875,9 @@ impl Decoder<'_> {
     /// of), at the end of the input and after an error.
     #[inline(always)]
     pub(crate) fn peek_hot(&self) -> Option<(u8, RawPacket)> {
-        let (_, hot_input) = self.next_input()?;
-        let window = hot_input?.first_chunk::<{ op::MAX_LEN }>()?;
+        let (_, rest) = self.next_input()?;
+        let window = rest.first_chunk::<{ op::MAX_LEN }>()?;
+        // Inside a block `first` is the escape, which the table leaves to the rest.
         Some((self.first, decode_hot(window, self.first)?.raw))
     }
 
