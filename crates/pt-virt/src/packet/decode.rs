@@ -689,11 +689,11 @@ impl<'a> Decoder<'a> {
         let raw = match hot {
             Some(Hot {
                 raw,
-                update,
+                kept,
                 len,
                 next_first,
             }) => {
-                self.last_ip.apply_update(update, raw.payload());
+                self.last_ip.apply_kept(kept, raw.payload());
                 self.pos = offset + len;
                 self.first = next_first;
                 raw

@@ -130,6 +130,12 @@ impl IpUpdate {
     pub(crate) const fn of_bits(bits: u8) -> Self {
         UPDATES[(bits & 7) as usize]
     }
+
+    /// The bits of the last IP that IPBytes value `bits` keeps: all of them for the
+    /// values without an update (what [`LastIp::apply_kept`] takes).
+    pub(crate) const fn kept(bits: u8) -> u64 {
+        Self::of_bits(bits).keep
+    }
 }
 
 /// [`IpUpdate`] per IPBytes value, from [`FORMS`].
@@ -279,7 +285,7 @@ impl LastIp {
     /// [`LastIp::apply_bits`] with the IPBytes value's row already looked up (the
     /// compact decoder's first-byte table holds it).
     #[inline(always)]
-    pub(crate) fn apply_update(&mut self, update: IpUpdate, payload: u64) {
+    fn apply_update(&mut self, update: IpUpdate, payload: u64) {
         // `reconstruct_bits` in arithmetic from a table row instead of its match and
         // selects, which the compiler turns into branches: whether a packet has an IP
         // is as random as its kind.
@@ -288,6 +294,19 @@ impl LastIp {
         let own = ((((payload & mask) << shift) as i64) >> shift) as u64;
         self.value = (self.value & keep) | own;
         self.unknown &= keep;
+    }
+
+    /// [`LastIp::apply_bits`] for every IPBytes value but `110b` (a full IP), from the
+    /// bits the value keeps ([`IpUpdate::kept`]) and a payload already masked to the
+    /// value's payload bytes: what the compact decoder's first-byte table holds. The
+    /// new bits are the payload sign-extended from bit 47, which changes only
+    /// `Sext48`'s (the shorter payloads have bit 47 clear, and `Update48` keeps bits
+    /// 63:48): two constant shifts instead of `apply_bits`'s variable ones, and no
+    /// mask.
+    #[inline(always)]
+    pub(crate) fn apply_kept(&mut self, kept: u64, payload: u64) {
+        self.value = (self.value & kept) | (sext48(payload) & !kept);
+        self.unknown &= kept;
     }
 
     /// The compression `policy` picks for `ip` against this state, or `None` when a

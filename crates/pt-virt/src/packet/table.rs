@@ -22,13 +22,17 @@ struct Class {
     /// for those left to the general path. (Everything but the payload is settled by the
     /// opcode, so a decoded packet is this one with its payload masked in.)
     template: RawPacket,
-    /// Its last-IP update: none for a packet without an IP.
-    update: IpUpdate,
+    /// The bits of the last IP it keeps ([`IpUpdate::kept`]): all for a packet
+    /// without an IP.
+    kept: u64,
     /// Bits of the byte after the opcode that must be clear (a two-byte CYC's Exp bit).
     clear_after: u8,
     /// What the bytes after the opcode must satisfy, beyond `clear_after`.
     check: Check,
 }
+
+// A power of two, so that indexing a table of classes is one shift.
+const _: () = assert!(core::mem::size_of::<Class>() == 32);
 
 /// Kind and length of a packet by its opcode byte, `len == 0` for those left to the
 /// general path: what a [`Class`] is made from.
@@ -85,7 +89,7 @@ const fn class(shape: Shape, opcode: u8, opcode_len: u8) -> Class {
             tail: 0,
             ip_bits: shape.ip_bits,
         },
-        update: IpUpdate::of_bits(shape.ip_bits),
+        kept: IpUpdate::kept(shape.ip_bits),
         clear_after: shape.clear_after,
         check: shape.check,
     }
@@ -224,6 +228,8 @@ const FIRST_LENGTHS: [u8; 256] = {
     while b < 256 {
         lengths[b] = FIRST[b].template.len;
         assert!(lengths[b] <= 8);
+        // Hence no full IP, which `LastIp::apply_kept` does not take.
+        assert!(FIRST[b].template.ip_bits != IpCompression::Full.bits());
         b += 1;
     }
     lengths
@@ -260,8 +266,9 @@ fn holds(check: Check, bytes: &[u8; 9]) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hot {
     pub(crate) raw: RawPacket,
-    /// Its last-IP update.
-    pub(crate) update: IpUpdate,
+    /// The bits of the last IP it keeps ([`LastIp::apply_kept`](super::ip::LastIp::apply_kept)
+    /// takes them: no packet here has a full IP).
+    pub(crate) kept: u64,
     /// Its length.
     pub(crate) len: usize,
     /// The byte after it: the next packet's first byte.
@@ -280,7 +287,7 @@ pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN], b0: u8) -> Option<Hot> {
     let len = FIRST_LENGTHS[usize::from(b0)];
     let Class {
         template,
-        update,
+        kept,
         clear_after,
         ..
     } = FIRST[usize::from(b0)];
@@ -298,7 +305,7 @@ pub(crate) fn decode_hot(window: &[u8; op::MAX_LEN], b0: u8) -> Option<Hot> {
     };
     Some(Hot {
         raw,
-        update,
+        kept,
         len: usize::from(len),
         next_first,
     })

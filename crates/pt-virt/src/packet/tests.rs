@@ -1235,6 +1235,37 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The compact decoder's last-IP update from the kept bits (`LastIp::apply_kept`)
+    /// agrees with `LastIp::apply` after every update of a sequence, for every IPBytes
+    /// value but a full IP (which its first-byte table leaves to the general path),
+    /// with the payload as that table leaves it: masked to the value's payload bytes
+    /// for an IP packet, anything for a packet without an IP, which changes nothing.
+    #[test]
+    fn apply_kept_agrees_with_apply(
+        last in prop_oneof![Just(None), any::<u64>().prop_map(Some)],
+        updates in prop::collection::vec(
+            ((0u8..8).prop_filter("no full IP", |&b| b != IpCompression::Full.bits()), any::<u64>()),
+            1..6,
+        ),
+    ) {
+        let start = last.map_or(LastIp::unknown(), LastIp::known);
+        let (mut kept, mut matched) = (start, start);
+        for (bits, payload) in updates {
+            match IpCompression::from_bits(bits) {
+                Some(ipc) if ipc.payload_mask() != 0 => {
+                    let payload = payload & ipc.payload_mask();
+                    kept.apply_kept(ip::IpUpdate::kept(bits), payload);
+                    matched.apply(ipc, payload);
+                }
+                _ => kept.apply_kept(ip::IpUpdate::kept(bits), payload),
+            }
+            prop_assert_eq!(kept, matched);
+            prop_assert_eq!(kept.get(), matched.get());
+        }
+    }
+}
+
 #[test]
 fn last_ip_starts_unknown() {
     assert_eq!(LastIp::default().get(), None);
