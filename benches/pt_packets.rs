@@ -24,11 +24,7 @@
 //! loop, every record observed, vs libipt's query decoder driven by `peers/libipt-flow`'s loop: events when pending,
 //! else a conditional branch, else an indirect branch; counting, not storing), and
 //! `pt_fabricate` (the fabricator over the realistic stream's events vs our encoder
-//! writing the same packets directly), twice: over the first 10 000 events (480 KB of
-//! 48-byte `Event`s, which stay in the L2 cache beside the encoder's 100 KB of
-//! packets, as the event a VMM has just emulated does) and over all 40 000 (1.9 MB,
-//! read from the L3 cache on every pass: there the reading of the events, five times
-//! the bytes of the packets they become, costs more than the fabricator's work).
+//! writing the same packets directly).
 //!
 //! After the criterion groups, interleaved runs print throughputs and, for each pair,
 //! the median of the per-round ratios with their minimum and maximum.
@@ -337,60 +333,31 @@ impl Stream {
     }
 }
 
-/// Events for the fabricator, and the packets it writes for them, prepared for both
-/// loops of a `pt_fabricate` pair.
-struct Fabricated {
-    events: Vec<fabricate::Event>,
-    /// The fabricator's packets for `events` (no timing packets) and their bytes.
-    packets: Vec<Packet>,
-    bytes: Vec<u8>,
-    out: Vec<u8>,
-}
-
-impl Fabricated {
-    fn new(events: &[fabricate::Event]) -> Self {
-        let (bytes, packets) = fabricated(events);
-        Self {
-            events: events.to_vec(),
-            packets,
-            out: vec![0u8; bytes.len()],
-            bytes,
-        }
-    }
-
-    /// The direct loop: our encoder writing the packets.
-    fn encode(&mut self) -> usize {
-        ours_encode(&self.packets, &mut self.out)
-    }
-
-    /// The fabricator's loop over the events.
-    fn fabricate(&mut self) -> usize {
-        ours_fabricate(&self.events, &mut self.out)
-    }
-}
-
-/// Both streams, and the fabricator's pairs (see the module documentation).
+/// Both streams, and the realistic stream's events and fabricator output.
 struct Setup {
     mixed: Stream,
     realistic: Stream,
-    /// The first 10 000 events of the realistic stream.
-    fab: Fabricated,
-    /// All 40 000 events of the realistic stream.
-    fab_all: Fabricated,
+    events: Vec<fabricate::Event>,
+    /// The fabricator's packets for `events` (no timing packets) and their bytes.
+    fab_packets: Vec<Packet>,
+    fab_bytes: Vec<u8>,
+    fab_out: Vec<u8>,
 }
 
 fn setup() -> Setup {
     let events = realistic_events(40_000);
-    let fab_all = Fabricated::new(&events);
-    let realistic = Stream::new(with_timing(&fab_all.packets));
+    let (fab_bytes, fab_packets) = fabricated(&events);
+    let realistic = Stream::new(with_timing(&fab_packets));
     // The realistic stream is a valid trace for both event decoders.
     let answers = libipt_flow_peer::query_count(&realistic.bytes).expect("libipt queries it");
     assert!(ours_events(&realistic.bytes) > 0 && answers > 0);
     Setup {
         mixed: Stream::new(mixed_stream(16_000)),
         realistic,
-        fab: Fabricated::new(events.get(..10_000).expect("40 000 events")),
-        fab_all,
+        fab_out: vec![0u8; fab_bytes.len()],
+        events,
+        fab_packets,
+        fab_bytes,
     }
 }
 
@@ -512,18 +479,16 @@ fn events_and_fabricator(c: &mut Criterion) {
         b.iter(|| ours_events_next(&s.realistic.bytes))
     });
     group.finish();
-    for (name, fab) in [("10k", &mut s.fab), ("40k", &mut s.fab_all)] {
-        let mut group = c.benchmark_group(format!("pt_fabricate/realistic {name}"));
-        group.throughput(Throughput::Elements(fab.events.len() as u64));
-        let len = fab.bytes.len();
-        group.bench_function("Encoder::encode of the same packets (baseline)", |b| {
-            b.iter(|| assert_eq!(fab.encode(), len))
-        });
-        group.bench_function("Fabricator::event", |b| {
-            b.iter(|| assert_eq!(fab.fabricate(), len))
-        });
-        group.finish();
-    }
+    let mut group = c.benchmark_group("pt_fabricate/realistic");
+    group.throughput(Throughput::Elements(s.events.len() as u64));
+    let len = s.fab_bytes.len();
+    group.bench_function("Encoder::encode of the same packets (baseline)", |b| {
+        b.iter(|| assert_eq!(ours_encode(&s.fab_packets, &mut s.fab_out), len))
+    });
+    group.bench_function("Fabricator::event", |b| {
+        b.iter(|| assert_eq!(ours_fabricate(&s.events, &mut s.fab_out), len))
+    });
+    group.finish();
 }
 
 /// Nanoseconds this thread has spent on a CPU (`/proc/thread-self/schedstat`, first
@@ -548,7 +513,7 @@ fn time(reps: u32, on_cpu: bool, mut f: impl FnMut()) -> Duration {
 }
 
 /// The loops of the interleaved rounds, baseline then ours for each pair.
-const LOOPS: [&str; 19] = [
+const LOOPS: [&str; 17] = [
     "encode mixed: libipt pt_enc_next",
     "encode mixed: pt-virt Encoder",
     "decode mixed: libipt pt_pkt_next",
@@ -559,21 +524,19 @@ const LOOPS: [&str; 19] = [
     "decode realistic: pt-virt Decoder",
     "events realistic: libipt pt_qry_*",
     "events realistic: pt-virt for_each",
-    "fabricate 10k: Encoder on its packets",
-    "fabricate 10k: pt-virt Fabricator",
+    "fabricate: Encoder on its packets",
+    "fabricate: pt-virt Fabricator",
     "encode mixed: pt-virt encode_raw",
     "decode mixed: pt-virt next_raw",
     "encode realistic: pt-virt encode_raw",
     "decode realistic: pt-virt next_raw",
     "events realistic: pt-virt for loop",
-    "fabricate 40k: Encoder on its packets",
-    "fabricate 40k: pt-virt Fabricator",
 ];
 
 /// One interleaved round: every loop of [`LOOPS`] for `reps[i]` passes, in order; the
 /// per-pass times in seconds. Each loop body is its own closure (so the compiler inlines
 /// ours into it, as in the criterion groups, instead of one function for all loops).
-fn round(s: &mut Setup, reps: &[u32; LOOPS.len()], on_cpu: bool) -> [f64; LOOPS.len()] {
+fn round(s: &mut Setup, reps: &[u32; 17], on_cpu: bool) -> [f64; 17] {
     macro_rules! timed {
         ($i:expr, $body:expr) => {
             time(reps[$i], on_cpu, || assert!($body > 0)).as_secs_f64()
@@ -593,15 +556,13 @@ fn round(s: &mut Setup, reps: &[u32; LOOPS.len()], on_cpu: bool) -> [f64; LOOPS.
             libipt_flow_peer::query_count(&s.realistic.bytes).expect("valid")
         ),
         timed!(9, ours_events(&s.realistic.bytes)),
-        timed!(10, s.fab.encode()),
-        timed!(11, s.fab.fabricate()),
+        timed!(10, ours_encode(&s.fab_packets, &mut s.fab_out)),
+        timed!(11, ours_fabricate(&s.events, &mut s.fab_out)),
         timed!(12, ours_encode_raw(&s.mixed.raw, &mut s.mixed.out)),
         timed!(13, ours_decode_raw(&s.mixed.bytes)),
         timed!(14, ours_encode_raw(&s.realistic.raw, &mut s.realistic.out)),
         timed!(15, ours_decode_raw(&s.realistic.bytes)),
         timed!(16, ours_events_next(&s.realistic.bytes)),
-        timed!(17, s.fab_all.encode()),
-        timed!(18, s.fab_all.fabricate()),
     ]
 }
 
@@ -616,39 +577,39 @@ fn print_ratios() {
     let mut s = setup();
     // Passes per loop for about 200 ms each, from the median of 5 probes of 10 passes
     // in wall-clock time (the on-CPU counter is too coarse for one pass).
-    let probe: Vec<[f64; LOOPS.len()]> = (0..5)
-        .map(|_| round(&mut s, &[10; LOOPS.len()], false))
-        .collect();
-    let reps: [u32; LOOPS.len()] = core::array::from_fn(|i| {
+    let probe: Vec<[f64; 17]> = (0..5).map(|_| round(&mut s, &[10; 17], false)).collect();
+    let reps: [u32; 17] = core::array::from_fn(|i| {
         let (one, _, _) = spread(probe.iter().map(|r| r[i]).collect());
         ((0.2 / one.max(1e-7)) as u32).clamp(10, 100_000)
     });
-    let rounds: Vec<[f64; LOOPS.len()]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
+    let rounds: Vec<[f64; 17]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
     let records = ours_events(&s.realistic.bytes);
     println!(
         "pt_packets: mixed {} packets / {} bytes; realistic {} packets / {} bytes \
          ({records} event records), fabricated from {} events ({} bytes without timing \
-         packets; the first {} events: {} bytes); {ROUNDS} interleaved rounds",
+         packets); {ROUNDS} interleaved rounds",
         s.mixed.packets.len(),
         s.mixed.bytes.len(),
         s.realistic.packets.len(),
         s.realistic.bytes.len(),
-        s.fab_all.events.len(),
-        s.fab_all.bytes.len(),
-        s.fab.events.len(),
-        s.fab.bytes.len(),
+        s.events.len(),
+        s.fab_bytes.len(),
     );
     for (i, name) in LOOPS.iter().enumerate() {
         let (secs, _, _) = spread(rounds.iter().map(|r| r[i]).collect());
         let (items, unit, bytes) = match i {
             0..4 | 12..14 => (s.mixed.packets.len(), "Mpackets", s.mixed.bytes.len()),
-            4..10 | 14..17 => (
+            4..8 | 14..16 => (
                 s.realistic.packets.len(),
                 "Mpackets",
                 s.realistic.bytes.len(),
             ),
-            10 | 11 => (s.fab.events.len(), "Mevents", s.fab.bytes.len()),
-            _ => (s.fab_all.events.len(), "Mevents", s.fab_all.bytes.len()),
+            8..10 | 16 => (
+                s.realistic.packets.len(),
+                "Mpackets",
+                s.realistic.bytes.len(),
+            ),
+            _ => (s.events.len(), "Mevents", s.fab_bytes.len()),
         };
         println!(
             "{name:<40} {:>7.1} {unit}/s {:>8.1} MiB/s (median)",
@@ -694,12 +655,10 @@ fn print_ratios() {
             "{what} (compact) throughput ratio compact/enum: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
         );
     }
-    for (events, (direct, fabricator)) in [("10 000", (10, 11)), ("40 000", (17, 18))] {
-        let (median, min, max) = spread(rounds.iter().map(|r| r[fabricator] / r[direct]).collect());
-        println!(
-            "fabricator time / direct encoding of the same packets ({events} events): median {median:.2}x (min {min:.2}x, max {max:.2}x)"
-        );
-    }
+    let (median, min, max) = spread(rounds.iter().map(|r| r[11] / r[10]).collect());
+    println!(
+        "fabricator time / direct encoding of the same packets: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
+    );
 }
 
 criterion_group! {
