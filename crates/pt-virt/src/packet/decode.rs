@@ -687,16 +687,9 @@ impl<'a> Decoder<'a> {
         // the hot path does not store the packet into the general path's return slot
         // (a store-forwarding stall when the caller copies it out).
         let raw = match hot {
-            Some(Hot {
-                raw,
-                kept,
-                len,
-                next_first,
-            }) => {
-                self.last_ip.apply_kept(kept, raw.payload());
-                self.pos = offset + len;
-                self.first = next_first;
-                raw
+            Some(hot) => {
+                self.take_hot(&hot);
+                hot.raw
             }
             None => {
                 // The escape table's packets change no state outside a block.
@@ -874,25 +867,27 @@ impl Decoder<'_> {
     /// everything else (which [`Decoder::next_packet`] decodes and reports the errors
     /// of), at the end of the input and after an error.
     #[inline(always)]
-    pub(crate) fn peek_hot(&self) -> Option<(u8, RawPacket)> {
+    pub(crate) fn peek_hot(&self) -> Option<(u8, Hot)> {
         let (_, rest) = self.next_input()?;
         let window = rest.first_chunk::<{ op::MAX_LEN }>()?;
         // Inside a block `first` is the escape, which the table leaves to the rest.
-        Some((self.first, decode_hot(window, self.first)?.raw))
+        Some((self.first, decode_hot(window, self.first)?))
     }
 
-    /// Consumes `raw`, which [`Decoder::peek_hot`] returned, as
-    /// [`Decoder::next_raw`] would (the last IP is updated).
+    /// Consumes `hot`, which [`decode_hot`] returned for the packet at the
+    /// current offset, as [`Decoder::next_raw`] does (the last IP is updated).
     #[inline(always)]
-    pub(crate) fn take_hot(&mut self, raw: &RawPacket) {
-        self.last_ip.apply_bits(raw.ip_bits(), raw.payload());
-        self.move_to(self.pos + raw.len());
+    pub(crate) fn take_hot(&mut self, hot: &Hot) {
+        self.last_ip.apply_kept(hot.kept, hot.raw.payload());
+        self.take_hot_without_ip(hot);
     }
 
     /// [`Decoder::take_hot`] for a packet without an IP (the caller knows it by the
-    /// first byte, where the table's kind is not known yet): only the offset moves.
+    /// first byte, where the table's kind is not known yet): only the offset moves,
+    /// and the next packet's first byte is the one `hot` carries (not loaded again).
     #[inline(always)]
-    pub(crate) fn take_hot_without_ip(&mut self, raw: &RawPacket) {
-        self.move_to(self.pos + raw.len());
+    pub(crate) fn take_hot_without_ip(&mut self, hot: &Hot) {
+        self.pos += hot.len;
+        self.first = hot.next_first;
     }
 }

@@ -485,9 +485,10 @@ impl<'a> EventDecoder<'a> {
         mut emit: impl FnMut(B, Hot, Option<u64>) -> ControlFlow<R, B>,
     ) -> ControlFlow<R, B> {
         loop {
-            let Some((b0, raw)) = self.packets.peek_hot() else {
+            let Some((b0, hot)) = self.packets.peek_hot() else {
                 return ControlFlow::Continue(acc);
             };
+            let raw = hot.raw;
             let config = &self.config.time;
             // The most frequent packets by their first byte (SDM opcode figures), not
             // by the table's kind: a branch on the byte resolves before the table load.
@@ -509,17 +510,17 @@ impl<'a> EventDecoder<'a> {
                     acc = emit(acc, run, self.time.tsc())?;
                     continue;
                 }
-                self.packets.take_hot_without_ip(&raw);
+                self.packets.take_hot_without_ip(&hot);
                 continue;
             }
             if b0 & op::CYC == op::CYC {
-                self.packets.take_hot_without_ip(&raw);
+                self.packets.take_hot_without_ip(&hot);
                 self.time.on_cyc(config, || cyc_value(b0, raw.payload()));
                 continue;
             }
             match raw.kind() {
                 Kind::Mtc => {
-                    self.packets.take_hot_without_ip(&raw);
+                    self.packets.take_hot_without_ip(&hot);
                     self.time.on_mtc(config, raw.payload().to_le_bytes()[0]);
                 }
                 Kind::Tip
@@ -528,7 +529,7 @@ impl<'a> EventDecoder<'a> {
                         && self.packets.last_ip().get().is_some() =>
                 {
                     let offset = self.packets.offset();
-                    self.packets.take_hot(&raw);
+                    self.packets.take_hot(&hot);
                     let target = if raw.ip_bits() == 0 {
                         None
                     } else {
