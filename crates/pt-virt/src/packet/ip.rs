@@ -127,7 +127,7 @@ pub(crate) struct IpUpdate {
 
 impl IpUpdate {
     /// The update of IPBytes value `bits` (bits 2:0).
-    pub(crate) const fn of_bits(bits: u8) -> Self {
+    const fn of_bits(bits: u8) -> Self {
         UPDATES[(bits & 7) as usize]
     }
 
@@ -274,22 +274,15 @@ impl LastIp {
         ip
     }
 
-    /// [`LastIp::apply`] by IPBytes value, for the compact decoder and encoder, which
-    /// call it for every packet with `000b` for those without an IP: the state is
-    /// selected, not branched on.
+    /// [`LastIp::apply`] by IPBytes value, for the compact encoder, which calls it for
+    /// every packet with `000b` for those without an IP: the state is selected, not
+    /// branched on.
     #[inline(always)]
     pub(crate) fn apply_bits(&mut self, bits: u8, payload: u64) {
-        self.apply_update(IpUpdate::of_bits(bits), payload);
-    }
-
-    /// [`LastIp::apply_bits`] with the IPBytes value's row already looked up (the
-    /// compact decoder's first-byte table holds it).
-    #[inline(always)]
-    fn apply_update(&mut self, update: IpUpdate, payload: u64) {
         // `reconstruct_bits` in arithmetic from a table row instead of its match and
         // selects, which the compiler turns into branches: whether a packet has an IP
         // is as random as its kind.
-        let IpUpdate { mask, keep, shift } = update;
+        let IpUpdate { mask, keep, shift } = IpUpdate::of_bits(bits);
         #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // sign extension
         let own = ((((payload & mask) << shift) as i64) >> shift) as u64;
         self.value = (self.value & keep) | own;
