@@ -21,8 +21,9 @@
 //! with last-IP reconstruction vs `pt_pkt_next`), both also for the compact packet
 //! (`Encoder::encode_raw` of `RawPacket`s, `Decoder::next_raw`, which keeps the last IP
 //! too), `pt_events` (our `EventDecoder`, iterated with `for_each` and with a `for`
-//! loop, every record observed, vs libipt's query decoder driven by `peers/libipt-flow`'s loop: events when pending,
-//! else a conditional branch, else an indirect branch; counting, not storing), and
+//! loop, every record observed, vs libipt's query decoder driven by
+//! `peers/libipt-flow`'s loop: events when pending, else a conditional branch, else an
+//! indirect branch; counting, not storing), and
 //! `pt_fabricate` (the fabricator over the realistic stream's events vs our encoder
 //! writing the same packets directly).
 //!
