@@ -24,8 +24,9 @@
 //! loop, every record observed, vs libipt's query decoder driven by
 //! `peers/libipt-flow`'s loop: events when pending, else a conditional branch, else an
 //! indirect branch; counting, not storing), and
-//! `pt_fabricate` (the fabricator over the realistic stream's events vs our encoder
-//! writing the same packets directly).
+//! `pt_fabricate` (the fabricator over the realistic stream's events, one `event` call
+//! each, or with each run of conditional branches handed over as bits through
+//! `branches`, vs our encoder writing the same packets directly).
 //!
 //! After the criterion groups, interleaved runs print throughputs and, for each pair,
 //! the median of the per-round ratios with their minimum and maximum.
@@ -339,6 +340,8 @@ struct Setup {
     mixed: Stream,
     realistic: Stream,
     events: Vec<fabricate::Event>,
+    /// `events` with each run of conditional branches as bits.
+    fed: Vec<Fed>,
     /// The fabricator's packets for `events` (no timing packets) and their bytes.
     fab_packets: Vec<Packet>,
     fab_bytes: Vec<u8>,
@@ -352,10 +355,16 @@ fn setup() -> Setup {
     // The realistic stream is a valid trace for both event decoders.
     let answers = libipt_flow_peer::query_count(&realistic.bytes).expect("libipt queries it");
     assert!(ours_events(&realistic.bytes) > 0 && answers > 0);
+    // Branch runs as bits write the same bytes.
+    let fed = branch_runs(&events);
+    let mut out = vec![0u8; fab_bytes.len()];
+    assert_eq!(ours_fabricate_runs(&fed, &mut out), fab_bytes.len());
+    assert_eq!(out, fab_bytes);
     Setup {
         mixed: Stream::new(mixed_stream(16_000)),
         realistic,
         fab_out: vec![0u8; fab_bytes.len()],
+        fed,
         events,
         fab_packets,
         fab_bytes,
@@ -426,6 +435,47 @@ fn ours_events_next(stream: &[u8]) -> usize {
     count
 }
 
+/// What a tracer that keeps conditional branch results as bits feeds the fabricator.
+enum Fed {
+    /// Up to 64 conditional branches, newest in bit 0 (`Fabricator::branches`).
+    Branches { taken: u64, count: u32 },
+    /// Any other event (`Fabricator::event`).
+    Event(fabricate::Event),
+}
+
+/// `events` with each run of conditional branches (up to 64) as one [`Fed::Branches`].
+fn branch_runs(events: &[fabricate::Event]) -> Vec<Fed> {
+    let mut fed = Vec::new();
+    for e in events {
+        match (*e, fed.last_mut()) {
+            (fabricate::Event::Branch { taken: t }, Some(Fed::Branches { taken, count }))
+                if *count < 64 =>
+            {
+                *taken = *taken << 1 | u64::from(t);
+                *count += 1;
+            }
+            (fabricate::Event::Branch { taken }, _) => fed.push(Fed::Branches {
+                taken: u64::from(taken),
+                count: 1,
+            }),
+            (e, _) => fed.push(Fed::Event(e)),
+        }
+    }
+    fed
+}
+
+fn ours_fabricate_runs(fed: &[Fed], out: &mut [u8]) -> usize {
+    let mut fab =
+        Fabricator::new(SliceSink::new(out), realistic_config(), REALISTIC_START).expect("config");
+    for f in black_box(fed) {
+        match f {
+            Fed::Branches { taken, count } => fab.branches(*taken, *count).expect("fits"),
+            Fed::Event(e) => fab.event(e).expect("fits"),
+        }
+    }
+    fab.finish().expect("fits").len()
+}
+
 fn ours_fabricate(events: &[fabricate::Event], out: &mut [u8]) -> usize {
     let mut fab =
         Fabricator::new(SliceSink::new(out), realistic_config(), REALISTIC_START).expect("config");
@@ -489,6 +539,9 @@ fn events_and_fabricator(c: &mut Criterion) {
     group.bench_function("Fabricator::event", |b| {
         b.iter(|| assert_eq!(ours_fabricate(&s.events, &mut s.fab_out), len))
     });
+    group.bench_function("Fabricator::branches for branch runs", |b| {
+        b.iter(|| assert_eq!(ours_fabricate_runs(&s.fed, &mut s.fab_out), len))
+    });
     group.finish();
 }
 
@@ -514,7 +567,7 @@ fn time(reps: u32, on_cpu: bool, mut f: impl FnMut()) -> Duration {
 }
 
 /// The loops of the interleaved rounds, baseline then ours for each pair.
-const LOOPS: [&str; 17] = [
+const LOOPS: [&str; 18] = [
     "encode mixed: libipt pt_enc_next",
     "encode mixed: pt-virt Encoder",
     "decode mixed: libipt pt_pkt_next",
@@ -532,12 +585,13 @@ const LOOPS: [&str; 17] = [
     "encode realistic: pt-virt encode_raw",
     "decode realistic: pt-virt next_raw",
     "events realistic: pt-virt for loop",
+    "fabricate: pt-virt, branch runs as bits",
 ];
 
 /// One interleaved round: every loop of [`LOOPS`] for `reps[i]` passes, in order; the
 /// per-pass times in seconds. Each loop body is its own closure (so the compiler inlines
 /// ours into it, as in the criterion groups, instead of one function for all loops).
-fn round(s: &mut Setup, reps: &[u32; 17], on_cpu: bool) -> [f64; 17] {
+fn round(s: &mut Setup, reps: &[u32; 18], on_cpu: bool) -> [f64; 18] {
     macro_rules! timed {
         ($i:expr, $body:expr) => {
             time(reps[$i], on_cpu, || assert!($body > 0)).as_secs_f64()
@@ -564,6 +618,7 @@ fn round(s: &mut Setup, reps: &[u32; 17], on_cpu: bool) -> [f64; 17] {
         timed!(14, ours_encode_raw(&s.realistic.raw, &mut s.realistic.out)),
         timed!(15, ours_decode_raw(&s.realistic.bytes)),
         timed!(16, ours_events_next(&s.realistic.bytes)),
+        timed!(17, ours_fabricate_runs(&s.fed, &mut s.fab_out)),
     ]
 }
 
@@ -578,12 +633,12 @@ fn print_ratios() {
     let mut s = setup();
     // Passes per loop for about 200 ms each, from the median of 5 probes of 10 passes
     // in wall-clock time (the on-CPU counter is too coarse for one pass).
-    let probe: Vec<[f64; 17]> = (0..5).map(|_| round(&mut s, &[10; 17], false)).collect();
-    let reps: [u32; 17] = core::array::from_fn(|i| {
+    let probe: Vec<[f64; 18]> = (0..5).map(|_| round(&mut s, &[10; 18], false)).collect();
+    let reps: [u32; 18] = core::array::from_fn(|i| {
         let (one, _, _) = spread(probe.iter().map(|r| r[i]).collect());
         ((0.2 / one.max(1e-7)) as u32).clamp(10, 100_000)
     });
-    let rounds: Vec<[f64; 17]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
+    let rounds: Vec<[f64; 18]> = (0..ROUNDS).map(|_| round(&mut s, &reps, true)).collect();
     let records = ours_events(&s.realistic.bytes);
     println!(
         "pt_packets: mixed {} packets / {} bytes; realistic {} packets / {} bytes \
@@ -659,6 +714,10 @@ fn print_ratios() {
     let (median, min, max) = spread(rounds.iter().map(|r| r[11] / r[10]).collect());
     println!(
         "fabricator time / direct encoding of the same packets: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
+    );
+    let (median, min, max) = spread(rounds.iter().map(|r| r[17] / r[10]).collect());
+    println!(
+        "fabricator time, branch runs as bits / direct encoding of the same packets: median {median:.2}x (min {min:.2}x, max {max:.2}x)"
     );
 }
 

@@ -3,12 +3,12 @@
 
 /// An error from the fabricator.
 ///
-/// An invalid input ([`BadCpl`](Self::BadCpl)) is refused before anything is written or
-/// changed. A sink that fills mid-event ([`Packet`](Self::Packet)) leaves the packets
-/// written before it (each one whole, see [`crate::packet::Sink`]) and the event applied
-/// to the guest state: the trace has lost packets, as after an internal overflow, and
-/// the caller should continue with [`Event::Overflow`](super::Event::Overflow) once the
-/// sink has room.
+/// An invalid input ([`BadCpl`](Self::BadCpl), [`BranchCount`](Self::BranchCount)) is
+/// refused before anything is written or changed. A sink that fills mid-event
+/// ([`Packet`](Self::Packet)) leaves the packets written before it (each one whole, see
+/// [`crate::packet::Sink`]) and the event applied to the guest state: the trace has lost
+/// packets, as after an internal overflow, and the caller should continue with
+/// [`Event::Overflow`](super::Event::Overflow) once the sink has room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -25,6 +25,10 @@ pub enum Error {
     /// A PSBFreq encoding outside 0..=15 (`IA32_RTIT_CTL` bits 27:24).
     #[error("PSBFreq {0} is not 0..=15")]
     BadPsbFreq(u8),
+    /// More than 64 conditional branches for
+    /// [`Fabricator::branches`](super::Fabricator::branches).
+    #[error("{0} conditional branches do not fit in 64 bits")]
+    BranchCount(u32),
 }
 
 /// Result type of the fabricator.

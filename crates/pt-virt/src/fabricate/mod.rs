@@ -40,7 +40,8 @@
 //! - **TNT** ("Taken/Not-taken (TNT) Packet"): results are packed oldest first, up to 6
 //!   in a short TNT (or 47 in a long one, [`Config::long_tnt`]); pending results are
 //!   written before any other packet, so the decoder sees them in program order
-//!   (case 7f: "TNT, TIP.PGD()").
+//!   (case 7f: "TNT, TIP.PGD()"). [`Fabricator::branches`] takes up to 64 results at
+//!   once, as bits.
 //! - **Periodic PSB** ("Packet Stream Boundary (PSB)", `IA32_RTIT_CTL.PSBFreq`): once
 //!   `2 KiB << PSBFreq` bytes have been written since the last PSB, a
 //!   `PSB, PIP?, CBR?, MODE.Exec, FUP(IP), PSBEND` is written at the next event boundary
@@ -260,12 +261,10 @@ impl<S: Sink> Fabricator<S> {
     #[inline(always)]
     pub fn flush(&mut self) -> Result<()> {
         let tnt = self.tnt;
-        if tnt <= 1 {
-            return Ok(());
-        }
         if let Ok(short) = u8::try_from(tnt)
             && short >> SHORT_TNT_BITS <= 1
         {
+            // None pending (a lone stop bit) writes nothing.
             self.since_psb += self.enc.encode_tnt8(short)?;
         } else {
             #[allow(clippy::cast_possible_truncation, reason = "the stop bit's position")]
@@ -296,6 +295,66 @@ impl<S: Sink> Fabricator<S> {
             return self.branch(taken);
         }
         self.dispatch(event)
+    }
+
+    /// Conditional branches, `count` of them (at most 64), their results in the low
+    /// `count` bits of `taken` (1 = taken), newest in bit 0, as a shift register
+    /// `taken = taken << 1 | result` collects them and as a TNT packet's payload holds
+    /// them; higher bits are ignored. The same as `count` [`Event::Branch`] events
+    /// (cases 7 and 8): the TNTs are written as they fill.
+    ///
+    /// The fast way to feed a run of conditional branches: a tracer that keeps their
+    /// results as bits hands them over without building an event for each, and with
+    /// short TNTs a TNT's six results are taken at once.
+    ///
+    /// An error for a `count` above 64, with nothing changed. When a TNT cannot be written (the sink is full), the results up to it are
+    /// taken, it stays pending, the later ones are dropped and the sink's error is
+    /// returned.
+    pub fn branches(&mut self, taken: u64, count: u32) -> Result<()> {
+        if count > 64 {
+            return Err(Error::BranchCount(count));
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        self.ip = None;
+        if !self.packet_en {
+            return Ok(());
+        }
+        if self.config.long_tnt || self.tnt >= self.tnt_full {
+            return self.branches_one_by_one(taken, count);
+        }
+        // Short TNTs, fewer than 6 results pending below the stop bit.
+        let mut tnt = self.tnt;
+        let mut left = count;
+        loop {
+            let room = u32::from(SHORT_TNT_BITS) + tnt.leading_zeros() - 63;
+            if left < room {
+                self.tnt = tnt << left | (taken & ((1 << left) - 1));
+                return Ok(());
+            }
+            left -= room;
+            let full = tnt << room | (taken >> left & ((1 << room) - 1));
+            // Pending, should the write fail.
+            self.tnt = full;
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "a full short TNT is below 0x80"
+            )]
+            let written = self.enc.encode_tnt8(full as u8)?;
+            self.since_psb += written;
+            tnt = 1;
+        }
+    }
+
+    /// [`Fabricator::branches`] one result at a time: long TNTs, or after a TNT
+    /// whose write failed.
+    #[inline(never)]
+    fn branches_one_by_one(&mut self, taken: u64, count: u32) -> Result<()> {
+        for shift in (0..count).rev() {
+            self.branch(taken >> shift & 1 != 0)?;
+        }
+        Ok(())
     }
 
     /// [`Fabricator::event`] out of line, for the events that are not conditional

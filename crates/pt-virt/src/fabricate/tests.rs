@@ -168,6 +168,65 @@ fn a_full_sink_refuses_branches_and_keeps_one_tnt() {
     );
 }
 
+/// [`Fabricator::branches`] into a sink that fills: the results up to the TNT whose
+/// write failed are taken and that TNT stays pending, the later ones are dropped, and
+/// further runs are refused until the sink has room.
+#[test]
+fn a_full_sink_keeps_the_first_tnt_of_a_run() {
+    let enable = Event::Enable { next: 0x1000 };
+    let mut probe = Fabricator::new(Vec::new(), Config::default(), kernel()).unwrap();
+    probe.event(&enable).unwrap();
+    let mut buf = std::vec![0u8; probe.into_sink().len()];
+    let mut fab = Fabricator::new(
+        crate::packet::SliceSink::new(&mut buf),
+        Config::default(),
+        kernel(),
+    )
+    .unwrap();
+    fab.event(&enable).unwrap();
+    // 20 results, oldest first 110100 ...
+    let run = 0b1101_0011_1000_1111_0101u64;
+    assert!(matches!(fab.branches(run, 20), Err(Error::Packet(_))));
+    assert!(matches!(fab.branches(run, 3), Err(Error::Packet(_))));
+    fab.sink_mut().clear();
+    let sink = fab.finish().unwrap();
+    let got: Vec<Packet> = Decoder::new(sink.written(), Strictness::Strict)
+        .map(|d| d.unwrap().packet)
+        .collect();
+    assert_eq!(
+        got,
+        [Packet::Tnt8 {
+            count: 6,
+            bits: 0b110100
+        }]
+    );
+}
+
+/// More than 64 results are refused with nothing changed (the IP stays known), and
+/// none is nothing.
+#[test]
+fn branches_take_at_most_64_results() {
+    let mut fab = Fabricator::new(Vec::new(), Config::default(), kernel()).unwrap();
+    fab.event(&Event::Enable { next: 0x1000 }).unwrap();
+    let before = fab.sink().len();
+    assert_eq!(fab.branches(u64::MAX, 65), Err(Error::BranchCount(65)));
+    fab.branches(u64::MAX, 0).unwrap();
+    assert_eq!(fab.ip, Some(0x1000));
+    fab.branches(u64::MAX, 64).unwrap();
+    assert_eq!(fab.ip, None);
+    let trace = fab.finish().unwrap();
+    let tnts: Vec<Packet> = Decoder::new(&trace[before..], Strictness::Strict)
+        .map(|d| d.unwrap().packet)
+        .collect();
+    // 64 = 10 full TNTs and 4 pending, written by `finish`.
+    let mut expected = std::vec![Packet::Tnt8 { count: 6, bits: 0x3F }; 10];
+    expected.push(Packet::Tnt8 {
+        count: 4,
+        bits: 0xF,
+    });
+    assert_eq!(tnts, expected);
+}
+
 #[test]
 fn tnt_packs_oldest_first_and_flushes_when_full() {
     let bits = [true, false, true, true, false, false, true, false];
