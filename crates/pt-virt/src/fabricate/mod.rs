@@ -307,23 +307,19 @@ impl<S: Sink> Fabricator<S> {
     /// results as bits hands them over without building an event for each, and with
     /// short TNTs a TNT's six results are taken at once.
     ///
-    /// An error for a `count` above 64, with nothing changed. When a TNT cannot be written (the sink is full), the results up to it are
-    /// taken, it stays pending, the later ones are dropped and the sink's error is
-    /// returned.
+    /// An error for a `count` above 64, with nothing changed. When a TNT cannot be
+    /// written (the sink is full), the results up to it are taken, it stays pending,
+    /// the later ones are dropped and the sink's error is returned.
+    #[inline]
     pub fn branches(&mut self, taken: u64, count: u32) -> Result<()> {
-        if count > 64 {
-            return Err(Error::BranchCount(count));
-        }
-        if count == 0 {
-            return Ok(());
-        }
-        self.ip = None;
-        if !self.packet_en {
-            return Ok(());
-        }
-        if self.config.long_tnt || self.tnt >= self.tnt_full {
+        if !(1..=64).contains(&count)
+            || !self.packet_en
+            || self.config.long_tnt
+            || self.tnt >= self.tnt_full
+        {
             return self.branches_one_by_one(taken, count);
         }
+        self.ip = None;
         // Short TNTs, fewer than 6 results pending below the stop bit.
         let mut tnt = self.tnt;
         let mut left = count;
@@ -347,10 +343,13 @@ impl<S: Sink> Fabricator<S> {
         }
     }
 
-    /// [`Fabricator::branches`] one result at a time: long TNTs, or after a TNT
-    /// whose write failed.
+    /// [`Fabricator::branches`] one result at a time, out of line: none, too many,
+    /// while PacketEn = 0, with long TNTs, or after a TNT whose write failed.
     #[inline(never)]
     fn branches_one_by_one(&mut self, taken: u64, count: u32) -> Result<()> {
+        if count > 64 {
+            return Err(Error::BranchCount(count));
+        }
         for shift in (0..count).rev() {
             self.branch(taken >> shift & 1 != 0)?;
         }

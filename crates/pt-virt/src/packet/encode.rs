@@ -365,6 +365,12 @@ impl<S: Sink> Encoder<S> {
             self.sink.commit(len);
             return Ok(len);
         }
+        self.encode_tnt8_general(stop_and_bits)
+    }
+
+    /// [`Encoder::encode_tnt8`] without a window or inside a block, out of line.
+    #[inline(never)]
+    fn encode_tnt8_general(&mut self, stop_and_bits: u8) -> Result<usize> {
         if stop_and_bits == 1 {
             return Ok(0);
         }
