@@ -6,7 +6,7 @@
 use std::vec::Vec;
 
 use super::*;
-use crate::packet::{Decoder, Ip, IpCompression, Strictness};
+use crate::packet::{Decoder, Ip, IpCompression, SliceSink, Strictness};
 
 const K64: ExecMode = ExecMode::Bits64;
 const CR3: u64 = 0x0012_3456_7000;
@@ -132,33 +132,43 @@ fn disable_writes_fup_and_suppressed_tip_pgd() {
     );
 }
 
+/// A buffer with room for the packets of `Enable` in a traced kernel context only.
+fn enable_only_room() -> Vec<u8> {
+    let mut probe = Fabricator::new(Vec::new(), Config::default(), kernel()).unwrap();
+    probe.event(&Event::Enable { next: 0x1000 }).unwrap();
+    std::vec![0u8; probe.into_sink().len()]
+}
+
+/// A fabricator over `buf` that has enabled tracing in a traced kernel context.
+fn enabled_in(buf: &mut [u8]) -> Fabricator<SliceSink<'_>> {
+    let sink = SliceSink::new(buf);
+    let mut fab = Fabricator::new(sink, Config::default(), kernel()).unwrap();
+    fab.event(&Event::Enable { next: 0x1000 }).unwrap();
+    fab
+}
+
+/// The packets `fab` writes once its sink is emptied and it is finished.
+fn written_after_clearing(mut fab: Fabricator<SliceSink<'_>>) -> Vec<Packet> {
+    fab.sink_mut().clear();
+    let sink = fab.finish().unwrap();
+    Decoder::new(sink.written(), Strictness::Strict)
+        .map(|d| d.unwrap().packet)
+        .collect()
+}
+
 /// A sink that fills up: the full TNT whose write failed stays pending, later branches
 /// are refused (not recorded, and the pending results never outgrow one TNT however
 /// many come), and once the sink has room the pending TNT is written whole.
 #[test]
 fn a_full_sink_refuses_branches_and_keeps_one_tnt() {
-    let enable = Event::Enable { next: 0x1000 };
-    let mut probe = Fabricator::new(Vec::new(), Config::default(), kernel()).unwrap();
-    probe.event(&enable).unwrap();
-    // Room for the enable's packets only.
-    let mut buf = std::vec![0u8; probe.into_sink().len()];
-    let mut fab = Fabricator::new(
-        crate::packet::SliceSink::new(&mut buf),
-        Config::default(),
-        kernel(),
-    )
-    .unwrap();
-    fab.event(&enable).unwrap();
+    let mut buf = enable_only_room();
+    let mut fab = enabled_in(&mut buf);
     let refused = (0..200)
         .filter(|i| fab.event(&Event::Branch { taken: i % 2 == 0 }).is_err())
         .count();
     // The sixth result fills the TNT, whose write fails; every later branch is refused.
     assert_eq!(refused, 200 - 5);
-    fab.sink_mut().clear();
-    let sink = fab.finish().unwrap();
-    let got: Vec<Packet> = Decoder::new(sink.written(), Strictness::Strict)
-        .map(|d| d.unwrap().packet)
-        .collect();
+    let got = written_after_clearing(fab);
     assert_eq!(
         got,
         [Packet::Tnt8 {
@@ -173,26 +183,13 @@ fn a_full_sink_refuses_branches_and_keeps_one_tnt() {
 /// further runs are refused until the sink has room.
 #[test]
 fn a_full_sink_keeps_the_first_tnt_of_a_run() {
-    let enable = Event::Enable { next: 0x1000 };
-    let mut probe = Fabricator::new(Vec::new(), Config::default(), kernel()).unwrap();
-    probe.event(&enable).unwrap();
-    let mut buf = std::vec![0u8; probe.into_sink().len()];
-    let mut fab = Fabricator::new(
-        crate::packet::SliceSink::new(&mut buf),
-        Config::default(),
-        kernel(),
-    )
-    .unwrap();
-    fab.event(&enable).unwrap();
+    let mut buf = enable_only_room();
+    let mut fab = enabled_in(&mut buf);
     // 20 results, oldest first 110100 ...
     let run = 0b1101_0011_1000_1111_0101u64;
     assert!(matches!(fab.branches(run, 20), Err(Error::Packet(_))));
     assert!(matches!(fab.branches(run, 3), Err(Error::Packet(_))));
-    fab.sink_mut().clear();
-    let sink = fab.finish().unwrap();
-    let got: Vec<Packet> = Decoder::new(sink.written(), Strictness::Strict)
-        .map(|d| d.unwrap().packet)
-        .collect();
+    let got = written_after_clearing(fab);
     assert_eq!(
         got,
         [Packet::Tnt8 {
@@ -698,12 +695,7 @@ fn bad_inputs_are_errors() {
     assert_eq!(fab.state(), kernel());
     // A full sink is reported, not a panic.
     let mut small = [0u8; 8];
-    let mut fab = Fabricator::new(
-        crate::packet::SliceSink::new(&mut small),
-        Config::default(),
-        kernel(),
-    )
-    .unwrap();
+    let mut fab = Fabricator::new(SliceSink::new(&mut small), Config::default(), kernel()).unwrap();
     assert!(matches!(
         fab.event(&Event::Enable { next: 0x1000 }),
         Err(Error::Packet(crate::packet::Error::BufferFull { .. }))
@@ -713,12 +705,7 @@ fn bad_inputs_are_errors() {
 #[test]
 fn a_full_sink_loses_packets_and_overflow_resumes() {
     let mut buf = [0u8; 48];
-    let mut fab = Fabricator::new(
-        crate::packet::SliceSink::new(&mut buf),
-        Config::default(),
-        kernel(),
-    )
-    .unwrap();
+    let mut fab = Fabricator::new(SliceSink::new(&mut buf), Config::default(), kernel()).unwrap();
     fab.event(&Event::Enable { next: 0x1000 }).unwrap();
     let mut target = 0x2000;
     let err = loop {
