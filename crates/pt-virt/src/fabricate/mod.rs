@@ -261,10 +261,12 @@ impl<S: Sink> Fabricator<S> {
     #[inline(always)]
     pub fn flush(&mut self) -> Result<()> {
         let tnt = self.tnt;
+        if tnt <= 1 {
+            return Ok(());
+        }
         if let Ok(short) = u8::try_from(tnt)
             && short >> SHORT_TNT_BITS <= 1
         {
-            // None pending (a lone stop bit) writes nothing.
             self.since_psb += self.enc.encode_tnt8(short)?;
         } else {
             #[allow(clippy::cast_possible_truncation, reason = "the stop bit's position")]

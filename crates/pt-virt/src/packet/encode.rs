@@ -346,34 +346,27 @@ impl<S: Sink> Encoder<S> {
 
     /// Writes a short TNT from its results below a stop bit (`(1 << count) | bits`;
     /// the packet's byte is this shifted left by one), as [`Encoder::encode`] writes
-    /// `Packet::Tnt8`, errors included, or nothing for a lone stop bit (`1`, no
-    /// results): the fabricator's path for its pending results. With a window outside
-    /// a block, whether anything is written is decided without a branch (the byte is
-    /// stored either way and committed or not): how many results are pending when
-    /// another packet comes is what a branch predictor cannot learn.
+    /// `Packet::Tnt8`, errors included: the fabricator's path for its pending results.
     #[inline(always)]
     pub(crate) fn encode_tnt8(&mut self, stop_and_bits: u8) -> Result<usize> {
-        // None to 6 results.
-        if (1..0x80).contains(&stop_and_bits)
+        // 1 to 6 results.
+        if (2..0x80).contains(&stop_and_bits)
             && self.block.is_none()
             && let Some(window) = self.sink.window()
         {
             // Outside a block a TNT leaves it closed.
             let [byte, ..] = window;
             *byte = stop_and_bits << 1;
-            let len = usize::from(stop_and_bits > 1);
-            self.sink.commit(len);
-            return Ok(len);
+            self.sink.commit(1);
+            return Ok(1);
         }
         self.encode_tnt8_general(stop_and_bits)
     }
 
-    /// [`Encoder::encode_tnt8`] without a window or inside a block, out of line.
+    /// [`Encoder::encode_tnt8`] without a window, inside a block or for a bad count, out
+    /// of line (it would swell the fabricator's hot paths).
     #[inline(never)]
     fn encode_tnt8_general(&mut self, stop_and_bits: u8) -> Result<usize> {
-        if stop_and_bits == 1 {
-            return Ok(0);
-        }
         let count = u8::try_from(7u32.saturating_sub(stop_and_bits.leading_zeros())).unwrap_or(0);
         self.encode(&Packet::Tnt8 {
             count,
