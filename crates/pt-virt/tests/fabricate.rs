@@ -92,12 +92,10 @@ proptest! {
                 if count < cap {
                     continue;
                 }
+                runs.branches(taken, count).unwrap();
             } else {
                 runs.branches(taken, count).unwrap();
                 runs.event(e).unwrap();
-            }
-            if count == cap {
-                runs.branches(taken, count).unwrap();
             }
             (taken, count) = (0, 0);
         }
